@@ -65,8 +65,9 @@ build_etcd() {
   local dir="${WORK}/etcd"
   rm -rf "$dir" && mkdir -p "$dir" && cd "$dir"
   go mod init local.invalid/etcd-testbin
-  go get "go.etcd.io/etcd/server/v3@v${ETCD_VERSION}"
-  go mod tidy || true
+  # a `tool` directive keeps the main package required through `go mod tidy`
+  go get -tool "go.etcd.io/etcd/server/v3@v${ETCD_VERSION}"
+  go mod tidy
   go build -ldflags="-s -w" -o "${BIN}/etcd" go.etcd.io/etcd/server/v3
 }
 
@@ -82,18 +83,9 @@ build_kubernetes() {
     while read -r module; do go mod edit -replace="${module}=${module}@${staging}"; done
   gd="$(sed -n 's/^godebug[[:space:]]\{1,\}\([^ (][^ ]*\)[[:space:]]*$/\1/p' "$gomod")"
   if [ -n "$gd" ]; then go mod edit -godebug="$gd"; fi
-  go get "k8s.io/kubernetes@v${K8S_VERSION}"
-  cat > tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-)
-GO
+  go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@v${K8S_VERSION}" \
+    "k8s.io/kubernetes/cmd/kube-controller-manager@v${K8S_VERSION}" \
+    "k8s.io/kubernetes/cmd/kube-scheduler@v${K8S_VERSION}"
   go mod tidy
   local ldflags="-s -w" p k8s_minor
   k8s_minor="$(echo "$K8S_VERSION" | cut -d. -f2)"
