@@ -1,0 +1,112 @@
+"""Turn a pass's outcome into the versioned status report of ``hub.contract`` and keep the last one.
+
+Pure except for :func:`save` and :func:`load_last`, which use the state directory, so that
+``flotilla-agent status`` works with no network and no cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+from agent import __version__, state
+from agent.reconcile import PassOutcome, ReleaseOutcome
+from hub import contract
+
+MAX_LISTED = contract.MAX_RESOURCES
+
+
+def build(
+    outcome: PassOutcome,
+    *,
+    sequence: int,
+    source_url: str,
+    ref: str,
+    interval_seconds: float,
+    previous: contract.StatusReport | None = None,
+    now: datetime | None = None,
+) -> contract.StatusReport:
+    generated = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    transitions = _previous_transitions(previous)
+    bundles = [_bundle(release, outcome.commit, transitions, generated) for release in outcome.releases]
+    error = outcome.source_error or outcome.error
+    if outcome.problems and not error:
+        error = f"the fleet repo at {(outcome.commit or 'unknown')[:12]} is invalid: {len(outcome.problems)} problem(s)"
+    applied = {b.applied_commit for b in bundles}
+    return contract.StatusReport(
+        version=contract.CURRENT_VERSION,
+        cluster=outcome.cluster,
+        sequence=sequence,
+        generated_at=generated,
+        agent_version=__version__,
+        interval_seconds=max(1, round(interval_seconds)),
+        labels=dict(outcome.labels),
+        source=contract.SourceStatus(
+            url=source_url,
+            ref=ref,
+            desired_commit=outcome.commit,
+            applied_commit=applied.pop() if len(applied) == 1 else None,
+            error=error[: contract.MAX_MESSAGE] if error else None,
+            errors=[
+                contract.Problem(file=p.file, line=p.line, message=p.message[: contract.MAX_MESSAGE])
+                for p in outcome.problems[: contract.MAX_PROBLEMS]
+            ],
+        ),
+        bundles=bundles,
+    )
+
+
+def _previous_transitions(previous: contract.StatusReport | None) -> Mapping[str, tuple[str, str]]:
+    if previous is None:
+        return {}
+    return {b.bundle: (b.state, b.last_transition) for b in previous.bundles}
+
+
+def _bundle(
+    release: ReleaseOutcome, commit: str | None, transitions: Mapping[str, tuple[str, str]], now: str
+) -> contract.BundleStatus:
+    previous_state, previous_time = transitions.get(release.bundle, ("", ""))
+    return contract.BundleStatus(
+        bundle=release.bundle,
+        release=release.release,
+        namespace=release.namespace,
+        state=release.state,
+        desired_commit=commit,
+        applied_commit=release.applied_commit,
+        chart=release.chart[: contract.MAX_SHORT],
+        chart_version=release.chart_version[: contract.MAX_SHORT],
+        digest=release.digest,
+        values_digest=release.values_digest,
+        helm_revision=release.helm_revision,
+        resources_ready=release.resources_ready,
+        resources_total=release.resources_total,
+        non_ready=[
+            contract.ResourceStatus(
+                kind=h.kind, namespace=h.namespace, name=h.name, status=h.status, message=h.message[:1024]
+            )
+            for h in release.non_ready[:MAX_LISTED]
+        ],
+        modified=[
+            contract.ResourceStatus(
+                kind=d.kind, namespace=d.namespace, name=d.name, status="Modified", message=d.message[:1024]
+            )
+            for d in release.modified[:MAX_LISTED]
+        ],
+        message=release.message[: contract.MAX_MESSAGE],
+        last_transition=previous_time if previous_state == release.state and previous_time else now,
+    )
+
+
+def save(state_dir: Path, report: contract.StatusReport) -> None:
+    state.write_json_atomic(state_dir / state.LAST_REPORT_FILE, report.to_json_dict())
+
+
+def load_last(state_dir: Path) -> contract.StatusReport | None:
+    raw = state.read_json(state_dir / state.LAST_REPORT_FILE)
+    if raw is None:
+        return None
+    try:
+        return contract.parse_report(raw)
+    except contract.ContractError:
+        return None

@@ -1,0 +1,256 @@
+"""The agent's configuration: flags override environment variables, which override a YAML config file.
+
+Pure except for reading the config file; ``load_settings`` raises :class:`SettingsError` with a
+message naming the flag, variable or file key that is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class SettingsError(ValueError):
+    """The configuration is incomplete or invalid; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str  # snake_case: the config-file key and the argparse dest
+    flag: str
+    env: str
+    help: str
+    default: str | None = None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "repo_url",
+        "--repo-url",
+        "FLOTILLA_REPO_URL",
+        "fleet repo: https://, ssh://, git@host:, or a local path",
+    ),
+    Setting("branch", "--branch", "FLOTILLA_BRANCH", "branch to follow (default: main)"),
+    Setting("tag", "--tag", "FLOTILLA_TAG", "pin to a tag instead of a branch"),
+    Setting("commit", "--commit", "FLOTILLA_COMMIT", "pin to a commit"),
+    Setting("path", "--path", "FLOTILLA_REPO_PATH", "the fleet repo's directory inside the Git repo", "."),
+    Setting("cluster", "--cluster", "FLOTILLA_CLUSTER", "this cluster's name in the fleet repo"),
+    Setting(
+        "credentials_file",
+        "--credentials-file",
+        "FLOTILLA_CREDENTIALS_FILE",
+        "YAML with {username, password}, {token} or {ssh_key_file, known_hosts_file}",
+    ),
+    Setting(
+        "interval", "--interval", "FLOTILLA_INTERVAL", "seconds between passes (plus up to 10%% jitter)", "60"
+    ),
+    Setting("state_dir", "--state-dir", "FLOTILLA_STATE_DIR", "state directory", "/var/lib/flotilla"),
+    Setting("kubeconfig", "--kubeconfig", "KUBECONFIG", "kubeconfig (default: in-cluster service account)"),
+    Setting("hub_url", "--hub-url", "FLOTILLA_HUB_URL", "hub to report to (optional)"),
+    Setting(
+        "hub_token_file",
+        "--hub-token-file",
+        "FLOTILLA_HUB_TOKEN_FILE",
+        "file holding this cluster's hub token",
+    ),
+    Setting("helm", "--helm", "FLOTILLA_HELM", "helm binary (default: helm on PATH)", "helm"),
+)
+CONFIG_ENV = "FLOTILLA_CONFIG"
+
+
+@dataclass(frozen=True)
+class GitCredentials:
+    """How to authenticate to the fleet repo.  ``repr`` never shows secrets."""
+
+    username: str | None = None
+    password: str | None = None
+    token: str | None = None
+    ssh_key_file: Path | None = None
+    known_hosts_file: Path | None = None
+
+    def __repr__(self) -> str:
+        kinds = [k for k in ("username", "password", "token", "ssh_key_file") if getattr(self, k)]
+        return f"GitCredentials({', '.join(kinds) or 'none'})"
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    repo_url: str
+    cluster: str
+    state_dir: Path
+    branch: str | None = "main"
+    tag: str | None = None
+    commit: str | None = None
+    path: str = "."
+    credentials: GitCredentials | None = None
+    interval: float = 60.0
+    kubeconfig: Path | None = None
+    hub_url: str | None = None
+    hub_token: str | None = None
+    helm: str = "helm"
+    config_file: Path | None = None
+
+    @property
+    def is_local_source(self) -> bool:
+        """A plain directory (not a URL): the agent reads it in place and watches it for changes."""
+        return "://" not in self.repo_url and not _is_scp_like(self.repo_url)
+
+    def __repr__(self) -> str:  # keep the hub token out of any accidental log line
+        return (
+            f"AgentSettings(repo_url={redact_url(self.repo_url)!r}, cluster={self.cluster!r}, "
+            f"ref={self.ref_description}, path={self.path!r}, state_dir='{self.state_dir}', "
+            f"interval={self.interval})"
+        )
+
+    @property
+    def ref_description(self) -> str:
+        if self.commit:
+            return f"commit {self.commit}"
+        if self.tag:
+            return f"tag {self.tag}"
+        return f"branch {self.branch}"
+
+
+def redact_url(url: str) -> str:
+    """``https://user:secret@host/x`` → ``https://host/x``: URLs are shown without credentials."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
+
+
+def _is_scp_like(url: str) -> bool:
+    head = url.split("/", 1)[0]
+    return "@" in head and ":" in head
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", help=f"YAML config file with any of the settings below (env {CONFIG_ENV})"
+    )
+    for setting in SETTINGS:
+        parser.add_argument(setting.flag, dest=setting.key, help=f"{setting.help} (env {setting.env})")
+
+
+def load_settings(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> AgentSettings:
+    """Resolve flags > environment > config file > defaults, and validate the result."""
+    environ = os.environ if environ is None else environ
+    config_path = getattr(args, "config", None) or environ.get(CONFIG_ENV)
+    file_values = _read_config_file(Path(config_path)) if config_path else {}
+    raw: dict[str, str | None] = {}
+    for setting in SETTINGS:
+        value = getattr(args, setting.key, None)
+        if value is None:
+            value = environ.get(setting.env)
+        if value is None and setting.key in file_values:
+            value = str(file_values[setting.key])
+        raw[setting.key] = value if value not in (None, "") else setting.default
+    return _validated(raw, Path(config_path) if config_path else None)
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise SettingsError(f"config file {path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise SettingsError(f"config file {path}: not valid YAML: {error}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"config file {path}: must be a mapping of setting names to values")
+    known = {s.key for s in SETTINGS}
+    normalised = {str(k).replace("-", "_"): v for k, v in data.items()}
+    unknown = sorted(set(normalised) - known)
+    if unknown:
+        raise SettingsError(
+            f"config file {path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+    return normalised
+
+
+def _validated(raw: Mapping[str, str | None], config_file: Path | None) -> AgentSettings:
+    def required(key: str) -> str:
+        value = raw.get(key)
+        if not value:
+            setting = next(s for s in SETTINGS if s.key == key)
+            raise SettingsError(f"{setting.flag} (or {setting.env}) is required")
+        return value
+
+    pins = [k for k in ("tag", "commit") if raw.get(k)]
+    if len(pins) > 1:
+        raise SettingsError("give at most one of --tag and --commit")
+    try:
+        interval = float(raw["interval"] or 60)
+    except ValueError:
+        raise SettingsError(f"--interval must be a number of seconds, not {raw['interval']!r}") from None
+    if interval <= 0:
+        raise SettingsError("--interval must be positive")
+    hub_token = None
+    if raw.get("hub_token_file"):
+        hub_token = _read_secret_file(Path(str(raw["hub_token_file"])), "--hub-token-file")
+    credentials = (
+        _read_credentials(Path(str(raw["credentials_file"]))) if raw.get("credentials_file") else None
+    )
+    return AgentSettings(
+        repo_url=required("repo_url"),
+        cluster=required("cluster"),
+        state_dir=Path(required("state_dir")),
+        branch=None if pins else (raw.get("branch") or "main"),
+        tag=raw.get("tag"),
+        commit=raw.get("commit"),
+        path=raw.get("path") or ".",
+        credentials=credentials,
+        interval=interval,
+        kubeconfig=Path(str(raw["kubeconfig"])) if raw.get("kubeconfig") else None,
+        hub_url=raw.get("hub_url"),
+        hub_token=hub_token,
+        helm=raw.get("helm") or "helm",
+        config_file=config_file,
+    )
+
+
+def _read_secret_file(path: Path, flag: str) -> str:
+    try:
+        value = path.read_text().strip()
+    except OSError as error:
+        raise SettingsError(f"{flag} {path}: {error.strerror}") from None
+    if not value:
+        raise SettingsError(f"{flag} {path}: the file is empty")
+    return value
+
+
+def _read_credentials(path: Path) -> GitCredentials:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise SettingsError(f"--credentials-file {path}: {error.strerror}") from None
+    except yaml.YAMLError:
+        raise SettingsError(f"--credentials-file {path}: not valid YAML") from None  # never echo its content
+    if not isinstance(data, dict):
+        raise SettingsError(f"--credentials-file {path}: must be a mapping")
+    allowed = {"username", "password", "token", "ssh_key_file", "known_hosts_file"}
+    unknown = sorted(set(map(str, data)) - allowed)
+    if unknown:
+        raise SettingsError(f"--credentials-file {path}: unknown key(s) {', '.join(unknown)}")
+    credentials = GitCredentials(
+        username=_opt_str(data.get("username")),
+        password=_opt_str(data.get("password")),
+        token=_opt_str(data.get("token")),
+        ssh_key_file=Path(str(data["ssh_key_file"])) if data.get("ssh_key_file") else None,
+        known_hosts_file=Path(str(data["known_hosts_file"])) if data.get("known_hosts_file") else None,
+    )
+    if credentials.password and not credentials.username:
+        raise SettingsError(f"--credentials-file {path}: password given without username")
+    return credentials
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None else str(value)
