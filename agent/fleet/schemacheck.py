@@ -1,0 +1,115 @@
+"""JSON Schema validation of one parsed file, turned into ``file:line`` problems people can act on.
+
+The schemas ship in ``agent/fleet/schemas/``; jsonschema's raw messages are rewritten so that an
+unknown field suggests the close match and a type error says what was expected where.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterator, Mapping
+from importlib import resources
+from typing import Any, Literal
+
+import jsonschema
+import referencing
+
+from agent.fleet.errors import Problem, did_you_mean
+from agent.fleet.yamldoc import Document, Path
+
+Kind = Literal["Cluster", "ClusterGroup", "Bundle"]
+SCHEMA_FILES: Mapping[Kind, str] = {"Cluster": "cluster.json", "ClusterGroup": "group.json", "Bundle": "bundle.json"}
+_TYPE_NAMES = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "null",
+}
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    text = resources.files("agent.fleet").joinpath("schemas", name).read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@functools.cache
+def _validator(kind: Kind) -> jsonschema.protocols.Validator:
+    common = load_schema("common.json")
+    registry: referencing.Registry[Any] = referencing.Registry().with_resource(
+        common["$id"], referencing.Resource.from_contents(common)
+    )
+    return jsonschema.Draft202012Validator(load_schema(SCHEMA_FILES[kind]), registry=registry)
+
+
+def check(document: Document, kind: Kind) -> list[Problem]:
+    """Every schema violation in ``document`` as a problem on the line it concerns."""
+    problems: list[Problem] = []
+    for error in _validator(kind).iter_errors(document.data):
+        problems.extend(_problems(document, error))
+    return problems
+
+
+def describe(path: Path) -> str:
+    """``targets[0].clusterSelector`` for a path; ``the top level`` for the root."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "the top level"
+
+
+def _problems(document: Document, error: jsonschema.ValidationError) -> Iterator[Problem]:
+    path: Path = tuple(error.absolute_path)
+    where = describe(path)
+    validator = error.validator
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    instance: Any = error.instance
+    expected: Any = error.validator_value
+    if "propertyNames" in error.relative_schema_path:
+        key = str(instance)
+        hint = schema.get("x-hint", error.message)
+        yield Problem(document.file, document.line_of((*path, key)), f"invalid key {key!r} in {where}: {hint}")
+    elif validator == "additionalProperties":
+        known = sorted(schema.get("properties", {}))
+        for key in sorted(set(instance) - set(known)):
+            message = f"unknown field {key!r} in {where}{did_you_mean(key, known)}"
+            yield Problem(document.file, document.line_of((*path, key)), message)
+    elif validator == "required":
+        missing = next(iter(sorted(set(expected) - set(instance))), "?")
+        yield Problem(document.file, document.line_of(path), f"missing required field {missing!r} in {where}")
+    elif validator == "type":
+        wanted = _TYPE_NAMES.get(str(expected), str(expected))
+        got = " ".join(part for part in (_type_name(instance), _short(instance)) if part)
+        yield Problem(document.file, document.line_of(path), f"{where}: expected {wanted}, got {got}")
+    elif validator == "const":
+        message = f"{where} must be {expected!r}, got {_short(instance) or _type_name(instance)}"
+        yield Problem(document.file, document.line_of(path), message)
+    elif validator == "enum":
+        choices = [str(choice) for choice in expected]
+        hint = did_you_mean(str(instance), choices)
+        message = f"{where}: {_short(instance) or _type_name(instance)} is not one of {', '.join(choices)}{hint}"
+        yield Problem(document.file, document.line_of(path), message)
+    elif validator == "pattern" and "x-hint" in schema:
+        message = f"{where}: {_short(instance)} is not valid: {schema['x-hint']}"
+        yield Problem(document.file, document.line_of(path), message)
+    else:
+        yield Problem(document.file, document.line_of(path), f"{where}: {error.message}")
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    return {dict: "mapping", list: "list", str: "string", int: "integer", float: "number"}.get(
+        type(value), "null"
+    )
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return ""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
