@@ -16,8 +16,44 @@ def build_parser() -> argparse.ArgumentParser:
         "installed, healthy and un-drifted in this cluster.",
     )
     parser.add_argument("--version", action="version", version=f"flotilla-agent {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_fleet_commands(subparsers)
     return parser
+
+
+def _add_fleet_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``validate`` and ``plan``: offline checks of a fleet repo checkout, no cluster needed."""
+    validate = subparsers.add_parser(
+        "validate",
+        help="check a fleet repo and print every problem as path:line: message",
+        description="Check a fleet repo checkout. Exit 0 when valid, 1 with one line per problem.",
+    )
+    validate.add_argument("path", metavar="PATH", help="the fleet repo's root directory")
+    validate.set_defaults(handler=_run_validate)
+
+    plan = subparsers.add_parser(
+        "plan",
+        help="show what one cluster gets: releases, charts, merged values, order and digests",
+        description="Show the releases the fleet repo at PATH gives one cluster, dependencies first.",
+    )
+    plan.add_argument("path", metavar="PATH", help="the fleet repo's root directory")
+    plan.add_argument("--cluster", required=True, metavar="NAME", help="a cluster name from clusters/")
+    plan.add_argument(
+        "--output", choices=("table", "json"), default="table", help="output format (default: table)"
+    )
+    plan.set_defaults(handler=_run_plan)
+
+
+def _run_validate(args: argparse.Namespace) -> int:
+    from agent.fleet import commands
+
+    return commands.validate(args.path, stdout=sys.stdout, stderr=sys.stderr)
+
+
+def _run_plan(args: argparse.Namespace) -> int:
+    from agent.fleet import commands
+
+    return commands.plan(args.path, args.cluster, args.output, stdout=sys.stdout, stderr=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

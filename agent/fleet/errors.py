@@ -50,5 +50,6 @@ class UnknownClusterError(LookupError):
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest candidate, or an empty string when none is close."""
-    matches = difflib.get_close_matches(name, list(candidates), n=1)
-    return f" (did you mean {matches[0]!r}?)" if matches else ""
+    by_folded = {candidate.casefold(): candidate for candidate in sorted(candidates, reverse=True)}
+    matches = difflib.get_close_matches(name.casefold(), list(by_folded), n=1)
+    return f" (did you mean {by_folded[matches[0]]!r}?)" if matches else ""

@@ -30,3 +30,8 @@ def _merge_into(base: dict[str, Any], overlay: Mapping[str, Any]) -> None:
             _merge_into(base[key], value)
         else:
             base[key] = copy.deepcopy(value)
+
+
+def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """``overlay`` merged over ``base`` by the same rules; the agent uses it to apply valuesFrom."""
+    return merge_values([base, overlay])

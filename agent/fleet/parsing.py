@@ -44,7 +44,9 @@ class _Problems:
 
 def parse_cluster(document: Document) -> Cluster:
     data = document.data
-    return Cluster(name=data["name"], labels=dict(data.get("labels", {})), origin=_origin(document, ("name",)))
+    return Cluster(
+        name=data["name"], labels=dict(data.get("labels", {})), origin=_origin(document, ("name",))
+    )
 
 
 def parse_group(document: Document) -> tuple[ClusterGroup, list[Problem]]:
@@ -65,7 +67,9 @@ def parse_bundle(
         problems.add(("name",), f"bundle name {data['name']!r} must match its directory {bundle_dir.name!r}")
     chart = _chart(data["chart"], bundle_dir, root, digest_chart, problems)
     values_files = _values_files(data.get("valuesFiles", []), bundle_dir, root, problems)
-    targets = tuple(_target(entry, ("targets", i), problems) for i, entry in enumerate(data.get("targets", [])))
+    targets = tuple(
+        _target(entry, ("targets", i), problems) for i, entry in enumerate(data.get("targets", []))
+    )
     depends_on = _dependencies(data, document, problems)
     helm = data.get("helm", {})
     defaults = HelmOptions()
@@ -123,7 +127,9 @@ def _target(data: Mapping[str, Any], path: Path, problems: _Problems) -> Target:
         line=problems.document.line_of(path),
         name=data.get("name"),
         cluster_name=data.get("clusterName"),
-        cluster_selector=None if selector is None else _selector(selector, (*path, "clusterSelector"), problems),
+        cluster_selector=None
+        if selector is None
+        else _selector(selector, (*path, "clusterSelector"), problems),
         cluster_group=data.get("clusterGroup"),
         group_line=problems.document.line_of((*path, "clusterGroup")),
         values=data.get("values", {}),
@@ -178,7 +184,8 @@ def _chart(
     if version is not None and not versions.is_valid_constraint(version):
         problems.add(
             ("chart", "version"),
-            f"chart.version {version!r} is neither a version nor a semver range (e.g. 1.2.3, ^1.2, >=1.0 <2.0)",
+            f"chart.version {version!r} is neither a version nor a semver range "
+            "(e.g. 1.2.3, ^1.2, >=1.0 <2.0)",
         )
         return None
     if missing:
@@ -249,4 +256,3 @@ def _values_files(
     if len(result) != len(entries):
         return None
     return tuple(result)
-

@@ -28,7 +28,9 @@ def plan_cluster(repo: FleetRepo, cluster_name: str) -> ClusterPlan:
         release = desired_release(bundle, cluster, repo.groups)
         if release is not None:
             releases[bundle.name] = release
-    planned = {name: _keep_planned_dependencies(release, releases.keys()) for name, release in releases.items()}
+    planned = {
+        name: _keep_planned_dependencies(release, releases.keys()) for name, release in releases.items()
+    }
     return ClusterPlan(cluster=cluster, releases=dependency_order(planned))
 
 
@@ -40,7 +42,11 @@ def desired_release(
     if not targets:
         return None
     values = merge_values(
-        [bundle.values, *(file.values for file in bundle.values_files), *(target.values for target in targets)]
+        [
+            bundle.values,
+            *(file.values for file in bundle.values_files),
+            *(target.values for target in targets),
+        ]
     )
     return DesiredRelease(
         bundle=bundle.name,

@@ -82,7 +82,9 @@ def _load(root: pathlib.Path) -> tuple[FleetRepo | None, list[Problem]]:
         if not (root / required).is_dir():
             loader.problems.append(Problem(required, 0, f"no {required}/ directory: is this a fleet repo?"))
 
-    clusters = [parsing.parse_cluster(doc) for doc in loader.documents(_yaml_files(root, "clusters"), "Cluster")]
+    clusters = [
+        parsing.parse_cluster(doc) for doc in loader.documents(_yaml_files(root, "clusters"), "Cluster")
+    ]
     groups: list[ClusterGroup] = []
     for document in loader.documents(_yaml_files(root, "groups"), "ClusterGroup"):
         group, problems = parsing.parse_group(document)

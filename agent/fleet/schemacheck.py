@@ -19,7 +19,11 @@ from agent.fleet.errors import Problem, did_you_mean
 from agent.fleet.yamldoc import Document, Path
 
 Kind = Literal["Cluster", "ClusterGroup", "Bundle"]
-SCHEMA_FILES: Mapping[Kind, str] = {"Cluster": "cluster.json", "ClusterGroup": "group.json", "Bundle": "bundle.json"}
+SCHEMA_FILES: Mapping[Kind, str] = {
+    "Cluster": "cluster.json",
+    "ClusterGroup": "group.json",
+    "Bundle": "bundle.json",
+}
 _TYPE_NAMES = {
     "string": "a string",
     "integer": "an integer",
@@ -72,7 +76,9 @@ def _problems(document: Document, error: jsonschema.ValidationError) -> Iterator
     if "propertyNames" in error.relative_schema_path:
         key = str(instance)
         hint = schema.get("x-hint", error.message)
-        yield Problem(document.file, document.line_of((*path, key)), f"invalid key {key!r} in {where}: {hint}")
+        yield Problem(
+            document.file, document.line_of((*path, key)), f"invalid key {key!r} in {where}: {hint}"
+        )
     elif validator == "additionalProperties":
         known = sorted(schema.get("properties", {}))
         for key in sorted(set(instance) - set(known)):
@@ -80,6 +86,9 @@ def _problems(document: Document, error: jsonschema.ValidationError) -> Iterator
             yield Problem(document.file, document.line_of((*path, key)), message)
     elif validator == "required":
         missing = next(iter(sorted(set(expected) - set(instance))), "?")
+        unknown = set(instance) - set(schema.get("properties", {}))
+        if did_you_mean(missing, unknown):
+            return  # the misspelled key is reported as an unknown field, with this name suggested
         yield Problem(document.file, document.line_of(path), f"missing required field {missing!r} in {where}")
     elif validator == "type":
         wanted = _TYPE_NAMES.get(str(expected), str(expected))
@@ -91,7 +100,9 @@ def _problems(document: Document, error: jsonschema.ValidationError) -> Iterator
     elif validator == "enum":
         choices = [str(choice) for choice in expected]
         hint = did_you_mean(str(instance), choices)
-        message = f"{where}: {_short(instance) or _type_name(instance)} is not one of {', '.join(choices)}{hint}"
+        message = (
+            f"{where}: {_short(instance) or _type_name(instance)} is not one of {', '.join(choices)}{hint}"
+        )
         yield Problem(document.file, document.line_of(path), message)
     elif validator == "pattern" and "x-hint" in schema:
         message = f"{where}: {_short(instance)} is not valid: {schema['x-hint']}"

@@ -41,7 +41,9 @@ def target_matches(target: Target, cluster: Cluster, groups: Mapping[str, Cluste
         group = groups.get(target.cluster_group)
         if group is None or not selector_matches(group.selector, cluster.labels):
             return False
-    return any(field is not None for field in (target.cluster_name, target.cluster_selector, target.cluster_group))
+    return any(
+        field is not None for field in (target.cluster_name, target.cluster_selector, target.cluster_group)
+    )
 
 
 def matching_targets(

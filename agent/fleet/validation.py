@@ -39,7 +39,11 @@ def unique_by_name(items: Iterable[NamedT], what: str) -> tuple[dict[str, NamedT
         else:
             where = f"{first.origin.file}:{first.origin.line}"
             problems.append(
-                Problem(item.origin.file, item.origin.line, f"duplicate {what} name {item.name!r} (also in {where})")
+                Problem(
+                    item.origin.file,
+                    item.origin.line,
+                    f"duplicate {what} name {item.name!r} (also in {where})",
+                )
             )
     return dict(sorted(by_name.items())), problems
 
@@ -111,7 +115,8 @@ def check_targeting(
             if missing:
                 message = (
                     f"bundle {bundle.name!r} depends on {dependency.bundle!r}, which is not targeted at "
-                    f"{_some(missing, 'cluster')}; target {dependency.bundle!r} there too or drop the dependency"
+                    f"{_some(missing, 'cluster')}; target {dependency.bundle!r} there too "
+                    "or drop the dependency"
                 )
                 problems.append(Problem(bundle.origin.file, dependency.line, message))
     by_release: defaultdict[tuple[str, str], list[Bundle]] = defaultdict(list)

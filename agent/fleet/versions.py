@@ -21,7 +21,7 @@ def is_exact(version: str) -> bool:
 
 
 def is_valid_constraint(constraint: str) -> bool:
-    """True when ``constraint`` is an exact version or a range Helm accepts (``^1.2``, ``>=1 <2``, ``1.x``)."""
+    """True for an exact version or a range Helm accepts (``^1.2``, ``>=1 <2``, ``1.x``)."""
     alternatives = constraint.split("||")
     return all(_is_valid_and_group(group) for group in alternatives)
 
