@@ -419,7 +419,6 @@ class Cluster:
                 f"--root-ca-file={pki / 'ca.crt'}",
                 f"--cluster-signing-cert-file={pki / 'ca.crt'}",
                 f"--cluster-signing-key-file={pki / 'ca.key'}",
-                "--controllers=*,-nodeipam-controller,-cloud-node-lifecycle-controller,-service-lb-controller",
             ],
             self.workdir,
         )
