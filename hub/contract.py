@@ -274,7 +274,8 @@ def _labels(raw: Any, path: str) -> dict[str, str]:
     return labels
 
 
-def _cluster(raw: Any, path: str) -> str:
+def check_cluster_name(raw: Any, path: str = "cluster") -> str:
+    """The cluster name if it is a valid DNS-style name, else a ContractError."""
     name = _str(raw, path, MAX_NAME, allow_empty=False)
     if not _CLUSTER_NAME.match(name):
         raise ContractError(path, "must be a DNS-style name (lowercase letters, digits, '.', '-', '_')")
@@ -312,7 +313,7 @@ def parse_report(raw: Mapping[str, Any] | bytes | str) -> StatusReport:
         obj = _upgrade_v1(obj)
     return StatusReport(
         version=CURRENT_VERSION,
-        cluster=_cluster(_get(obj, "cluster", ""), "cluster"),
+        cluster=check_cluster_name(_get(obj, "cluster", ""), "cluster"),
         sequence=_int(_get(obj, "sequence", ""), "sequence"),
         generated_at=_timestamp(_get(obj, "generated_at", ""), "generated_at"),
         agent_version=_str(obj.get("agent_version", ""), "agent_version", MAX_SHORT),

@@ -1,0 +1,61 @@
+"""The hub's ASGI application: routes, and the start-up/shut-down of its store and writer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from hub import api, store, web
+from hub.context import HubConfig, HubContext
+from hub.fleet import FleetIndex
+from hub.metrics import Metrics
+from hub.writer import ReportWriter
+
+log = structlog.get_logger("hub")
+
+
+def open_context(config: HubConfig) -> HubContext:
+    """Open (creating and migrating) the store, load the fleet index and start the writer."""
+    reader = store.connect(config.data_dir)
+    fleet = FleetIndex(store.load_summaries(reader))
+    writer = ReportWriter(store.connect(config.data_dir), fleet)
+    writer.start()
+    return HubContext(config=config, reader=reader, writer=writer, fleet=fleet, metrics=Metrics())
+
+
+def close_context(ctx: HubContext) -> None:
+    ctx.writer.close()
+    ctx.reader.close()
+
+
+def create_app(config: HubConfig) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        ctx = open_context(config)
+        app.state.hub = ctx
+        log.info("hub_started", data_dir=str(config.data_dir), clusters=len(ctx.fleet.snapshot()))
+        try:
+            yield
+        finally:
+            close_context(ctx)
+            log.info("hub_stopped")
+
+    routes = [
+        Route("/", web.index),
+        Route("/clusters/{name}", web.cluster),
+        Route("/bundles/{name}", web.bundle),
+        Route("/api/v1/reports", api.ingest, methods=["POST"]),
+        Route("/api/v1/summary", api.summary),
+        Route("/api/v1/clusters", api.clusters),
+        Route("/api/v1/clusters/{name}", api.cluster),
+        Route("/api/v1/bundles", api.bundles),
+        Route("/api/v1/bundles/{name}", api.bundle),
+        Route("/api/v1/openapi.json", api.openapi),
+        Route("/healthz", api.healthz),
+        Route("/metrics", api.metrics),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,142 @@
+"""The OpenAPI description of the hub's HTTP API (served at /api/v1/openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub import __version__
+from hub.connectivity import CONNECTIVITY_STATES
+from hub.contract import BUNDLE_STATES, CURRENT_VERSION, SUPPORTED_VERSIONS
+
+
+def _json(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": schema or {"type": "object"}}},
+    }
+
+
+_ERROR = {
+    "type": "object",
+    "properties": {"error": {"type": "string"}, "field": {"type": "string"}},
+    "required": ["error"],
+}
+_CLUSTER = {
+    "type": "object",
+    "required": ["name", "health", "connectivity", "commit", "labels"],
+    "properties": {
+        "name": {"type": "string"},
+        "health": {"type": "string", "enum": list(BUNDLE_STATES)},
+        "connectivity": {"type": "string", "enum": list(CONNECTIVITY_STATES)},
+        "commit": {"type": ["string", "null"]},
+        "desired_commit": {"type": ["string", "null"]},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "agent_version": {"type": "string"},
+        "sequence": {"type": "integer"},
+        "interval_seconds": {"type": "integer"},
+        "last_report_age_seconds": {"type": "number"},
+        "source_error": {"type": ["string", "null"]},
+        "bundles": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+_FILTERS = [
+    {
+        "name": "selector",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "label selector, e.g. region=eu,tier!=prod,gpu,!legacy",
+    },
+    {"name": "health", "in": "query", "schema": {"type": "string"}, "description": "comma-separated states"},
+    {
+        "name": "connectivity",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "Online,Stale,Offline",
+    },
+]
+_READ: list[dict[str, list[str]]] = [{"viewerBearer": []}, {"viewerBasic": []}]
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Flotilla hub",
+        "version": __version__,
+        "description": f"Status report contract v{CURRENT_VERSION} (accepted: {list(SUPPORTED_VERSIONS)}).",
+    },
+    "components": {
+        "securitySchemes": {
+            "clusterToken": {"type": "http", "scheme": "bearer", "description": "flotilla-hub token create"},
+            "viewerBearer": {"type": "http", "scheme": "bearer", "description": "flotilla-hub viewer create"},
+            "viewerBasic": {
+                "type": "http",
+                "scheme": "basic",
+                "description": "any user, viewer token as password",
+            },
+        }
+    },
+    "paths": {
+        "/api/v1/reports": {
+            "post": {
+                "summary": "Submit a status report (hub/contract.py)",
+                "security": [{"clusterToken": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "responses": {
+                    "202": _json("stored (result: current or late)"),
+                    "200": _json("already stored (result: duplicate)"),
+                    "401": _json("missing or invalid token", _ERROR),
+                    "403": _json("the token belongs to another cluster", _ERROR),
+                    "413": _json("body over the limit", _ERROR),
+                    "422": _json("invalid report; `field` names the offending field", _ERROR),
+                },
+            }
+        },
+        "/api/v1/summary": {"get": {"security": _READ, "responses": {"200": _json("fleet summary")}}},
+        "/api/v1/clusters": {
+            "get": {
+                "security": _READ,
+                "parameters": _FILTERS,
+                "responses": {
+                    "200": _json(
+                        "clusters",
+                        {"type": "object", "properties": {"clusters": {"type": "array", "items": _CLUSTER}}},
+                    ),
+                    "400": _json("bad filter", _ERROR),
+                },
+            }
+        },
+        "/api/v1/clusters/{name}": {
+            "get": {
+                "security": _READ,
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": _json("cluster with its current report", _CLUSTER),
+                    "404": _json("unknown", _ERROR),
+                },
+            }
+        },
+        "/api/v1/bundles": {
+            "get": {"security": _READ, "responses": {"200": _json("rollout of every bundle")}}
+        },
+        "/api/v1/bundles/{name}": {
+            "get": {
+                "security": _READ,
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": _json("rollout: clusters per state and per commit"),
+                    "404": _json("unknown", _ERROR),
+                },
+            }
+        },
+        "/healthz": {"get": {"responses": {"200": _json("alive")}}},
+        "/metrics": {
+            "get": {"security": _READ, "responses": {"200": {"description": "Prometheus text format"}}}
+        },
+    },
+}
