@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from agent import __version__
+from agent.commands import add_agent_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"flotilla-agent {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_fleet_commands(subparsers)
+    add_agent_commands(subparsers)
     return parser
 
 

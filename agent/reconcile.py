@@ -24,6 +24,7 @@ import yaml
 
 from agent import actions, bundlestate, drift, fleet, health, state
 from agent.actions import Action, Failure
+from agent.fleet.merge import merge_values
 from agent.helm import ChartRef, Helm, HelmError
 from agent.kube import Kube, KubeError, ObjectKey, object_key
 from agent.releases import (
@@ -329,7 +330,7 @@ def _effective_values(kube: Kube, desired: fleet.DesiredRelease) -> tuple[dict[s
         if not isinstance(loaded, dict):
             raise _ValuesFromMissing(f"valuesFrom {ref.kind} {namespace}/{ref.name} key {ref.key!r} is not a mapping")
         extra.append(loaded)
-        values = fleet.deep_merge(values, loaded)
+        values = merge_values([values, loaded])
     values_digest = _sha256(values)
     digest = desired.digest if not extra else _sha256({"plan": desired.digest, "valuesFrom": extra})
     return values, values_digest, digest

@@ -55,6 +55,24 @@ KWOK_STAGES = (
 )
 
 
+# The identity agents and helm use in tests, separate from the control plane's own admin identity, so
+# that the audit log can show exactly which writes an agent made.
+AGENT_USER = "flotilla-agent"
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {
+            "level": "Metadata",
+            "users": [AGENT_USER],
+            "verbs": ["create", "update", "patch", "delete", "deletecollection"],
+        },
+        {"level": "None"},
+    ],
+}
+
+
 class ClusterError(RuntimeError):
     """A control-plane component did not build, start or become ready; the message says which."""
 
@@ -182,8 +200,23 @@ def write_pki(pki: Path) -> None:
         issuer_key=ca_key,
         usage=[x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH],
     )
+    agent_key = _new_key()
+    agent = _certificate(
+        subject=x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
+                x509.NameAttribute(NameOID.COMMON_NAME, AGENT_USER),
+            ]
+        ),
+        key=agent_key,
+        issuer=ca_name,
+        issuer_key=ca_key,
+        usage=[x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH],
+    )
     sa_key = _new_key()
     files = {
+        "agent.crt": agent.public_bytes(serialization.Encoding.PEM),
+        "agent.key": _pem_key(agent_key),
         "ca.crt": ca.public_bytes(serialization.Encoding.PEM),
         "ca.key": _pem_key(ca_key),
         "apiserver.crt": server.public_bytes(serialization.Encoding.PEM),
@@ -333,6 +366,27 @@ class Cluster:
         return f"https://127.0.0.1:{self.api_port}"
 
     @property
+    def agent_kubeconfig(self) -> Path:
+        """A kubeconfig for the agent's own identity (cluster-admin), whose writes the audit log records."""
+        return self.workdir / "agent-kubeconfig"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.workdir / "audit.log"
+
+    def agent_writes(self) -> list[dict[str, object]]:
+        """Every create/update/patch/delete the agent identity made so far, from the audit log."""
+        if not self.audit_log.exists():
+            return []
+        events = [json.loads(line) for line in self.audit_log.read_text().splitlines() if line.strip()]
+        return [e for e in events if e.get("stage") == "ResponseComplete"]
+
+    def _write_audit_policy(self) -> Path:
+        path = self.workdir / "audit-policy.yaml"
+        path.write_text(yaml.safe_dump(AUDIT_POLICY))
+        return path
+
+    @property
     def pki(self) -> Path:
         return self.workdir / "pki"
 
@@ -389,6 +443,10 @@ class Cluster:
                 "--profiling=false",
                 "--enable-priority-and-fairness=false",
                 "--watch-cache=true",
+                f"--audit-policy-file={self._write_audit_policy()}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json",
+                "--audit-log-mode=blocking",
             ],
             self.workdir,
         )
@@ -478,29 +536,33 @@ class Cluster:
         return sum(process_rss(c.process.pid) for c in self.components if c.alive())
 
     def _write_kubeconfig(self) -> None:
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": self.name,
-                    "cluster": {"server": self.server, "certificate-authority": str(self.pki / "ca.crt")},
-                }
-            ],
-            "users": [
-                {
-                    "name": "admin",
-                    "user": {
-                        "client-certificate": str(self.pki / "admin.crt"),
-                        "client-key": str(self.pki / "admin.key"),
-                    },
-                }
-            ],
-            "contexts": [{"name": self.name, "context": {"cluster": self.name, "user": "admin"}}],
-            "current-context": self.name,
-        }
-        self.kubeconfig.write_text(yaml.safe_dump(config))
-        self.kubeconfig.chmod(0o600)
+        for path, user, cert in (
+            (self.kubeconfig, "admin", "admin"),
+            (self.agent_kubeconfig, AGENT_USER, "agent"),
+        ):
+            config = {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": self.name,
+                        "cluster": {"server": self.server, "certificate-authority": str(self.pki / "ca.crt")},
+                    }
+                ],
+                "users": [
+                    {
+                        "name": user,
+                        "user": {
+                            "client-certificate": str(self.pki / f"{cert}.crt"),
+                            "client-key": str(self.pki / f"{cert}.key"),
+                        },
+                    }
+                ],
+                "contexts": [{"name": self.name, "context": {"cluster": self.name, "user": user}}],
+                "current-context": self.name,
+            }
+            path.write_text(yaml.safe_dump(config))
+            path.chmod(0o600)
 
     def _write_kwok_stages(self) -> Path:
         documents = []

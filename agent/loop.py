@@ -1,0 +1,220 @@
+"""The agent's main loop: a pass, a report, a wait; and the wiring of the parts from the settings.
+
+The wait is the interval plus up to 10% jitter (so a fleet restarted at once spreads out), shorter
+after a failed pass (exponential backoff from 5 s up to the interval), and cut short by watchdog when
+a local fleet repo or the config file changes.  SIGTERM lets the current release step finish, skips
+the rest of the pass (and its pruning) and exits.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import structlog
+
+from agent import report, state
+from agent.helm import Helm
+from agent.kube import Kube, KubeError
+from agent.reconcile import PassContext, PassOutcome, reconcile_once
+from agent.reporter import Reporter, next_sequence
+from agent.settings import AgentSettings, redact_url
+from agent.source import Source, SourceRevision
+from hub import contract
+
+log = structlog.get_logger(__name__)
+
+FIRST_RETRY_SECONDS = 5.0
+JITTER = 0.1
+
+
+@dataclass
+class Agent:
+    """The parts one agent process works with, built once from its settings."""
+
+    settings: AgentSettings
+    source: Source
+    kube: Kube
+    helm: Helm
+    reporter: Reporter | None
+    stop: threading.Event = field(default_factory=threading.Event)
+    wake: threading.Event = field(default_factory=threading.Event)
+
+    @classmethod
+    def from_settings(cls, settings: AgentSettings) -> Agent:
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        helm = Helm(binary=settings.helm, kubeconfig=settings.kubeconfig, home=settings.state_dir / "helm")
+        helm.prepare()
+        reporter = None
+        if settings.hub_url:
+            if not settings.hub_token:
+                log.warning("hub_token_missing", hub=settings.hub_url)
+            reporter = Reporter(settings.hub_url, settings.hub_token or "", settings.state_dir)
+        return cls(
+            settings=settings,
+            source=Source.from_settings(settings),
+            kube=Kube.connect(settings.kubeconfig),
+            helm=helm,
+            reporter=reporter,
+        )
+
+    def run_pass(self) -> tuple[PassOutcome, contract.StatusReport]:
+        """Sync, reconcile, report.  Never raises for a problem it can report."""
+        revision = self.source.sync()
+        context = PassContext(
+            cluster=self.settings.cluster,
+            state_dir=self.settings.state_dir,
+            kube=self.kube,
+            helm=self.helm,
+            interval=self.settings.interval,
+            stop=self.stop,
+        )
+        outcome = reconcile_once(context, revision)
+        if revision.commit and outcome.ok:
+            self.source.mark_applied(revision.commit)
+        status = self._report(outcome, revision)
+        log.info(
+            "pass_finished",
+            commit=(revision.commit or "")[:12],
+            health=status.health,
+            ok=outcome.ok,
+            releases=len(outcome.releases),
+            pruned=len(outcome.pruned),
+            helm_calls=len(outcome.helm_calls),
+            api_writes=outcome.api_writes,
+            seconds=round(outcome.duration_seconds, 3),
+        )
+        return outcome, status
+
+    def _report(self, outcome: PassOutcome, revision: SourceRevision) -> contract.StatusReport:
+        previous = report.load_last(self.settings.state_dir)
+        status = report.build(
+            outcome,
+            sequence=next_sequence(self.settings.state_dir),
+            source_url=redact_url(self.settings.repo_url),
+            ref=self.settings.ref_description,
+            interval_seconds=self.settings.interval,
+            previous=previous,
+        )
+        report.save(self.settings.state_dir, status)
+        if self.reporter is not None:
+            self.reporter.submit(status)
+        return status
+
+    def close(self) -> None:
+        if self.reporter is not None:
+            self.reporter.close()
+
+
+def next_wait(interval: float, consecutive_failures: int, rng: random.Random) -> float:
+    """Seconds until the next pass (pure): backoff after failures, else interval plus jitter."""
+    if consecutive_failures > 0:
+        return float(min(interval, FIRST_RETRY_SECONDS * 2 ** (consecutive_failures - 1)))
+    return interval * (1 + JITTER * rng.random())
+
+
+def run(settings: AgentSettings) -> int:
+    """``flotilla-agent run``: reconcile until SIGTERM/SIGINT."""
+    try:
+        agent = Agent.from_settings(settings)
+    except KubeError as error:
+        log.error("startup_failed", error=str(error))
+        return 1
+    _install_signal_handlers(agent)
+    observer = _watch(agent)
+    rng = random.Random()  # noqa: S311 - jitter, not security
+    failures = 0
+    log.info("agent_started", settings=repr(settings))
+    try:
+        while not agent.stop.is_set():
+            try:
+                outcome, _ = agent.run_pass()
+                failures = 0 if (outcome.error is None and outcome.source_error is None) else failures + 1
+            except Exception as error:  # a bug must not kill an edge agent: log, back off, retry
+                log.exception("pass_crashed", error=str(error))
+                failures += 1
+            wait = next_wait(settings.interval, failures, rng)
+            agent.wake.clear()
+            _sleep(agent, wait)
+    finally:
+        if observer is not None:
+            observer.stop()
+        agent.close()
+        log.info("agent_stopped")
+    return 0
+
+
+def _sleep(agent: Agent, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not agent.stop.is_set() and not agent.wake.is_set():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        agent.wake.wait(min(remaining, 0.5))
+
+
+def _install_signal_handlers(agent: Agent) -> None:
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("stop_requested", signal=signal.Signals(signum).name)
+        agent.stop.set()
+        agent.wake.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+def _watch(agent: Agent) -> Any:
+    """Wake the loop early when a local fleet repo or the config file changes (watchdog)."""
+    paths: list[Path] = []
+    if agent.settings.is_local_source:
+        paths.append(Path(agent.settings.repo_url))
+    if agent.settings.config_file is not None:
+        paths.append(agent.settings.config_file.parent)
+    if not paths:
+        return None
+    from watchdog.events import FileSystemEvent, FileSystemEventHandler
+    from watchdog.observers import Observer
+
+    class Waker(FileSystemEventHandler):  # type: ignore[misc]
+        def on_any_event(self, event: FileSystemEvent) -> None:
+            if "/.git/" in str(event.src_path) or event.event_type in ("opened", "closed_no_write"):
+                return
+            agent.wake.set()
+
+    observer = Observer()
+    for path in paths:
+        if path.exists():
+            observer.schedule(Waker(), str(path), recursive=True)
+    observer.daemon = True
+    observer.start()
+    return observer
+
+
+def once(settings: AgentSettings) -> tuple[int, PassOutcome | None, contract.StatusReport | None]:
+    """``flotilla-agent once``: one pass; exit code 0 only when every bundle is Ready."""
+    try:
+        agent = Agent.from_settings(settings)
+    except KubeError as error:
+        log.error("startup_failed", error=str(error))
+        return 1, None, None
+    _install_signal_handlers(agent)
+    try:
+        outcome, status = agent.run_pass()
+        if agent.reporter is not None:
+            agent.reporter.flush(timeout=10)
+    finally:
+        agent.close()
+    return (0 if outcome.ok else 1), outcome, status
+
+
+def last_report(state_dir: Path) -> contract.StatusReport | None:
+    return report.load_last(state_dir)
+
+
+__all__ = ["Agent", "last_report", "next_wait", "once", "run", "state"]

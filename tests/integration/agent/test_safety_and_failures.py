@@ -1,0 +1,239 @@
+"""What the agent does when things go wrong: an unreachable Git server, a commit that fails
+validation, a chart that does not render, an upgrade that never becomes ready, a missing
+valuesFrom Secret, and a release of the same name installed by hand."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.integration.agent.harness import bundle_file, by_bundle, cluster_file, flotilla_releases, get
+
+pytestmark = pytest.mark.cluster
+
+
+def two_bundles(name: str, ns: str) -> dict[str, str]:
+    return {
+        f"clusters/{name}.yaml": cluster_file(name, {"region": "eu"}),
+        "bundles/web/bundle.yaml": bundle_file("web", ns, targets=[{"clusterName": name}]),
+        "bundles/api/bundle.yaml": bundle_file("api", ns, targets=[{"clusterName": name}]),
+    }
+
+
+def test_unreachable_git_uninstalls_nothing_reports_the_error_and_keeps_the_last_good_state(
+    cluster, git_server, fleet_repo_factory, harness_factory, unique
+):
+    repo = fleet_repo_factory(two_bundles(unique, unique))
+    agent = harness_factory(cluster, unique, repo.url)
+    assert agent.run_pass()[0].ok
+    # A commit that drops "api" is pushed, but the agent never sees it: Git goes away first.
+    repo.write({"bundles/api/bundle.yaml": None}, "drop api")
+    git_server.stop()
+
+    outcome, report = agent.run_pass()
+
+    assert outcome.pruned == ()
+    assert outcome.prune_skipped
+    assert "source" in outcome.prune_skipped
+    assert flotilla_releases(cluster, unique) == {(unique, "web"), (unique, "api")}
+    assert report.source.error
+    assert "127.0.0.1" in report.source.error
+    assert {b.bundle: b.state for b in report.bundles} == {"web": "Ready", "api": "Ready"}
+
+
+def test_offline_restart_with_a_populated_state_dir_keeps_everything_ready(
+    cluster, git_server, fleet_repo_factory, harness_factory, unique
+):
+    repo = fleet_repo_factory(two_bundles(unique, unique))
+    agent = harness_factory(cluster, unique, repo.url)
+    assert agent.run_pass()[0].ok
+    git_server.stop()
+    agent.restart()
+
+    result = subprocess.run(
+        [
+            "flotilla-agent",
+            "once",
+            "--repo-url",
+            repo.url,
+            "--cluster",
+            unique,
+            "--state-dir",
+            str(agent.state_dir),
+            "--kubeconfig",
+            str(cluster.agent_kubeconfig),
+            "--helm",
+            cluster.tools.helm,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert "Ready" in result.stdout, result.stdout + result.stderr
+    assert flotilla_releases(cluster, unique) == {(unique, "web"), (unique, "api")}
+    assert "source:" in result.stdout  # the table says the source could not be fetched
+    # `once` exits non-zero: the bundles are Ready but the source is failing, which an operator must see.
+    assert result.returncode == 1
+
+
+def test_commit_that_fails_validation_applies_nothing_and_the_report_names_file_and_line(
+    cluster, fleet_repo_factory, harness_factory, unique
+):
+    repo = fleet_repo_factory(two_bundles(unique, unique))
+    agent = harness_factory(cluster, unique, repo.url)
+    assert agent.run_pass()[0].ok
+    broken = bundle_file("api", unique, targets=[{"clusterName": unique}]).replace("namespace:", "namepsace:")
+    repo.write(
+        {
+            "bundles/web/bundle.yaml": bundle_file(
+                "web", unique, values={"region": "new"}, targets=[{"clusterName": unique}]
+            ),
+            "bundles/api/bundle.yaml": broken,
+        },
+        "typo",
+    )
+
+    outcome, report = agent.run_pass()
+
+    assert outcome.releases == ()
+    assert outcome.helm_calls == ()
+    assert outcome.pruned == ()
+    assert any(p.file == "bundles/api/bundle.yaml" and p.line > 0 for p in report.source.errors), (
+        report.source
+    )
+    assert flotilla_releases(cluster, unique) == {(unique, "web"), (unique, "api")}
+    assert get(cluster, f"/api/v1/namespaces/{unique}/configmaps/web-config")["data"]["region"] == "none"
+
+
+def test_chart_that_does_not_render_is_failed_with_helms_message(
+    cluster, fleet_repo_factory, harness_factory, unique
+):
+    files = two_bundles(unique, unique)
+    files["bundles/api/bundle.yaml"] = bundle_file(
+        "api", unique, values={"breakRendering": True}, targets=[{"clusterName": unique}]
+    )
+    repo = fleet_repo_factory(files)
+    agent = harness_factory(cluster, unique, repo.url)
+
+    outcome, report = agent.run_pass()
+
+    states = {b.bundle: b for b in report.bundles}
+    assert states["web"].state == "Ready"
+    assert states["api"].state == "Failed"
+    assert "app.no-such-template" in states["api"].message
+    assert not outcome.ok
+
+
+def test_upgrade_that_never_becomes_ready_fails_with_the_resource_message_and_is_rolled_back(
+    cluster, fleet_repo_factory, harness_factory, unique
+):
+    repo = fleet_repo_factory(
+        {
+            f"clusters/{unique}.yaml": cluster_file(unique, {}),
+            "bundles/web/bundle.yaml": bundle_file(
+                "web",
+                unique,
+                values={"region": "good"},
+                targets=[{"clusterName": unique}],
+                helm={"timeoutSeconds": 15},
+            ),
+        }
+    )
+    agent = harness_factory(cluster, unique, repo.url)
+    assert agent.run_pass()[0].ok
+    never_ready = {"pod-container-running-failed.stage.kwok.x-k8s.io": "true"}
+    repo.write(
+        {
+            "bundles/web/bundle.yaml": bundle_file(
+                "web",
+                unique,
+                values={"region": "bad", "podLabels": never_ready},
+                targets=[{"clusterName": unique}],
+                helm={"timeoutSeconds": 15},
+            )
+        },
+        "web: a release whose pods never become ready",
+    )
+
+    outcome, report = agent.run_pass()
+
+    web = by_bundle(outcome)["web"]
+    assert web.state in ("Failed", "Degraded")
+    assert "rolled back to revision 1" in web.message
+    assert get(cluster, f"/api/v1/namespaces/{unique}/configmaps/web-config")["data"]["region"] == "good"
+    assert report.bundles[0].helm_revision == 3  # 1 good, 2 failed, 3 = rollback to 1
+
+    # The next pass does not hammer the same broken digest: it reports the failure and backs off.
+    again, _ = agent.run_pass()
+    assert by_bundle(again)["web"].action == "backoff"
+    assert "upgrade" not in again.helm_calls
+
+
+def test_missing_values_from_secret_fails_only_that_bundle_with_a_message_saying_so(
+    cluster, fleet_repo_factory, harness_factory, unique
+):
+    files = two_bundles(unique, unique)
+    files["bundles/api/bundle.yaml"] = bundle_file(
+        "api",
+        unique,
+        targets=[{"clusterName": unique}],
+        valuesFrom=[{"kind": "Secret", "name": "api-license", "key": "values.yaml"}],
+    )
+    repo = fleet_repo_factory(files)
+    agent = harness_factory(cluster, unique, repo.url)
+
+    _, report = agent.run_pass()
+    states = {b.bundle: b for b in report.bundles}
+    assert states["web"].state == "Ready"
+    assert states["api"].state == "Failed"
+    assert "api-license" in states["api"].message
+    assert "not found" in states["api"].message
+
+    cluster.api(
+        f"/api/v1/namespaces/{unique}/secrets",
+        method="POST",
+        body={
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "api-license"},
+            "stringData": {"values.yaml": "region: licensed\n"},
+        },
+    )
+    _, report = agent.run_pass()
+    assert {b.bundle: b.state for b in report.bundles}["api"] == "Ready"
+    assert get(cluster, f"/api/v1/namespaces/{unique}/configmaps/api-config")["data"]["region"] == "licensed"
+
+
+def test_a_release_installed_by_hand_is_reported_as_a_conflict_and_left_alone(
+    cluster, fleet_repo_factory, harness_factory, unique
+):
+    subprocess.run(
+        [
+            cluster.tools.helm,
+            "install",
+            "web",
+            "tests/charts/app",
+            "--namespace",
+            unique,
+            "--create-namespace",
+            "--set",
+            "region=by-hand",
+        ],
+        env=cluster.env(),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    repo = fleet_repo_factory(two_bundles(unique, unique))
+    agent = harness_factory(cluster, unique, repo.url)
+
+    _, report = agent.run_pass()
+
+    states = {b.bundle: b for b in report.bundles}
+    assert states["web"].state == "Failed"
+    assert "not installed by Flotilla" in states["web"].message
+    assert states["api"].state == "Ready"
+    assert get(cluster, f"/api/v1/namespaces/{unique}/configmaps/web-config")["data"]["region"] == "by-hand"
