@@ -14,6 +14,7 @@ from hub.auth import cluster_of, may_read
 from hub.context import HubContext
 from hub.contract import ContractError, parse_report
 from hub.filters import BadQuery, cluster_filter
+from hub.model import summarize
 from hub.openapi import OPENAPI
 from hub.writer import WriterClosed
 
@@ -72,7 +73,8 @@ async def ingest(request: Request) -> Response:
         return reject(422, "invalid", str(exc), exc.field_path)
     if report.cluster != cluster:
         return reject(403, "forbidden", f"this token may only report for cluster {cluster!r}", "cluster")
-    pending = store.Pending(report, report.to_json(), ctx.config.clock())
+    received_at = ctx.config.clock()
+    pending = store.Pending(report, report.to_json(), received_at, summarize(report, received_at))
     try:
         outcome = await ctx.writer.write(pending)
     except WriterClosed as exc:

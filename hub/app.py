@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,6 +12,7 @@ from starlette.routing import Route
 
 from hub import api, store, web
 from hub.context import HubConfig, HubContext
+from hub.credentials import Credentials
 from hub.fleet import FleetIndex
 from hub.metrics import Metrics
 from hub.writer import ReportWriter
@@ -24,7 +26,16 @@ def open_context(config: HubConfig) -> HubContext:
     fleet = FleetIndex(store.load_summaries(reader))
     writer = ReportWriter(store.connect(config.data_dir), fleet)
     writer.start()
-    return HubContext(config=config, reader=reader, writer=writer, fleet=fleet, metrics=Metrics())
+    reader_lock = threading.Lock()
+    return HubContext(
+        config=config,
+        reader=reader,
+        writer=writer,
+        fleet=fleet,
+        metrics=Metrics(),
+        credentials=Credentials(reader, reader_lock),
+        reader_lock=reader_lock,
+    )
 
 
 def close_context(ctx: HubContext) -> None:

@@ -7,7 +7,6 @@ import binascii
 
 from starlette.requests import Request
 
-from hub import store
 from hub.context import HubContext
 
 
@@ -36,8 +35,7 @@ def cluster_of(ctx: HubContext, request: Request) -> str | None:
     token = bearer_token(request)
     if token is None:
         return None
-    with ctx.reader_lock:
-        return store.authenticate(ctx.reader, "cluster", token)
+    return ctx.credentials.owner("cluster", token)
 
 
 def may_read(ctx: HubContext, request: Request) -> bool:
@@ -46,5 +44,4 @@ def may_read(ctx: HubContext, request: Request) -> bool:
     token = bearer_token(request) or _basic_password(request)
     if token is None:
         return False
-    with ctx.reader_lock:
-        return store.authenticate(ctx.reader, "viewer", token) is not None
+    return ctx.credentials.owner("viewer", token) is not None

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hub.aggregate import ClusterView, evaluate
 from hub.connectivity import Thresholds
+from hub.credentials import Credentials
 from hub.fleet import FleetIndex
 from hub.metrics import Metrics
 from hub.writer import ReportWriter
@@ -34,7 +35,8 @@ class HubContext:
     writer: ReportWriter
     fleet: FleetIndex
     metrics: Metrics
-    reader_lock: threading.Lock = field(default_factory=threading.Lock)
+    credentials: Credentials
+    reader_lock: threading.Lock
 
     def views(self) -> list[ClusterView]:
         """Every cluster with its connectivity evaluated now."""

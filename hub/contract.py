@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -126,21 +126,32 @@ class StatusReport:
         return cluster_health((b.state for b in self.bundles), self.source.error)
 
     def to_json_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain JSON-ready data (hand-written: ``dataclasses.asdict`` is ten times slower)."""
+        source = self.source
+        return {
+            **self.__dict__,
+            "labels": dict(self.labels),
+            "source": {**source.__dict__, "errors": [dict(p.__dict__) for p in source.errors]},
+            "bundles": [
+                {
+                    **b.__dict__,
+                    "non_ready": [dict(r.__dict__) for r in b.non_ready],
+                    "modified": [dict(r.__dict__) for r in b.modified],
+                }
+                for b in self.bundles
+            ],
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_json_dict(), separators=(",", ":"), ensure_ascii=False)
 
 
 # --- parsing -------------------------------------------------------------------------------------
+# Field readers take the parent object, the key and the parent's path; the full field path is only
+# built when something is wrong (the hub parses every report, so the happy path is kept lean).
 
 T = TypeVar("T")
-
-
-def _get(obj: Mapping[str, Any], key: str, path: str) -> Any:
-    if key not in obj:
-        raise ContractError(_join(path, key), "is required")
-    return obj[key]
+_MISSING: Any = object()
 
 
 def _join(path: str, key: str) -> str:
@@ -153,36 +164,61 @@ def _mapping(value: Any, path: str) -> Mapping[str, Any]:
     return value
 
 
-def _str(value: Any, path: str, limit: int, *, allow_empty: bool = True) -> str:
+def _check_str(value: Any, path: str, limit: int, allow_empty: bool = True) -> str:
+    if type(value) is str and len(value) <= limit and (allow_empty or value):
+        return value
     if not isinstance(value, str):
         raise ContractError(path, "must be a string")
     if len(value) > limit:
         raise ContractError(path, f"must be at most {limit} characters (got {len(value)})")
-    if not allow_empty and not value:
-        raise ContractError(path, "must not be empty")
-    return value
+    raise ContractError(path, "must not be empty")
 
 
-def _opt_str(value: Any, path: str, limit: int) -> str | None:
-    return None if value is None else _str(value, path, limit)
+def _str(obj: Mapping[str, Any], key: str, path: str, limit: int, default: Any = _MISSING) -> str:
+    value = obj.get(key, default)
+    if type(value) is str and len(value) <= limit:
+        return value
+    if value is _MISSING:
+        raise ContractError(_join(path, key), "is required")
+    return _check_str(value, _join(path, key), limit)
 
 
-def _int(value: Any, path: str, minimum: int = 0, maximum: int = 2**63 - 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+def _name(obj: Mapping[str, Any], key: str, path: str) -> str:
+    value = obj.get(key, _MISSING)
+    if value is _MISSING:
+        raise ContractError(_join(path, key), "is required")
+    return _check_str(value, _join(path, key), MAX_NAME, allow_empty=False)
+
+
+def _opt_str(obj: Mapping[str, Any], key: str, path: str, limit: int) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    return _str(obj, key, path, limit)
+
+
+def _check_int(value: Any, path: str, minimum: int = 0, maximum: int = 2**63 - 1) -> int:
+    if type(value) is not int:
         raise ContractError(path, "must be an integer")
     if not minimum <= value <= maximum:
         raise ContractError(path, f"must be between {minimum} and {maximum}")
     return value
 
 
-def _opt_int(value: Any, path: str) -> int | None:
-    return None if value is None else _int(value, path)
+def _int(obj: Mapping[str, Any], key: str, path: str, default: Any = _MISSING, minimum: int = 0) -> int:
+    value = obj.get(key, default)
+    if type(value) is int and minimum <= value < 2**63:
+        return value
+    if value is _MISSING:
+        raise ContractError(_join(path, key), "is required")
+    return _check_int(value, _join(path, key), minimum)
 
 
-def _timestamp(value: Any, path: str, *, allow_empty: bool = False) -> str:
-    text = _str(value, path, 64)
-    if allow_empty and not text:
-        return text
+def _opt_int(obj: Mapping[str, Any], key: str, path: str) -> int | None:
+    return None if obj.get(key) is None else _int(obj, key, path)
+
+
+def _check_timestamp(text: str, path: str) -> str:
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -192,74 +228,106 @@ def _timestamp(value: Any, path: str, *, allow_empty: bool = False) -> str:
     return text
 
 
-def _list(value: Any, path: str, limit: int, item: Callable[[Any, str], T]) -> list[T]:
-    if not isinstance(value, list):
-        raise ContractError(path, "must be a list")
+def _timestamp(obj: Mapping[str, Any], key: str, path: str, *, optional: bool = False) -> str:
+    text = _str(obj, key, path, 64, "" if optional else _MISSING)
+    if optional and not text:
+        return text
+    return _check_timestamp(text, _join(path, key))
+
+
+def _list(
+    obj: Mapping[str, Any],
+    key: str,
+    path: str,
+    limit: int,
+    item: Callable[[Any, str], T],
+    optional: bool = True,
+) -> list[T]:
+    value = obj.get(key, [] if optional else _MISSING)
+    if value is _MISSING:
+        raise ContractError(_join(path, key), "is required")
+    if type(value) is not list:
+        raise ContractError(_join(path, key), "must be a list")
     if len(value) > limit:
-        raise ContractError(path, f"must have at most {limit} items (got {len(value)})")
-    return [item(entry, f"{path}[{index}]") for index, entry in enumerate(value)]
+        raise ContractError(_join(path, key), f"must have at most {limit} items (got {len(value)})")
+    if not value:
+        return []
+    list_path = _join(path, key)
+    return [item(entry, f"{list_path}[{index}]") for index, entry in enumerate(value)]
 
 
 def _problem(raw: Any, path: str) -> Problem:
     obj = _mapping(raw, path)
-    line = obj.get("line")
     return Problem(
-        file=_str(_get(obj, "file", path), _join(path, "file"), MAX_SHORT),
-        line=None if line is None else _int(line, _join(path, "line")),
-        message=_str(_get(obj, "message", path), _join(path, "message"), MAX_MESSAGE),
+        file=_str(obj, "file", path, MAX_SHORT),
+        line=_opt_int(obj, "line", path),
+        message=_str(obj, "message", path, MAX_MESSAGE),
     )
 
 
 def _resource(raw: Any, path: str) -> ResourceStatus:
     obj = _mapping(raw, path)
     return ResourceStatus(
-        kind=_str(_get(obj, "kind", path), _join(path, "kind"), MAX_NAME),
-        namespace=_str(obj.get("namespace", ""), _join(path, "namespace"), MAX_NAME),
-        name=_str(_get(obj, "name", path), _join(path, "name"), MAX_NAME),
-        status=_str(_get(obj, "status", path), _join(path, "status"), MAX_NAME),
-        message=_str(obj.get("message", ""), _join(path, "message"), MAX_MESSAGE),
+        kind=_str(obj, "kind", path, MAX_NAME),
+        namespace=_str(obj, "namespace", path, MAX_NAME, ""),
+        name=_str(obj, "name", path, MAX_NAME),
+        status=_str(obj, "status", path, MAX_NAME),
+        message=_str(obj, "message", path, MAX_MESSAGE, ""),
     )
+
+
+_BUNDLE_TEXT = (
+    ("release", MAX_NAME),
+    ("namespace", MAX_NAME),
+    ("chart", MAX_SHORT),
+    ("chart_version", MAX_SHORT),
+    ("digest", MAX_SHORT),
+    ("values_digest", MAX_SHORT),
+    ("message", MAX_MESSAGE),
+)
+_BUNDLE_OPTIONAL_TEXT = (("desired_commit", MAX_SHORT), ("applied_commit", MAX_SHORT))
+_BUNDLE_COUNTS = ("resources_ready", "resources_total")
 
 
 def _bundle(raw: Any, path: str) -> BundleStatus:
+    # Table-driven: every agent's report carries dozens of bundles' worth of these fields.
     obj = _mapping(raw, path)
-    state = _str(_get(obj, "state", path), _join(path, "state"), 32)
+    fields: dict[str, Any] = {"bundle": _name(obj, "bundle", path)}
+    state = _str(obj, "state", path, 32)
     if state not in _SEVERITY:
         raise ContractError(_join(path, "state"), f"must be one of {', '.join(BUNDLE_STATES)}")
-    resources = _list(obj.get("non_ready", []), _join(path, "non_ready"), MAX_RESOURCES, _resource)
-    modified = _list(obj.get("modified", []), _join(path, "modified"), MAX_RESOURCES, _resource)
-    return BundleStatus(
-        bundle=_str(_get(obj, "bundle", path), _join(path, "bundle"), MAX_NAME, allow_empty=False),
-        release=_str(obj.get("release", ""), _join(path, "release"), MAX_NAME),
-        namespace=_str(obj.get("namespace", ""), _join(path, "namespace"), MAX_NAME),
-        state=state,
-        desired_commit=_opt_str(obj.get("desired_commit"), _join(path, "desired_commit"), MAX_SHORT),
-        applied_commit=_opt_str(obj.get("applied_commit"), _join(path, "applied_commit"), MAX_SHORT),
-        chart=_str(obj.get("chart", ""), _join(path, "chart"), MAX_SHORT),
-        chart_version=_str(obj.get("chart_version", ""), _join(path, "chart_version"), MAX_SHORT),
-        digest=_str(obj.get("digest", ""), _join(path, "digest"), MAX_SHORT),
-        values_digest=_str(obj.get("values_digest", ""), _join(path, "values_digest"), MAX_SHORT),
-        helm_revision=_opt_int(obj.get("helm_revision"), _join(path, "helm_revision")),
-        resources_ready=_int(obj.get("resources_ready", 0), _join(path, "resources_ready")),
-        resources_total=_int(obj.get("resources_total", 0), _join(path, "resources_total")),
-        non_ready=resources,
-        modified=modified,
-        message=_str(obj.get("message", ""), _join(path, "message"), MAX_MESSAGE),
-        last_transition=_timestamp(
-            obj.get("last_transition", ""), _join(path, "last_transition"), allow_empty=True
-        ),
-    )
+    fields["state"] = state
+    for key, limit in _BUNDLE_TEXT:
+        value = obj.get(key, "")
+        if type(value) is not str or len(value) > limit:
+            _check_str(value, _join(path, key), limit)
+        fields[key] = value
+    for key, limit in _BUNDLE_OPTIONAL_TEXT:
+        value = obj.get(key)
+        if value is not None and (type(value) is not str or len(value) > limit):
+            _check_str(value, _join(path, key), limit)
+        fields[key] = value
+    for key in _BUNDLE_COUNTS:
+        value = obj.get(key, 0)
+        if type(value) is not int or not 0 <= value < 2**63:
+            _check_int(value, _join(path, key))
+        fields[key] = value
+    fields["helm_revision"] = _opt_int(obj, "helm_revision", path)
+    fields["non_ready"] = _list(obj, "non_ready", path, MAX_RESOURCES, _resource)
+    fields["modified"] = _list(obj, "modified", path, MAX_RESOURCES, _resource)
+    fields["last_transition"] = _timestamp(obj, "last_transition", path, optional=True)
+    return BundleStatus(**fields)
 
 
 def _source(raw: Any, path: str) -> SourceStatus:
     obj = _mapping(raw, path)
     return SourceStatus(
-        url=_str(_get(obj, "url", path), _join(path, "url"), MAX_SHORT),
-        ref=_str(_get(obj, "ref", path), _join(path, "ref"), MAX_SHORT),
-        desired_commit=_opt_str(obj.get("desired_commit"), _join(path, "desired_commit"), MAX_SHORT),
-        applied_commit=_opt_str(obj.get("applied_commit"), _join(path, "applied_commit"), MAX_SHORT),
-        error=_opt_str(obj.get("error"), _join(path, "error"), MAX_MESSAGE),
-        errors=_list(obj.get("errors", []), _join(path, "errors"), MAX_PROBLEMS, _problem),
+        url=_str(obj, "url", path, MAX_SHORT),
+        ref=_str(obj, "ref", path, MAX_SHORT),
+        desired_commit=_opt_str(obj, "desired_commit", path, MAX_SHORT),
+        applied_commit=_opt_str(obj, "applied_commit", path, MAX_SHORT),
+        error=_opt_str(obj, "error", path, MAX_MESSAGE),
+        errors=_list(obj, "errors", path, MAX_PROBLEMS, _problem),
     )
 
 
@@ -269,14 +337,14 @@ def _labels(raw: Any, path: str) -> dict[str, str]:
         raise ContractError(path, f"must have at most {MAX_LABELS} entries (got {len(obj)})")
     labels: dict[str, str] = {}
     for key, value in obj.items():
-        _str(key, f"{path} key", MAX_NAME, allow_empty=False)
-        labels[key] = _str(value, f"{path}.{key}", MAX_SHORT)
+        _check_str(key, f"{path} key", MAX_NAME, allow_empty=False)
+        labels[key] = _check_str(value, f"{path}.{key}", MAX_SHORT)
     return labels
 
 
 def check_cluster_name(raw: Any, path: str = "cluster") -> str:
     """The cluster name if it is a valid DNS-style name, else a ContractError."""
-    name = _str(raw, path, MAX_NAME, allow_empty=False)
+    name = _check_str(raw, path, MAX_NAME, allow_empty=False)
     if not _CLUSTER_NAME.match(name):
         raise ContractError(path, "must be a DNS-style name (lowercase letters, digits, '.', '-', '_')")
     return name
@@ -305,22 +373,28 @@ def parse_report(raw: Mapping[str, Any] | bytes | str) -> StatusReport:
         except (ValueError, RecursionError) as exc:
             raise ContractError("", f"body is not valid JSON: {exc}") from None
     obj = _mapping(raw, "report")
-    version = _int(_get(obj, "version", ""), "version", 0, 1000)
+    version = _int(obj, "version", "")
     if version not in SUPPORTED_VERSIONS:
         supported = ", ".join(str(v) for v in SUPPORTED_VERSIONS)
         raise ContractError("version", f"unsupported version {version} (supported: {supported})")
     if version == 1:
         obj = _upgrade_v1(obj)
+    if "cluster" not in obj:
+        raise ContractError("cluster", "is required")
+    if "source" not in obj:
+        raise ContractError("source", "is required")
     return StatusReport(
         version=CURRENT_VERSION,
-        cluster=check_cluster_name(_get(obj, "cluster", ""), "cluster"),
-        sequence=_int(_get(obj, "sequence", ""), "sequence"),
-        generated_at=_timestamp(_get(obj, "generated_at", ""), "generated_at"),
-        agent_version=_str(obj.get("agent_version", ""), "agent_version", MAX_SHORT),
-        interval_seconds=_int(_get(obj, "interval_seconds", ""), "interval_seconds", 1, MAX_INTERVAL_SECONDS),
+        cluster=check_cluster_name(obj["cluster"]),
+        sequence=_int(obj, "sequence", ""),
+        generated_at=_timestamp(obj, "generated_at", ""),
+        agent_version=_str(obj, "agent_version", "", MAX_SHORT, ""),
+        interval_seconds=_check_int(
+            _int(obj, "interval_seconds", ""), "interval_seconds", 1, MAX_INTERVAL_SECONDS
+        ),
         labels=_labels(obj.get("labels", {}), "labels"),
-        source=_source(_get(obj, "source", ""), "source"),
-        bundles=_list(_get(obj, "bundles", ""), "bundles", MAX_BUNDLES, _bundle),
+        source=_source(obj["source"], "source"),
+        bundles=_list(obj, "bundles", "", MAX_BUNDLES, _bundle, optional=False),
     )
 
 

@@ -59,6 +59,7 @@ class Pending:
     report: StatusReport
     body: str
     received_at: float
+    summary: ClusterSummary  # computed by the request handler, so the writer thread stays in SQLite
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +127,21 @@ def create_token(conn: sqlite3.Connection, kind: str, owner: str) -> str:
     return new.token
 
 
+def create_tokens(conn: sqlite3.Connection, kind: str, owners: Iterable[str]) -> dict[str, str]:
+    """Like :func:`create_token` for many owners in one transaction (provisioning a fleet)."""
+    table, column = _CREDENTIAL_TABLES[kind]
+    created: dict[str, str] = {}
+    with _transaction(conn):
+        for owner in owners:
+            new = tokens.new_token()
+            conn.execute(
+                f"INSERT INTO {table} (token_id, {column}, digest, created_at) VALUES (?, ?, ?, ?)",  # noqa: S608
+                (new.token_id, owner, new.digest, time.time()),
+            )
+            created[owner] = new.token
+    return created
+
+
 def list_tokens(conn: sqlite3.Connection, kind: str) -> list[TokenInfo]:
     table, column = _CREDENTIAL_TABLES[kind]
     rows = conn.execute(
@@ -141,19 +157,14 @@ def revoke_tokens(conn: sqlite3.Connection, kind: str, owner: str) -> int:
         return conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (owner,)).rowcount  # noqa: S608
 
 
-def authenticate(conn: sqlite3.Connection, kind: str, token: str) -> str | None:
-    """The owner of ``token`` if it is valid, else None (hash compared in constant time)."""
-    token_id = tokens.token_id_of(token)
-    if token_id is None:
-        return None
+def lookup_token(conn: sqlite3.Connection, kind: str, token_id: str) -> tuple[str, str] | None:
+    """(owner, stored digest) of the token with this id, or None."""
     table, column = _CREDENTIAL_TABLES[kind]
     row = conn.execute(
         f"SELECT {column}, digest FROM {table} WHERE token_id = ?",  # noqa: S608
         (token_id,),
     ).fetchone()
-    if row is None or not tokens.matches(token, row[1]):
-        return None
-    return str(row[0])
+    return None if row is None else (str(row[0]), str(row[1]))
 
 
 # --- reports -------------------------------------------------------------------------------------
@@ -241,7 +252,7 @@ def _write_one(conn: sqlite3.Connection, item: Pending, current: ClusterSummary 
         " reported_at = excluded.reported_at, last_seen = max(last_seen, excluded.last_seen)",
         (report.cluster, report.sequence, item.received_at, item.received_at),
     )
-    return Outcome("current", summarize(report, item.received_at))
+    return Outcome("current", item.summary)
 
 
 def _prune(conn: sqlite3.Connection, clusters: Iterable[str]) -> None:

@@ -109,3 +109,13 @@ def test_worst_state_is_never_better_than_any_input(states: list[str]) -> None:
     worst = worst_state(states)
     assert all(BUNDLE_STATES.index(worst) <= BUNDLE_STATES.index(s) for s in states)
     assert worst in states
+
+
+def test_to_json_dict_matches_dataclasses_asdict() -> None:
+    from dataclasses import asdict
+
+    from hub.contract import ResourceStatus
+
+    bundle = make_bundle("a", "Degraded", non_ready=[ResourceStatus("Pod", "apps", "p", "CrashLoop", "oom")])
+    report = make_report(bundles=[bundle], source_error="boom")
+    assert report.to_json_dict() == asdict(report)
