@@ -116,7 +116,14 @@ def print_report(report: contract.StatusReport, out: TextIO) -> None:
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1], file=out)
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1],
+            file=out,
+        )
     for bundle in report.bundles:
         for resource in [*bundle.non_ready, *bundle.modified]:
-            print(f"  {bundle.bundle}: {resource.kind} {resource.namespace}/{resource.name}: {resource.message}", file=out)
+            print(
+                f"  {bundle.bundle}: {resource.kind} {resource.namespace}/{resource.name}: "
+                f"{resource.message}",
+                file=out,
+            )

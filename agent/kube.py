@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import structlog
 from lightkube import ApiError, Client, KubeConfig, codecs
 from lightkube.core.exceptions import LoadResourceError
@@ -25,7 +25,7 @@ from lightkube.generic_resource import load_in_cluster_generic_resources
 log = structlog.get_logger(__name__)
 
 FIELD_MANAGER = "flotilla"
-HELM_OWNER_SELECTOR = {"owner": "helm"}
+HELM_OWNER_SELECTOR: dict[str, Any] = {"owner": "helm"}
 
 
 class KubeError(RuntimeError):
@@ -61,7 +61,7 @@ class Kube:
             config = (
                 KubeConfig.from_file(str(kubeconfig)) if kubeconfig else KubeConfig.from_service_account()
             )
-            return cls(Client(config=config, field_manager=FIELD_MANAGER, timeout=httpx.Timeout(30.0)))
+            return cls(Client(config=config, field_manager=FIELD_MANAGER, timeout=httpx2.Timeout(30.0)))
         except Exception as error:  # lightkube raises several types for a bad config
             where = f"kubeconfig {kubeconfig}" if kubeconfig else "in-cluster service account"
             raise KubeError(f"cannot load {where}: {error}") from None
@@ -90,7 +90,7 @@ class Kube:
             if error.status.code == 404:
                 return None
             raise KubeError(f"cannot read {kind} {namespace}/{name}: {error.status.message}") from None
-        except httpx.HTTPError as error:
+        except httpx2.HTTPError as error:
             raise KubeError(f"cannot read {kind} {namespace}/{name}: {error}") from None
         if kind == "Secret":
             encoded = (obj.get("data") or {}).get(key)
@@ -152,7 +152,7 @@ class Kube:
         body["metadata"] = metadata
         self.writes += 1
         self._call(
-            lambda: self.client.apply(
+            lambda: self.client.apply(  # type: ignore[call-overload]
                 codecs.from_dict(body), name=name, namespace=metadata.get("namespace"), force=True
             ),
             f"apply {kind} {metadata.get('namespace', '')}/{name}",
@@ -174,7 +174,7 @@ class Kube:
             self._crds_loaded = True
             try:
                 load_in_cluster_generic_resources(self.client)
-            except (ApiError, httpx.HTTPError) as error:
+            except (ApiError, httpx2.HTTPError) as error:
                 log.warning("crd_discovery_failed", error=str(error))
             resource = resource_registry.get(api_version, kind)
             if resource is not None:
@@ -187,7 +187,7 @@ class Kube:
             return action()
         except ApiError as error:
             raise KubeError(f"cannot {what}: {error.status.message}") from None
-        except httpx.HTTPError as error:
+        except httpx2.HTTPError as error:
             raise KubeError(f"cannot {what}: API server unreachable ({error})") from None
 
     @staticmethod

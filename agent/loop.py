@@ -19,13 +19,13 @@ from typing import Any
 
 import structlog
 
-from agent import report, state
+from agent import report
 from agent.helm import Helm
 from agent.kube import Kube, KubeError
 from agent.reconcile import PassContext, PassOutcome, reconcile_once
 from agent.reporter import Reporter, next_sequence
-from agent.settings import AgentSettings, redact_url
-from agent.source import Source, SourceRevision
+from agent.settings import AgentSettings
+from agent.source import Source, SourceRevision, SourceSpec, redact_url
 from hub import contract
 
 log = structlog.get_logger(__name__)
@@ -58,7 +58,7 @@ class Agent:
             reporter = Reporter(settings.hub_url, settings.hub_token or "", settings.state_dir)
         return cls(
             settings=settings,
-            source=Source.from_settings(settings),
+            source=build_source(settings),
             kube=Kube.connect(settings.kubeconfig),
             helm=helm,
             reporter=reporter,
@@ -110,6 +110,18 @@ class Agent:
     def close(self) -> None:
         if self.reporter is not None:
             self.reporter.close()
+
+
+def build_source(settings: AgentSettings) -> Source:
+    spec = SourceSpec(
+        url=settings.repo_url,
+        branch=settings.branch,
+        tag=settings.tag,
+        commit=settings.commit,
+        path="" if settings.path in ("", ".") else settings.path,
+        credentials=settings.credentials,
+    )
+    return Source(spec, settings.state_dir)
 
 
 def next_wait(interval: float, consecutive_failures: int, rng: random.Random) -> float:
@@ -181,7 +193,7 @@ def _watch(agent: Agent) -> Any:
     from watchdog.events import FileSystemEvent, FileSystemEventHandler
     from watchdog.observers import Observer
 
-    class Waker(FileSystemEventHandler):  # type: ignore[misc]
+    class Waker(FileSystemEventHandler):
         def on_any_event(self, event: FileSystemEvent) -> None:
             if "/.git/" in str(event.src_path) or event.event_type in ("opened", "closed_no_write"):
                 return
@@ -215,6 +227,3 @@ def once(settings: AgentSettings) -> tuple[int, PassOutcome | None, contract.Sta
 
 def last_report(state_dir: Path) -> contract.StatusReport | None:
     return report.load_last(state_dir)
-
-
-__all__ = ["Agent", "last_report", "next_wait", "once", "run", "state"]

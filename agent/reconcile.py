@@ -165,7 +165,7 @@ def _reconcile(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
 
 
 def _why_not_prune(revision: SourceRevision, *, interrupted: bool) -> str | None:
-    if revision.offline or revision.error:
+    if not revision.may_prune:
         return f"the source could not be fetched ({revision.error or 'offline'})"
     if interrupted:
         return "the pass was interrupted"
@@ -173,7 +173,9 @@ def _why_not_prune(revision: SourceRevision, *, interrupted: bool) -> str | None
 
 
 def _prunable(
-    ctx: PassContext, planned: Sequence[fleet.DesiredRelease], histories: Mapping[tuple[str, str], ReleaseHistory]
+    ctx: PassContext,
+    planned: Sequence[fleet.DesiredRelease],
+    histories: Mapping[tuple[str, str], ReleaseHistory],
 ) -> list[tuple[str, str]]:
     wanted = {(r.namespace, r.release) for r in planned}
     return sorted(
@@ -186,7 +188,9 @@ def _prunable(
 
 
 def _prune(
-    ctx: PassContext, planned: Sequence[fleet.DesiredRelease], histories: Mapping[tuple[str, str], ReleaseHistory]
+    ctx: PassContext,
+    planned: Sequence[fleet.DesiredRelease],
+    histories: Mapping[tuple[str, str], ReleaseHistory],
 ) -> tuple[str, ...]:
     pruned = []
     for namespace, name in _prunable(ctx, planned, histories):
@@ -243,9 +247,7 @@ def _reconcile_release(
             action=action.value,
             message=f"release {key} exists and was not installed by Flotilla; refusing to overwrite it",
         )
-    if action is Action.WAIT_DEPENDENCIES:
-        message = "waiting for " + ", ".join(f"{d} ({states.get(d, 'not planned')})" for d in blocked)
-    elif action is Action.BACKOFF:
+    if action is Action.BACKOFF:
         apply_error = failures[key].message
     elif action is Action.RECOVER_PENDING:
         assert history is not None
@@ -263,7 +265,9 @@ def _reconcile_release(
         if apply_error is None:
             failures.pop(key, None)
         else:
-            failures[key] = actions.next_retry(failures.get(key), digest, apply_error, ctx.clock(), ctx.interval)
+            failures[key] = actions.next_retry(
+                failures.get(key), digest, apply_error, ctx.clock(), ctx.interval
+            )
 
     current = history.current if history is not None else None
     observed = _observe(ctx, desired, current.manifest if current else "")
@@ -278,6 +282,7 @@ def _reconcile_release(
         applied=deployed_digest_matches and current is not None and current.status == "deployed",
         resources=observed.healths,
         drifts=observed.drifts,
+        waiting_for=blocked,
     )
     if corrected:
         message = "; ".join(filter(None, [message, f"corrected drift in {len(observed.drifts)} object(s)"]))
@@ -326,9 +331,13 @@ def _effective_values(kube: Kube, desired: fleet.DesiredRelease) -> tuple[dict[s
         try:
             loaded = yaml.safe_load(text) or {}
         except yaml.YAMLError:
-            raise _ValuesFromMissing(f"valuesFrom {ref.kind} {namespace}/{ref.name} key {ref.key!r} is not YAML") from None
+            raise _ValuesFromMissing(
+                f"valuesFrom {ref.kind} {namespace}/{ref.name} key {ref.key!r} is not YAML"
+            ) from None
         if not isinstance(loaded, dict):
-            raise _ValuesFromMissing(f"valuesFrom {ref.kind} {namespace}/{ref.name} key {ref.key!r} is not a mapping")
+            raise _ValuesFromMissing(
+                f"valuesFrom {ref.kind} {namespace}/{ref.name} key {ref.key!r} is not a mapping"
+            )
         extra.append(loaded)
         values = merge_values([values, loaded])
     values_digest = _sha256(values)
@@ -451,7 +460,9 @@ def _observe(ctx: PassContext, desired: fleet.DesiredRelease, manifest: str) -> 
     drifts = []
     for key, wanted in objects.items():
         current = live.get(key)
-        healths.append(health.assess(current) if current is not None else health.missing(key[1], key[2], key[3]))
+        healths.append(
+            health.assess(current) if current is not None else health.missing(key[1], key[2], key[3])
+        )
         difference = drift.compare(wanted, current, ignore_replicas=(key[1], key[3]) in scaled_by_hpa)
         if difference is not None:
             drifts.append(difference)

@@ -32,7 +32,8 @@ def build(
     bundles = [_bundle(release, outcome.commit, transitions, generated) for release in outcome.releases]
     error = outcome.source_error or outcome.error
     if outcome.problems and not error:
-        error = f"the fleet repo at {(outcome.commit or 'unknown')[:12]} is invalid: {len(outcome.problems)} problem(s)"
+        commit = (outcome.commit or "unknown")[:12]
+        error = f"the fleet repo at {commit} is invalid: {len(outcome.problems)} problem(s)"
     applied = {b.applied_commit for b in bundles}
     return contract.StatusReport(
         version=contract.CURRENT_VERSION,

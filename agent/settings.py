@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from agent.source import Credentials, redact_url
 
 
 class SettingsError(ValueError):
@@ -65,21 +67,6 @@ CONFIG_ENV = "FLOTILLA_CONFIG"
 
 
 @dataclass(frozen=True)
-class GitCredentials:
-    """How to authenticate to the fleet repo.  ``repr`` never shows secrets."""
-
-    username: str | None = None
-    password: str | None = None
-    token: str | None = None
-    ssh_key_file: Path | None = None
-    known_hosts_file: Path | None = None
-
-    def __repr__(self) -> str:
-        kinds = [k for k in ("username", "password", "token", "ssh_key_file") if getattr(self, k)]
-        return f"GitCredentials({', '.join(kinds) or 'none'})"
-
-
-@dataclass(frozen=True)
 class AgentSettings:
     repo_url: str
     cluster: str
@@ -88,7 +75,7 @@ class AgentSettings:
     tag: str | None = None
     commit: str | None = None
     path: str = "."
-    credentials: GitCredentials | None = None
+    credentials: Credentials = field(default_factory=Credentials)
     interval: float = 60.0
     kubeconfig: Path | None = None
     hub_url: str | None = None
@@ -115,15 +102,6 @@ class AgentSettings:
         if self.tag:
             return f"tag {self.tag}"
         return f"branch {self.branch}"
-
-
-def redact_url(url: str) -> str:
-    """``https://user:secret@host/x`` → ``https://host/x``: URLs are shown without credentials."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    authority, slash, path = rest.partition("/")
-    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
 
 
 def _is_scp_like(url: str) -> bool:
@@ -197,7 +175,9 @@ def _validated(raw: Mapping[str, str | None], config_file: Path | None) -> Agent
     if raw.get("hub_token_file"):
         hub_token = _read_secret_file(Path(str(raw["hub_token_file"])), "--hub-token-file")
     credentials = (
-        _read_credentials(Path(str(raw["credentials_file"]))) if raw.get("credentials_file") else None
+        _read_credentials(Path(str(raw["credentials_file"])))
+        if raw.get("credentials_file")
+        else Credentials()
     )
     return AgentSettings(
         repo_url=required("repo_url"),
@@ -227,7 +207,7 @@ def _read_secret_file(path: Path, flag: str) -> str:
     return value
 
 
-def _read_credentials(path: Path) -> GitCredentials:
+def _read_credentials(path: Path) -> Credentials:
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as error:
@@ -240,16 +220,16 @@ def _read_credentials(path: Path) -> GitCredentials:
     unknown = sorted(set(map(str, data)) - allowed)
     if unknown:
         raise SettingsError(f"--credentials-file {path}: unknown key(s) {', '.join(unknown)}")
-    credentials = GitCredentials(
+    if data.get("password") and not data.get("username"):
+        raise SettingsError(f"--credentials-file {path}: password given without username")
+    if data.get("token"):
+        return Credentials.token(str(data["token"]), username=str(data.get("username") or "x-access-token"))
+    return Credentials(
         username=_opt_str(data.get("username")),
         password=_opt_str(data.get("password")),
-        token=_opt_str(data.get("token")),
-        ssh_key_file=Path(str(data["ssh_key_file"])) if data.get("ssh_key_file") else None,
-        known_hosts_file=Path(str(data["known_hosts_file"])) if data.get("known_hosts_file") else None,
+        ssh_key=Path(str(data["ssh_key_file"])) if data.get("ssh_key_file") else None,
+        known_hosts=Path(str(data["known_hosts_file"])) if data.get("known_hosts_file") else None,
     )
-    if credentials.password and not credentials.username:
-        raise SettingsError(f"--credentials-file {path}: password given without username")
-    return credentials
 
 
 def _opt_str(value: object) -> str | None:

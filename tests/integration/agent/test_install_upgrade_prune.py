@@ -35,7 +35,7 @@ def test_fresh_cluster_gets_exactly_its_planned_releases_with_its_own_values(
                 ],
             ),
             "bundles/us-only/bundle.yaml": bundle_file(
-                "us-only", ns, release="us-only", targets=[{"clusterName": other}]
+                "us-only", ns, targets=[{"clusterName": other}]
             ),
         }
     )
