@@ -198,9 +198,13 @@ def _chart(
 def _inside_repo(
     relative: str, bundle_dir: pathlib.PurePosixPath, root: pathlib.Path
 ) -> tuple[str, pathlib.Path] | None:
-    """(path relative to the repo root, absolute path) for a path written in a bundle, or None if outside."""
-    resolved_root = root.resolve()
-    absolute = (root / bundle_dir / relative).resolve()
+    """(path relative to the repo root, absolute path) for a path written in a bundle, or None if
+    it leads outside the repo or is not a usable path."""
+    try:
+        resolved_root = root.resolve()
+        absolute = (root / bundle_dir / relative).resolve()
+    except (OSError, ValueError):  # a symlink loop, a NUL byte: not a path we can use
+        return None
     if not absolute.is_relative_to(resolved_root):
         return None
     return absolute.relative_to(resolved_root).as_posix(), absolute
@@ -215,7 +219,7 @@ def _local_chart(
 ) -> ChartSource | None:
     located = _inside_repo(relative, bundle_dir, root)
     if located is None:
-        problems.add(("chart", "path"), f"chart.path {relative!r} points outside the fleet repo")
+        problems.add(("chart", "path"), f"chart.path {relative!r} is not a path inside the fleet repo")
         return None
     repo_path, absolute = located
     if not absolute.is_dir():
@@ -224,7 +228,12 @@ def _local_chart(
     if not (absolute / "Chart.yaml").is_file():
         problems.add(("chart", "path"), f"chart.path {relative!r}: {repo_path} has no Chart.yaml")
         return None
-    return ChartSource(kind="path", path=repo_path, content_digest=digest_chart(absolute))
+    try:
+        digest = digest_chart(absolute)
+    except OSError as error:
+        problems.add(("chart", "path"), f"chart.path {relative!r}: cannot read the chart: {error}")
+        return None
+    return ChartSource(kind="path", path=repo_path, content_digest=digest)
 
 
 def _values_files(
@@ -235,7 +244,7 @@ def _values_files(
         here = ("valuesFiles", index)
         located = _inside_repo(relative, bundle_dir, root)
         if located is None:
-            problems.add(here, f"values file {relative!r} points outside the fleet repo")
+            problems.add(here, f"values file {relative!r} is not a path inside the fleet repo")
             continue
         repo_path, absolute = located
         try:

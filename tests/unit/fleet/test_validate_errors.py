@@ -102,7 +102,7 @@ def chart_path_without_chart_yaml(files: Files) -> None:
     )
 
 
-@case("bundles/web/bundle.yaml", 6, "points outside the fleet repo")
+@case("bundles/web/bundle.yaml", 6, "is not a path inside the fleet repo")
 def chart_path_outside_the_repo(files: Files) -> None:
     files["bundles/web/bundle.yaml"] = files["bundles/web/bundle.yaml"].replace(
         "../../charts/app", "../../../x"
