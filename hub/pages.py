@@ -55,7 +55,9 @@ def health_badge(view: ClusterView) -> str:
 
 def _cards(summary: FleetSummary) -> str:
     cards = [
-        f'<a class="card" href="/"><span>Clusters</span><b data-count="total">{summary.clusters}</b></a>'
+        f'<a class="card" href="/"><span>Clusters</span><b data-count="total">{summary.clusters}</b></a>',
+        f'<a class="card Ready" href="/?health=Ready&amp;connectivity=Online"><span>Ready &amp; online</span>'
+        f'<b data-count="ready-online">{summary.ready_and_online}</b></a>',
     ]
     for state, count in summary.by_health.items():
         cards.append(

@@ -25,10 +25,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from hub import store  # noqa: E402
-from hub.contract import BUNDLE_STATES  # noqa: E402
-from tests.integration.hub.hubserver import SubprocessHub, create_viewer  # noqa: E402
-from tests.unit.hub.factory import make_bundle, make_report  # noqa: E402
+from hub import store
+from hub.contract import BUNDLE_STATES
+from tests.integration.hub.hubserver import SubprocessHub, create_viewer
+from tests.unit.hub.factory import make_bundle, make_report
 
 
 def report_body(cluster: str, sequence: int, bundles: int, rng: random.Random) -> bytes:
@@ -164,7 +164,8 @@ def main() -> int:
             print(f"report size: {len(jobs[0][1])} bytes")
             seconds, accepted = asyncio.run(flood(hub.port, jobs, args.concurrency))
             print(
-                f"throughput: {accepted} reports accepted in {seconds:.1f}s = {accepted / seconds:.0f} reports/s "
+                f"throughput: {accepted} reports accepted in {seconds:.1f}s = "
+                f"{accepted / seconds:.0f} reports/s "
                 f"({args.concurrency} concurrent connections; target >= 1000)"
             )
             count = int(args.rate * args.paced_seconds)

@@ -63,7 +63,8 @@ def test_heartbeat_resends_the_latest_report_under_a_new_sequence(tmp_path: Path
     assert reporter.heartbeat_due()
     beat = reporter.heartbeat()
     assert beat is not None
-    assert beat.sequence > 5 and beat.bundles == make_report("edge-1", 5).bundles
+    assert beat.sequence > 5
+    assert beat.bundles == make_report("edge-1", 5).bundles
     assert not reporter.heartbeat_due()
     assert reporter.pending() == [5, beat.sequence]
 
