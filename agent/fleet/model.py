@@ -160,9 +160,11 @@ class DesiredRelease:
     release: str
     namespace: str
     chart: ChartSource
-    values: Mapping[str, JSONValue]
+    values: dict[str, JSONValue]
+    """Fully merged, without valuesFrom (read and merged last by the agent at the edge)."""
     values_from: tuple[ValuesRef, ...]
     depends_on: tuple[str, ...]
+    """Bundle names, only those also planned for this cluster."""
     paused: bool
     correct_drift: bool
     options: HelmOptions

@@ -98,6 +98,22 @@ def parse_bundle(
     return bundle, problems.found
 
 
+def salvage_dependencies(document: Document) -> tuple[str, tuple[Dependency, ...]] | None:
+    """Name and dependsOn of a bundle file that has other problems, when those two are readable."""
+    data = document.data
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        return None
+    entries = data.get("dependsOn", [])
+    if not isinstance(entries, list):
+        return None
+    dependencies = tuple(
+        Dependency(bundle=entry, line=document.line_of(("dependsOn", index)))
+        for index, entry in enumerate(entries)
+        if isinstance(entry, str)
+    )
+    return data["name"], dependencies
+
+
 def _origin(document: Document, path: Path) -> Origin:
     return Origin(document.file, document.line_of(path))
 

@@ -39,6 +39,7 @@ class _Loader:
         self.root = root
         self.problems: list[Problem] = []
         self.broken_names: set[str] = set()
+        self.salvaged_dependencies: dict[str, validation.DependsOn] = {}
         self._chart_digests: dict[pathlib.Path, str] = {}
 
     def documents(self, files: list[str], kind: schemacheck.Kind) -> Iterator[Document]:
@@ -53,8 +54,17 @@ class _Loader:
                 name = document.data.get("name") if isinstance(document.data, dict) else None
                 if isinstance(name, str):
                     self.broken_names.add(name)
+                if kind == "Bundle":
+                    self.salvage(document)
                 continue
             yield document
+
+    def salvage(self, document: Document) -> None:
+        """Keep a broken bundle's dependsOn, so cycles through it are still found."""
+        salvaged = parsing.salvage_dependencies(document)
+        if salvaged is not None:
+            name, dependencies = salvaged
+            self.salvaged_dependencies.setdefault(name, (document.file, dependencies))
 
     def digest_chart(self, chart_dir: pathlib.Path) -> str:
         if chart_dir not in self._chart_digests:
@@ -98,6 +108,7 @@ def _load(root: pathlib.Path) -> tuple[FleetRepo | None, list[Problem]]:
         loader.problems.extend(problems)
         if bundle is None:
             loader.broken_names.add(document.data["name"])
+            loader.salvage(document)
         else:
             bundles.append(bundle)
     return _assemble(loader, clusters, groups, bundles)
@@ -118,7 +129,9 @@ def _assemble(
     problems += validation.check_references(
         bundles_by_name, clusters_by_name, groups_by_name, unloaded=loader.broken_names
     )
-    problems += validation.check_cycles(bundles_by_name)
+    problems += validation.check_cycles(
+        {**loader.salvaged_dependencies, **validation.dependencies_of(bundles_by_name)}
+    )
     if problems:
         return None, problems
     problems += validation.check_targeting(bundles_by_name, clusters_by_name, groups_by_name)

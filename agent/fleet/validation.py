@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence, Set
 from typing import Protocol, TypeVar
 
 from agent.fleet.errors import Problem, did_you_mean
-from agent.fleet.model import Bundle, Cluster, ClusterGroup, Origin
+from agent.fleet.model import Bundle, Cluster, ClusterGroup, Dependency, Origin
 from agent.fleet.selectors import ClusterIndex
 
 _MAX_LISTED = 5
@@ -82,21 +82,33 @@ def check_references(
     return problems
 
 
-def check_cycles(bundles: Mapping[str, Bundle]) -> list[Problem]:
-    """One problem per dependsOn cycle, naming it, on the dependsOn line of its first bundle."""
+DependsOn = tuple[str, tuple[Dependency, ...]]
+"""A bundle's file and its dependsOn entries."""
+
+
+def dependencies_of(bundles: Mapping[str, Bundle]) -> dict[str, DependsOn]:
+    return {name: (bundle.origin.file, bundle.depends_on) for name, bundle in bundles.items()}
+
+
+def check_cycles(dependencies: Mapping[str, DependsOn]) -> list[Problem]:
+    """One problem per dependsOn cycle, naming it, on the dependsOn line of its first bundle.
+
+    Takes plain dependency lists rather than bundles so that bundles whose files have other
+    problems still take part: a typo elsewhere in a file must not hide a cycle through it.
+    """
     graph = {
-        name: sorted(d.bundle for d in bundle.depends_on if d.bundle in bundles and d.bundle != name)
-        for name, bundle in bundles.items()
+        name: sorted(d.bundle for d in entries if d.bundle in dependencies and d.bundle != name)
+        for name, (_, entries) in dependencies.items()
     }
     problems = []
     for component in _strongly_connected(graph):
         if len(component) < 2:
             continue
         cycle = _cycle_through(min(component), graph, set(component))
-        first = bundles[cycle[0]]
-        line = next(d.line for d in first.depends_on if d.bundle == cycle[1])
+        file, entries = dependencies[cycle[0]]
+        line = next(d.line for d in entries if d.bundle == cycle[1])
         path = " -> ".join([*cycle, cycle[0]])
-        problems.append(Problem(first.origin.file, line, f"dependsOn cycle: {path}"))
+        problems.append(Problem(file, line, f"dependsOn cycle: {path}"))
     return problems
 
 

@@ -299,3 +299,16 @@ def test_a_file_that_is_not_utf8_is_a_problem(tmp_path: pathlib.Path) -> None:
     problems = fleet.validate_repo(tmp_path)
     assert [(p.file, p.line) for p in problems] == [("clusters/bad.yaml", 0)]
     assert "cannot read file" in problems[0].message
+
+
+def test_a_cycle_through_a_bundle_with_another_problem_is_still_found(tmp_path: pathlib.Path) -> None:
+    files = base_files()
+    misspelled_top_level_field(files)  # web no longer loads: 'chrt'
+    files["bundles/base/bundle.yaml"] = files["bundles/base/bundle.yaml"].replace(
+        "targets:", "dependsOn:\n  - web\ntargets:"
+    )
+    problems = fleet.validate_repo(write_repo(tmp_path, files))
+    assert [(p.file, p.line, p.message) for p in problems] == [
+        ("bundles/base/bundle.yaml", 8, "dependsOn cycle: base -> web -> base"),
+        ("bundles/web/bundle.yaml", 5, "unknown field 'chrt' in the top level (did you mean 'chart'?)"),
+    ]
