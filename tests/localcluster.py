@@ -42,17 +42,52 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_SCRIPT = REPO_ROOT / "tests" / "tools" / "build-tools.sh"
 KUBE_VERSION = "v1.36.3"
 STARTUP_TIMEOUT = 120.0
-# Stages from kwok's module that give pods and nodes a kubelet-like lifecycle.  The chaos stage lets a
-# test keep chosen pods from becoming ready: label a pod
-# ``pod-container-running-failed.stage.kwok.x-k8s.io: "true"`` and its container fails.
+# Stages from kwok's module that give pods and nodes a kubelet-like lifecycle.
 KWOK_STAGES = (
     "node/fast/node-initialize.yaml",
     "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
     "pod/fast/pod-ready.yaml",
     "pod/fast/pod-complete.yaml",
     "pod/fast/pod-delete.yaml",
-    "pod/chaos/pod-container-running-failed.yaml",
 )
+# A pod with this label never becomes ready: it runs with its container in CrashLoopBackOff, so
+# tests can make a rollout fail the way a broken image would.
+NEVER_READY_LABEL = "flotilla.dev/test-never-ready"
+NEVER_READY_STAGE = {
+    "apiVersion": "kwok.x-k8s.io/v1alpha1",
+    "kind": "Stage",
+    "metadata": {"name": "pod-never-ready"},
+    "spec": {
+        "resourceRef": {"apiGroup": "v1", "kind": "Pod"},
+        "selector": {
+            "matchExpressions": [
+                {"key": f'.metadata.labels["{NEVER_READY_LABEL}"]', "operator": "Exists"},
+                {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"},
+                {"key": ".status.phase", "operator": "In", "values": ["Pending"]},
+            ]
+        },
+        "next": {
+            "statusTemplate": (
+                "{{ $now := Now }}\n"
+                "conditions:\n"
+                "- {type: Initialized, status: 'True', lastTransitionTime: {{ $now | Quote }}}\n"
+                "- {type: Ready, status: 'False', reason: ContainersNotReady, lastTransitionTime: {{ $now | Quote }}}\n"
+                "- {type: ContainersReady, status: 'False', lastTransitionTime: {{ $now | Quote }}}\n"
+                "containerStatuses:\n"
+                "{{ range .spec.containers }}\n"
+                "- name: {{ .name | Quote }}\n"
+                "  image: {{ .image | Quote }}\n"
+                "  ready: false\n"
+                "  restartCount: 5\n"
+                "  state:\n"
+                "    waiting: {reason: CrashLoopBackOff, message: 'back-off 5m0s restarting failed container'}\n"
+                "{{ end }}\n"
+                "phase: Running\n"
+                "startTime: {{ $now | Quote }}\n"
+            )
+        },
+    },
+}
 
 
 # The identity agents and helm use in tests, separate from the control plane's own admin identity, so
@@ -565,14 +600,20 @@ class Cluster:
             path.chmod(0o600)
 
     def _write_kwok_stages(self) -> Path:
-        documents = []
+        documents: list[object] = []
         for stage in KWOK_STAGES:
             source = self.tools.stages_dir / stage
             if not source.is_file():
                 raise ClusterError(f"kwok stage {source} is missing: rerun {BUILD_SCRIPT}")
-            documents.append(source.read_text())
+            document = yaml.safe_load(source.read_text())
+            if document["metadata"]["name"] == "pod-ready":  # leave never-ready pods to their own stage
+                document["spec"]["selector"]["matchExpressions"].append(
+                    {"key": f'.metadata.labels["{NEVER_READY_LABEL}"]', "operator": "DoesNotExist"}
+                )
+            documents.append(document)
+        documents.append(NEVER_READY_STAGE)
         path = self.workdir / "kwok-stages.yaml"
-        path.write_text("\n---\n".join(documents))
+        path.write_text(yaml.safe_dump_all(documents))
         return path
 
     def _create_node(self) -> None:

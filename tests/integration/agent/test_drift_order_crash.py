@@ -12,6 +12,7 @@ import time
 import pytest
 
 from tests.integration.agent.harness import bundle_file, by_bundle, cluster_file, get
+from tests.localcluster import NEVER_READY_LABEL
 
 pytestmark = pytest.mark.cluster
 
@@ -98,7 +99,7 @@ def test_depends_on_waits_for_the_dependency_and_paused_leaves_the_release_alone
                 "base",
                 ns,
                 targets=[{"clusterName": unique}],
-                values={"podLabels": {"pod-container-running-failed.stage.kwok.x-k8s.io": "true"}},
+                values={"podLabels": {NEVER_READY_LABEL: "true"}},
                 helm={"timeoutSeconds": 10},
             ),
             "bundles/app/bundle.yaml": bundle_file(
@@ -151,7 +152,7 @@ def test_agent_killed_during_an_upgrade_recovers_the_release_on_the_next_pass(
                 helm={"timeoutSeconds": 120},
                 values={
                     "region": "v2",
-                    "podLabels": {"pod-container-running-failed.stage.kwok.x-k8s.io": "true"},
+                    "podLabels": {NEVER_READY_LABEL: "true"},
                 },
             )
         },

@@ -34,9 +34,7 @@ def test_fresh_cluster_gets_exactly_its_planned_releases_with_its_own_values(
                     {"clusterSelector": {"matchLabels": {"region": "us"}}, "values": {"region": "us"}},
                 ],
             ),
-            "bundles/us-only/bundle.yaml": bundle_file(
-                "us-only", ns, targets=[{"clusterName": other}]
-            ),
+            "bundles/us-only/bundle.yaml": bundle_file("us-only", ns, targets=[{"clusterName": other}]),
         }
     )
     agent = harness_factory(cluster, me, repo.url)

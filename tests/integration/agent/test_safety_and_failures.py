@@ -5,10 +5,13 @@ valuesFrom Secret, and a release of the same name installed by hand."""
 from __future__ import annotations
 
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from tests.integration.agent.harness import bundle_file, by_bundle, cluster_file, flotilla_releases, get
+from tests.localcluster import NEVER_READY_LABEL
 
 pytestmark = pytest.mark.cluster
 
@@ -53,7 +56,7 @@ def test_offline_restart_with_a_populated_state_dir_keeps_everything_ready(
 
     result = subprocess.run(
         [
-            "flotilla-agent",
+            str(Path(sys.executable).parent / "flotilla-agent"),
             "once",
             "--repo-url",
             repo.url,
@@ -144,7 +147,7 @@ def test_upgrade_that_never_becomes_ready_fails_with_the_resource_message_and_is
     )
     agent = harness_factory(cluster, unique, repo.url)
     assert agent.run_pass()[0].ok
-    never_ready = {"pod-container-running-failed.stage.kwok.x-k8s.io": "true"}
+    never_ready = {NEVER_READY_LABEL: "true"}
     repo.write(
         {
             "bundles/web/bundle.yaml": bundle_file(
