@@ -212,7 +212,14 @@ def _walk_list(
 
 
 def _named(items: Sequence[Any]) -> bool:
-    return bool(items) and all(isinstance(i, Mapping) and isinstance(i.get("name"), str) for i in items)
+    """Every item a mapping with a unique ``name`` (volumeMounts may repeat a name: those go by index)."""
+    names = [i.get("name") for i in items if isinstance(i, Mapping)]
+    return (
+        bool(items)
+        and len(names) == len(items)
+        and all(isinstance(n, str) for n in names)
+        and (len(set(names)) == len(names))
+    )
 
 
 def _join(path: str, field: str) -> str:

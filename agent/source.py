@@ -25,6 +25,7 @@ Failures reach the caller as the ``error`` of the returned revision (the text of
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import re
@@ -198,15 +199,18 @@ class Source:
 
     def sync(self) -> SourceRevision:
         """Bring the checkout to the pinned revision; on failure return the cached one (offline)."""
-        record = self._read_state()
-        try:
-            if not self._verified:
-                if not self._cache_valid(record):
-                    record = self._discard_cache(record)
-                self._verified = True
-            return self._sync(record)
-        except SourceError as error:
-            return self._fall_back(str(error))
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / ".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one sync at a time per state directory (run and once)
+            record = self._read_state()
+            try:
+                if not self._verified:
+                    if not self._cache_valid(record):
+                        record = self._discard_cache(record)
+                    self._verified = True
+                return self._sync(record)
+            except SourceError as error:
+                return self._fall_back(str(error))
 
     def mark_applied(self, commit: str) -> None:
         """Record ``commit`` as the last one applied successfully (survives restarts)."""
@@ -227,7 +231,8 @@ class Source:
     # ------------------------------------------------------------------------------------ syncing
 
     def _sync(self, record: dict[str, Any]) -> SourceRevision:
-        current = record.get("commit") if record.get("pin") == self.spec.pin else None
+        same_target = record.get("pin") == self.spec.pin and record.get("url") == self.url
+        current = record.get("commit") if same_target else None
         if self.spec.commit and current == self.spec.commit:
             log.debug("source_unchanged", url=self.url, commit=current, pin=self.spec.pin)
             return self._revision(str(current), fetched=False)
@@ -293,6 +298,8 @@ class Source:
         """Fetch the pinned revision (depth 1) and check it out; a broken cache is cloned again."""
         if not (self.checkout / ".git").is_dir():
             self._init()
+        else:
+            self._local(["remote", "set-url", "origin", self.url])  # the configured URL may have changed
         try:
             commit = self._fetch()
             self._check_out(commit)

@@ -398,3 +398,19 @@ def test_a_corrupt_cache_is_not_served_when_offline(
     revision = Source(spec, tmp_path / "state").sync()
 
     assert (revision.path, revision.offline) == (None, True)
+
+
+def test_a_changed_repo_url_fetches_from_the_new_remote(
+    git_server: GitServer, served: WorkingClone, seed: Path, tmp_path: Path
+) -> None:
+    Source(SourceSpec(url=git_server.repo_url("fleet")), tmp_path / "state").sync()
+    (seed / "moved.txt").write_text("the new home\n")
+    git_server.create_repo("fleet-v2", from_dir=seed)
+
+    moved = Source(SourceSpec(url=git_server.repo_url("fleet-v2")), tmp_path / "state")
+    revision = moved.sync()
+
+    assert revision.fetched
+    assert revision.commit == git_server.head("fleet-v2")
+    assert (moved.checkout / "moved.txt").exists()
+    assert git_server.repo_url("fleet-v2") in (moved.checkout / ".git" / "config").read_text()

@@ -328,3 +328,21 @@ def test_a_cluster_scoped_object_is_named_without_namespace() -> None:
     drift = compare({**role, "rules": [{"verbs": ["get"]}]}, {**role, "rules": [{"verbs": ["get", "list"]}]})
     assert drift is not None
     assert drift.message == "ClusterRole reader: rules[0].verbs is ['get', 'list'], release says ['get']"
+
+
+def test_list_items_that_share_a_name_are_compared_by_position() -> None:
+    """volumeMounts may mount one volume at two paths: matching by name would mix them up."""
+
+    def pod(mounts: list[dict[str, str]]) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "p"},
+            "spec": {"volumeMounts": mounts},
+        }
+
+    mounts = [{"name": "data", "mountPath": "/a"}, {"name": "data", "mountPath": "/b"}]
+    assert compare(pod(mounts), pod(mounts)) is None
+    drift = compare(pod(mounts), pod([mounts[0], {"name": "data", "mountPath": "/c"}]))
+    assert drift is not None
+    assert drift.message == "Pod p: spec.volumeMounts[1].mountPath is '/c', release says '/b'"
