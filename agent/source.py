@@ -504,6 +504,14 @@ class Source:
             r"authentication failed|could not read username|could not read password|\b401\b|\b403\b", lowered
         ):
             return f"authentication failed for {url}"
+        key = self.credentials.ssh_key
+        if "unprotected private key file" in lowered:
+            return (
+                f"cannot use SSH key {key} for {url}: it is readable by other users and ssh refuses it "
+                "(make it mode 0600; on a Secret volume set defaultMode: 0400)"
+            )
+        if "identity file" in lowered and "not accessible" in lowered:
+            return f"cannot use SSH key {key} for {url}: the file cannot be read"
         if "host key verification failed" in lowered:
             return f"cannot reach {url}: SSH host key verification failed (check known_hosts)"
         if "permission denied" in lowered:

@@ -78,3 +78,42 @@ def test_the_ssh_command_pins_the_key_and_checks_host_keys_strictly() -> None:
         "ssh -F /dev/null -i '/keys/id ed25519' -o IdentitiesOnly=yes -o BatchMode=yes "
         "-o StrictHostKeyChecking=yes -o UserKnownHostsFile=/keys/known_hosts -o ConnectTimeout=30"
     )
+
+
+def test_a_key_readable_by_others_is_refused_with_advice(
+    git_server: GitServer, ssh_git_server: SshGitServer, tmp_path: Path
+) -> None:
+    """A Kubernetes Secret volume mounts files 0644 by default, and ssh will not use such a key."""
+    _seeded(git_server, tmp_path)
+    key = ssh_git_server.make_key("agent_key")
+    key.chmod(0o644)
+    known_hosts = ssh_git_server.known_hosts(tmp_path / "known_hosts")
+    spec = SourceSpec(
+        url=ssh_git_server.repo_url("fleet"), credentials=Credentials(ssh_key=key, known_hosts=known_hosts)
+    )
+
+    revision = Source(spec, tmp_path / "state").sync()
+
+    url = ssh_git_server.repo_url("fleet")
+    assert revision.error == (
+        f"cannot use SSH key {key} for {url}: it is readable by other users and ssh refuses it "
+        "(make it mode 0600; on a Secret volume set defaultMode: 0400)"
+    )
+
+
+def test_a_missing_key_file_is_named(
+    git_server: GitServer, ssh_git_server: SshGitServer, tmp_path: Path
+) -> None:
+    _seeded(git_server, tmp_path)
+    known_hosts = ssh_git_server.known_hosts(tmp_path / "known_hosts")
+    key = tmp_path / "no-such-key"
+    spec = SourceSpec(
+        url=ssh_git_server.repo_url("fleet"), credentials=Credentials(ssh_key=key, known_hosts=known_hosts)
+    )
+
+    revision = Source(spec, tmp_path / "state").sync()
+
+    assert (
+        revision.error
+        == f"cannot use SSH key {key} for {ssh_git_server.repo_url('fleet')}: the file cannot be read"
+    )
