@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import jsonschema
 
+from agent.fleet import fastschema
 from agent.fleet.errors import Problem, did_you_mean
 from agent.fleet.yamldoc import Document, Path
 
@@ -41,18 +42,27 @@ def load_schema(name: str) -> dict[str, Any]:
 
 
 @functools.cache
-def _validator(kind: Kind) -> jsonschema.protocols.Validator:
-    """A validator for an inlined copy of the kind's schema.
+def inlined_schema(kind: Kind) -> dict[str, Any]:
+    """The kind's schema with every ``$ref`` replaced by its target.
 
     The shipped files use ``$ref`` into common.json (readable, and editors resolve them), but
-    resolving references dominates validation time on a fleet of thousands of files, so the
-    validator gets the same schema with every reference replaced by its target.
+    resolving references dominates validation time on a fleet of thousands of files.
     """
-    common_defs = load_schema("common.json")["$defs"]
-    schema = load_schema(SCHEMA_FILES[kind])
-    inlined = _inline_refs(schema, common_defs)
+    inlined: dict[str, Any] = _inline_refs(
+        load_schema(SCHEMA_FILES[kind]), load_schema("common.json")["$defs"]
+    )
     jsonschema.Draft202012Validator.check_schema(inlined)
-    return jsonschema.Draft202012Validator(inlined)
+    return inlined
+
+
+@functools.cache
+def _fast_check(kind: Kind) -> fastschema.Check:
+    return fastschema.compile_schema(inlined_schema(kind))
+
+
+@functools.cache
+def _validator(kind: Kind) -> jsonschema.protocols.Validator:
+    return jsonschema.Draft202012Validator(inlined_schema(kind))
 
 
 def _inline_refs(node: Any, common_defs: Mapping[str, Any]) -> Any:
@@ -72,6 +82,8 @@ def _inline_refs(node: Any, common_defs: Mapping[str, Any]) -> Any:
 
 def check(document: Document, kind: Kind) -> list[Problem]:
     """Every schema violation in ``document`` as a problem on the line it concerns."""
+    if _fast_check(kind)(document.data):
+        return []
     problems: list[Problem] = []
     for error in _validator(kind).iter_errors(document.data):
         problems.extend(_problems(document, error))
