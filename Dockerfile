@@ -41,9 +41,9 @@ RUN case "${TARGETARCH}${TARGETVARIANT}" in \
     && rm -rf /tmp/*
 
 # ---------------------------------------------------------------------------------------------
-# The full (non-slim) image has gcc and libyaml headers: some dependencies have no wheel for
-# arm/v7 and are compiled here, never in the final image.  Same Python and Debian release as the
-# final stage, so the venv's interpreter path and ABI match.
+# The full (non-slim) image has gcc: PyYAML and msgspec (lightkube's) publish no arm/v7 wheels and
+# are compiled here (under QEMU when cross-building: slow), never in the final image.  Same Python
+# and Debian release as the final stage, so the venv's interpreter path and ABI match.
 FROM python:${PYTHON_VERSION}-bookworm AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
