@@ -51,7 +51,11 @@ def decide(
         return Action.RECOVER_PENDING
     if not dependencies_ready:
         return Action.WAIT_DEPENDENCIES
-    if history is not None and history.current.status == "deployed" and history.current.digest == digest_label(digest):
+    if (
+        history is not None
+        and history.current.status == "deployed"
+        and history.current.digest == digest_label(digest)
+    ):
         return Action.UNCHANGED
     if failure is not None and failure.digest == digest and now < failure.retry_at:
         return Action.BACKOFF

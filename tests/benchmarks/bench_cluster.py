@@ -21,7 +21,7 @@ from tests.localcluster import Fleet, find_tools
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clusters", type=int, default=3)
-    parser.add_argument("--settle", type=float, default=10.0, help="seconds to let memory settle before reading it")
+    parser.add_argument("--settle", type=float, default=10.0, help="seconds before memory is read")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     tools = find_tools()
@@ -36,7 +36,8 @@ def main() -> None:
                     time.sleep(args.settle)
                     print(f"memory with 1 cluster: {fleet.rss_bytes() / 2**20:.0f} MiB RSS (all processes)")
             time.sleep(args.settle)
-            print(f"memory with {args.clusters} clusters: {fleet.rss_bytes() / 2**20:.0f} MiB RSS (all processes)")
+            total = fleet.rss_bytes() / 2**20
+            print(f"memory with {args.clusters} clusters: {total:.0f} MiB RSS (all processes)")
         finally:
             fleet.stop()
 
