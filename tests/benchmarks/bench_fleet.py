@@ -81,7 +81,11 @@ def main() -> None:
     parser.add_argument("--bundles", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {load}, "
+        f"Python {platform.python_version()}"
+    )
     with tempfile.TemporaryDirectory(prefix="flotilla-bench-") as temp:
         root = pathlib.Path(temp)
         generate(root, args.clusters, args.bundles)
