@@ -243,7 +243,7 @@ class Source:
                 return self._revision(current, fetched=False)
             log.info("source_ref_moved", url=self.url, pin=self.spec.pin, commit=remote, previous=current)
         commit = self._fetch_and_check_out()
-        record.update({"commit": commit, "pin": self.spec.pin, "url": self.url, "fetches": self.fetches})
+        record.update({"commit": commit, "pin": self.spec.pin, "url": self.url})
         record["total_fetches"] = int(record.get("total_fetches", 0)) + 1
         self._write_state(record)
         if record["total_fetches"] % _GC_EVERY_FETCHES == 0:
