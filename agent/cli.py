@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from agent import __version__
 from agent.commands import add_agent_commands
+from agent.manifests import add_manifests_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_fleet_commands(subparsers)
     add_agent_commands(subparsers)
+    add_manifests_command(subparsers)
     return parser
 
 
