@@ -60,7 +60,7 @@ def render_table(plan: ClusterPlan) -> str:
 
 def describe_chart(chart: ChartSource) -> str:
     if chart.kind == "path":
-        return f"{chart.path} (local {str(chart.content_digest)[:8]})"
+        return f"{chart.path}@{chart.version} (local {str(chart.content_digest)[:8]})"
     if chart.kind == "repo":
         return f"{chart.repo_url} {chart.name}@{chart.version}"
     return f"{chart.oci_ref}@{chart.version}"

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from agent.fleet import versions
+from agent.fleet.charts import CHART_FILE, LocalChart
 from agent.fleet.errors import Problem
 from agent.fleet.model import (
     Bundle,
@@ -28,7 +29,8 @@ from agent.fleet.model import (
 )
 from agent.fleet.yamldoc import Document, Path, parse_document
 
-ChartDigester = Callable[[pathlib.Path], str]
+ChartReader = Callable[[pathlib.Path, str], LocalChart | Problem]
+"""Reads a local chart (absolute directory, path relative to the repo root); the loader caches it."""
 
 
 class _Problems:
@@ -57,7 +59,7 @@ def parse_group(document: Document) -> tuple[ClusterGroup, list[Problem]]:
 
 
 def parse_bundle(
-    document: Document, root: pathlib.Path, digest_chart: ChartDigester
+    document: Document, root: pathlib.Path, read_chart: ChartReader
 ) -> tuple[Bundle | None, list[Problem]]:
     """The bundle in ``document`` (``bundles/<name>/bundle.yaml``), or None if it cannot be built."""
     data: dict[str, Any] = document.data
@@ -65,7 +67,7 @@ def parse_bundle(
     bundle_dir = pathlib.PurePosixPath(document.file).parent
     if data["name"] != bundle_dir.name:
         problems.add(("name",), f"bundle name {data['name']!r} must match its directory {bundle_dir.name!r}")
-    chart = _chart(data["chart"], bundle_dir, root, digest_chart, problems)
+    chart = _chart(data["chart"], bundle_dir, root, read_chart, problems)
     values_files = _values_files(data.get("valuesFiles", []), bundle_dir, root, problems)
     targets = tuple(
         _target(entry, ("targets", i), problems) for i, entry in enumerate(data.get("targets", []))
@@ -178,7 +180,7 @@ def _chart(
     data: Mapping[str, Any],
     bundle_dir: pathlib.PurePosixPath,
     root: pathlib.Path,
-    digest_chart: ChartDigester,
+    read_chart: ChartReader,
     problems: _Problems,
 ) -> ChartSource | None:
     sources = [key for key in ("path", "repo", "oci") if key in data]
@@ -191,7 +193,7 @@ def _chart(
     for extra in sorted(set(data) - allowed):
         problems.add(("chart", extra), f"chart.{extra} does not apply to a chart from '{kind}'")
     if kind == "path":
-        return _local_chart(data["path"], bundle_dir, root, digest_chart, problems)
+        return _local_chart(data["path"], bundle_dir, root, read_chart, problems)
     required = ("name", "version") if kind == "repo" else ("version",)
     missing = [key for key in required if key not in data]
     for key in missing:
@@ -230,7 +232,7 @@ def _local_chart(
     relative: str,
     bundle_dir: pathlib.PurePosixPath,
     root: pathlib.Path,
-    digest_chart: ChartDigester,
+    read_chart: ChartReader,
     problems: _Problems,
 ) -> ChartSource | None:
     located = _inside_repo(relative, bundle_dir, root)
@@ -241,15 +243,16 @@ def _local_chart(
     if not absolute.is_dir():
         problems.add(("chart", "path"), f"chart.path {relative!r}: no such directory ({repo_path})")
         return None
-    if not (absolute / "Chart.yaml").is_file():
-        problems.add(("chart", "path"), f"chart.path {relative!r}: {repo_path} has no Chart.yaml")
+    if not (absolute / CHART_FILE).is_file():
+        problems.add(("chart", "path"), f"chart.path {relative!r}: {repo_path} has no {CHART_FILE}")
         return None
-    try:
-        digest = digest_chart(absolute)
-    except OSError as error:
-        problems.add(("chart", "path"), f"chart.path {relative!r}: cannot read the chart: {error}")
+    chart = read_chart(absolute, repo_path)
+    if isinstance(chart, Problem):
+        problems.found.append(chart)
         return None
-    return ChartSource(kind="path", path=repo_path, content_digest=digest)
+    return ChartSource(
+        kind="path", path=repo_path, version=chart.version, content_digest=chart.content_digest
+    )
 
 
 def _values_files(

@@ -40,7 +40,7 @@ class _Loader:
         self.problems: list[Problem] = []
         self.broken_names: set[str] = set()
         self.salvaged_dependencies: dict[str, validation.DependsOn] = {}
-        self._chart_digests: dict[pathlib.Path, str] = {}
+        self._charts: dict[pathlib.Path, charts.LocalChart | Problem] = {}
 
     def documents(self, files: list[str], kind: schemacheck.Kind) -> Iterator[Document]:
         """Each file that parses and matches its kind's schema; problems for the others."""
@@ -66,10 +66,11 @@ class _Loader:
             name, dependencies = salvaged
             self.salvaged_dependencies.setdefault(name, (document.file, dependencies))
 
-    def digest_chart(self, chart_dir: pathlib.Path) -> str:
-        if chart_dir not in self._chart_digests:
-            self._chart_digests[chart_dir] = charts.content_digest(chart_dir)
-        return self._chart_digests[chart_dir]
+    def read_chart(self, chart_dir: pathlib.Path, repo_path: str) -> charts.LocalChart | Problem:
+        """Each local chart is read once, however many bundles use it."""
+        if chart_dir not in self._charts:
+            self._charts[chart_dir] = charts.read_local_chart(chart_dir, repo_path)
+        return self._charts[chart_dir]
 
     def _parse(self, file: str) -> Document | None:
         try:
@@ -104,7 +105,7 @@ def _load(root: pathlib.Path) -> tuple[FleetRepo | None, list[Problem]]:
     loader.problems.extend(missing)
     bundles: list[Bundle] = []
     for document in loader.documents(bundle_files, "Bundle"):
-        bundle, problems = parsing.parse_bundle(document, root, loader.digest_chart)
+        bundle, problems = parsing.parse_bundle(document, root, loader.read_chart)
         loader.problems.extend(problems)
         if bundle is None:
             loader.broken_names.add(document.data["name"])

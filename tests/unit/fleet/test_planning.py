@@ -102,6 +102,7 @@ def test_local_chart_path_is_relative_to_the_repo_root_and_hashed(tmp_path: path
     (release, _) = plan(write_repo(tmp_path, base_files()), "eu-1").releases
     assert release.chart.kind == "path"
     assert release.chart.path == "charts/app"
+    assert release.chart.version == "1.0.0"  # from its Chart.yaml
     assert release.chart.content_digest is not None
     assert len(release.chart.content_digest) == 64
 

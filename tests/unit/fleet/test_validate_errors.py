@@ -102,6 +102,11 @@ def chart_path_without_chart_yaml(files: Files) -> None:
     )
 
 
+@case("charts/app/Chart.yaml", 3, "a chart needs a semver 'version' (like 1.2.3), got 'one'")
+def local_chart_without_a_semver_version(files: Files) -> None:
+    files["charts/app/Chart.yaml"] = "apiVersion: v2\nname: app\nversion: one\n"
+
+
 @case("bundles/web/bundle.yaml", 6, "is not a path inside the fleet repo")
 def chart_path_outside_the_repo(files: Files) -> None:
     files["bundles/web/bundle.yaml"] = files["bundles/web/bundle.yaml"].replace(
