@@ -414,3 +414,23 @@ def test_a_changed_repo_url_fetches_from_the_new_remote(
     assert revision.commit == git_server.head("fleet-v2")
     assert (moved.checkout / "moved.txt").exists()
     assert git_server.repo_url("fleet-v2") in (moved.checkout / ".git" / "config").read_text()
+
+
+def test_commits_left_behind_by_shallow_fetches_are_garbage_collected(
+    git_server: GitServer, served: WorkingClone, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agent.source
+    from tests.fixtures.gitserver import git
+
+    monkeypatch.setattr(agent.source, "_GC_EVERY_FETCHES", 2)
+    source = Source(SourceSpec(url=git_server.repo_url("fleet")), tmp_path / "state")
+    old = source.sync().commit
+    assert old is not None
+    served.commit_and_push("newer", {"n.txt": "1"})
+
+    revision = source.sync()  # the second fetch: garbage collection runs after it
+
+    assert revision.commit == served.head()
+    with pytest.raises(RuntimeError, match="fatal"):
+        git("cat-file", "-e", f"{old}^{{commit}}", cwd=source.checkout)
+    git("fsck", "--connectivity-only", cwd=source.checkout)
