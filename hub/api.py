@@ -74,7 +74,8 @@ async def ingest(request: Request) -> Response:
     if report.cluster != cluster:
         return reject(403, "forbidden", f"this token may only report for cluster {cluster!r}", "cluster")
     received_at = ctx.config.clock()
-    pending = store.Pending(report, report.to_json(), received_at, summarize(report, received_at))
+    # The body is stored as received: it parsed under the contract and max_body bounds its size.
+    pending = store.Pending(report, body, received_at, summarize(report, received_at))
     try:
         outcome = await ctx.writer.write(pending)
     except WriterClosed as exc:

@@ -27,18 +27,21 @@ def open_context(config: HubConfig) -> HubContext:
     writer = ReportWriter(store.connect(config.data_dir), fleet)
     writer.start()
     reader_lock = threading.Lock()
+    credentials = Credentials(reader, reader_lock)
+    credentials.start()
     return HubContext(
         config=config,
         reader=reader,
         writer=writer,
         fleet=fleet,
         metrics=Metrics(),
-        credentials=Credentials(reader, reader_lock),
+        credentials=credentials,
         reader_lock=reader_lock,
     )
 
 
 def close_context(ctx: HubContext) -> None:
+    ctx.credentials.close()
     ctx.writer.close()
     ctx.reader.close()
 

@@ -99,6 +99,9 @@ def _serve(args: argparse.Namespace) -> int:
     from hub.context import HubConfig
 
     logs.configure()
+    # The event loop releases the GIL on every socket call; with the default 5 ms switch interval it
+    # can then wait that long behind the writer thread. 1 ms keeps ingest latency low.
+    sys.setswitchinterval(0.001)
     try:
         thresholds = Thresholds(args.stale_after_intervals, args.offline_after_intervals)
     except ValueError as exc:

@@ -1,54 +1,68 @@
-"""Token checks with a short-lived cache, so ingest does not query SQLite for every report.
+"""Token checks from memory, so ingest never waits on SQLite (or on the GIL after it) per report.
 
-A token found valid is remembered for ``ttl`` seconds (by its id, with its stored hash, compared in
-constant time on every use); a revocation therefore takes effect within ``ttl`` seconds. Unknown or
-wrong tokens are never cached.
+Every token (id, owner, hash) is held in memory and reloaded from SQLite every ``refresh_seconds``
+by a background thread, so a token created or revoked with the CLI takes effect within that time.
+A token id not in memory is looked up at once (a token created a moment ago works immediately).
+The hash comparison is done in constant time on every use.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-import time
-from collections.abc import Callable
+
+import structlog
 
 from hub import store, tokens
 
-DEFAULT_TTL = 5.0
+log = structlog.get_logger("hub.credentials")
+
+DEFAULT_REFRESH_SECONDS = 2.0
+_KINDS = ("cluster", "viewer")
 
 
 class Credentials:
     def __init__(
-        self,
-        conn: sqlite3.Connection,
-        lock: threading.Lock,
-        ttl: float = DEFAULT_TTL,
-        monotonic: Callable[[], float] = time.monotonic,
+        self, conn: sqlite3.Connection, lock: threading.Lock, refresh_seconds: float = DEFAULT_REFRESH_SECONDS
     ) -> None:
         self._conn = conn
         self._lock = lock
-        self._ttl = ttl
-        self._monotonic = monotonic
-        self._cache: dict[tuple[str, str], tuple[str, str, float]] = {}  # (kind, id) -> owner, digest, until
+        self._refresh_seconds = refresh_seconds
+        self._known: dict[str, dict[str, tuple[str, str]]] = {kind: {} for kind in _KINDS}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._refresh_loop, name="hub-credentials", daemon=True)
+        self.reload()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def reload(self) -> None:
+        with self._lock:
+            fresh = {kind: store.all_tokens(self._conn, kind) for kind in _KINDS}
+        self._known = fresh  # one reference swap: readers see the old or the new table, never a mix
 
     def owner(self, kind: str, token: str) -> str | None:
         """The cluster or viewer ``token`` belongs to, or None."""
         token_id = tokens.token_id_of(token)
         if token_id is None:
             return None
-        now = self._monotonic()
-        cached = self._cache.get((kind, token_id))
-        if cached is not None and cached[2] > now:
-            return cached[0] if tokens.matches(token, cached[1]) else None
-        with self._lock:
-            found = store.lookup_token(self._conn, kind, token_id)
-        if found is None:
-            self._cache.pop((kind, token_id), None)
-            return None
-        owner, digest = found
-        if not tokens.matches(token, digest):
-            return None
-        if len(self._cache) > 100_000:
-            self._cache.clear()
-        self._cache[(kind, token_id)] = (owner, digest, now + self._ttl)
-        return owner
+        entry = self._known[kind].get(token_id)
+        if entry is None:
+            with self._lock:
+                entry = store.lookup_token(self._conn, kind, token_id)
+            if entry is None:
+                return None
+        owner, digest = entry
+        return owner if tokens.matches(token, digest) else None
+
+    def _refresh_loop(self) -> None:
+        while not self._stop.wait(self._refresh_seconds):
+            try:
+                self.reload()
+            except sqlite3.Error as exc:
+                log.warning("credentials_reload_failed", error=str(exc))

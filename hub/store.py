@@ -31,9 +31,9 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX viewers_name ON viewers(name);
     CREATE TABLE reports (
-        cluster TEXT NOT NULL, sequence INTEGER NOT NULL, received_at REAL NOT NULL, body TEXT NOT NULL,
-        PRIMARY KEY (cluster, sequence)
-    ) WITHOUT ROWID;
+        cluster TEXT NOT NULL, sequence INTEGER NOT NULL, received_at REAL NOT NULL, body BLOB NOT NULL,
+        UNIQUE (cluster, sequence)
+    );
     CREATE TABLE clusters (
         name TEXT PRIMARY KEY, sequence INTEGER NOT NULL, reported_at REAL NOT NULL, last_seen REAL NOT NULL
     ) WITHOUT ROWID;
@@ -57,7 +57,7 @@ class Pending:
     """A validated report waiting to be written."""
 
     report: StatusReport
-    body: str
+    body: bytes  # the JSON document as received (validated)
     received_at: float
     summary: ClusterSummary  # computed by the request handler, so the writer thread stays in SQLite
 
@@ -157,6 +157,13 @@ def revoke_tokens(conn: sqlite3.Connection, kind: str, owner: str) -> int:
         return conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (owner,)).rowcount  # noqa: S608
 
 
+def all_tokens(conn: sqlite3.Connection, kind: str) -> dict[str, tuple[str, str]]:
+    """token id -> (owner, stored digest) for every token of ``kind``."""
+    table, column = _CREDENTIAL_TABLES[kind]
+    rows = conn.execute(f"SELECT token_id, {column}, digest FROM {table}")  # noqa: S608
+    return {str(token_id): (str(owner), str(digest)) for token_id, owner, digest in rows}
+
+
 def lookup_token(conn: sqlite3.Connection, kind: str, token_id: str) -> tuple[str, str] | None:
     """(owner, stored digest) of the token with this id, or None."""
     table, column = _CREDENTIAL_TABLES[kind]
@@ -211,12 +218,16 @@ def count_reports(conn: sqlite3.Connection) -> int:
 
 
 def write_batch(
-    conn: sqlite3.Connection, batch: Sequence[Pending], current: dict[str, ClusterSummary]
+    conn: sqlite3.Connection,
+    batch: Sequence[Pending],
+    current: dict[str, ClusterSummary],
+    prune: Iterable[str] = (),
 ) -> list[Outcome]:
     """Store a batch in one transaction (group commit) and say what happened to each report.
 
     ``current`` maps cluster names to their current summaries; it is read, not modified: the
-    caller applies the outcomes once the transaction has committed.
+    caller applies the outcomes once the transaction has committed. The history of the clusters
+    in ``prune`` is cut back to the newest ``HISTORY_PER_CLUSTER`` reports.
     """
     outcomes: list[Outcome] = []
     newest: dict[str, ClusterSummary] = {}
@@ -228,7 +239,7 @@ def write_batch(
             last = outcomes[-1].summary
             if last is not None:
                 newest[last.name] = last
-        _prune(conn, {item.report.cluster for item in batch})
+        _prune(conn, prune)
     return outcomes
 
 

@@ -11,6 +11,7 @@ import asyncio
 import queue
 import sqlite3
 import threading
+from collections import Counter
 from dataclasses import dataclass
 
 import structlog
@@ -19,6 +20,8 @@ from hub import store
 from hub.fleet import FleetIndex
 
 log = structlog.get_logger("hub.writer")
+
+PRUNE_EVERY = 8  # cut a cluster's stored history back once per this many of its reports
 
 
 @dataclass(slots=True)
@@ -41,6 +44,7 @@ class ReportWriter:
         self._thread = threading.Thread(target=self._run, name="hub-writer", daemon=True)
         self._closed = False
         self.batches = 0
+        self._since_prune: Counter[str] = Counter()
 
     def start(self) -> None:
         self._thread.start()
@@ -79,26 +83,44 @@ class ReportWriter:
             if stop:
                 return
 
+    def _due_for_pruning(self, jobs: list[_Job]) -> set[str]:
+        """Clusters with PRUNE_EVERY reports since their history was last cut back (amortised pruning)."""
+        due = set()
+        for job in jobs:
+            cluster = job.pending.report.cluster
+            self._since_prune[cluster] += 1
+            if self._since_prune[cluster] >= PRUNE_EVERY:
+                self._since_prune[cluster] = 0
+                due.add(cluster)
+        return due
+
     def _commit(self, jobs: list[_Job]) -> None:
+        prune = self._due_for_pruning(jobs)
         try:
-            outcomes = store.write_batch(self._conn, [j.pending for j in jobs], self._fleet.as_dict())
+            outcomes = store.write_batch(self._conn, [j.pending for j in jobs], self._fleet.as_dict(), prune)
         except Exception as exc:  # the whole group failed and nothing was stored: tell every sender
             log.error("report_batch_failed", size=len(jobs), error=str(exc))
             for job in jobs:
                 job.loop.call_soon_threadsafe(_fail, job.future, exc)
             return
         self.batches += 1
+        resolutions: dict[
+            asyncio.AbstractEventLoop, list[tuple[asyncio.Future[store.Outcome], store.Outcome]]
+        ] = {}
         for job, outcome in zip(jobs, outcomes, strict=True):
             if outcome.summary is not None:
                 self._fleet.put(outcome.summary)
             else:
                 self._fleet.touch(job.pending.report.cluster, job.pending.received_at)
-            job.loop.call_soon_threadsafe(_resolve, job.future, outcome)
+            resolutions.setdefault(job.loop, []).append((job.future, outcome))
+        for loop, results in resolutions.items():  # one wake-up of the event loop per group
+            loop.call_soon_threadsafe(_resolve_all, results)
 
 
-def _resolve(future: asyncio.Future[store.Outcome], outcome: store.Outcome) -> None:
-    if not future.done():
-        future.set_result(outcome)
+def _resolve_all(results: list[tuple[asyncio.Future[store.Outcome], store.Outcome]]) -> None:
+    for future, outcome in results:
+        if not future.done():
+            future.set_result(outcome)
 
 
 def _fail(future: asyncio.Future[store.Outcome], exc: BaseException) -> None:

@@ -115,6 +115,11 @@ async def paced(port: int, jobs: list[tuple[str, bytes]], rate: float, concurren
     return latencies
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid: int) -> tuple[float, float]:
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
@@ -162,11 +167,18 @@ def main() -> int:
                 for name in names
             ]
             print(f"report size: {len(jobs[0][1])} bytes")
+            cpu_before = cpu_seconds(hub.process.pid)
             seconds, accepted = asyncio.run(flood(hub.port, jobs, args.concurrency))
+            cpu_used = cpu_seconds(hub.process.pid) - cpu_before
             print(
                 f"throughput: {accepted} reports accepted in {seconds:.1f}s = "
                 f"{accepted / seconds:.0f} reports/s "
                 f"({args.concurrency} concurrent connections; target >= 1000)"
+            )
+            print(
+                f"hub CPU per accepted report: {cpu_used / accepted * 1000:.2f} ms "
+                f"(= {accepted / cpu_used:.0f} reports per CPU-second of the hub process); "
+                f"load average during the run: {os.getloadavg()[0]:.1f}"
             )
             count = int(args.rate * args.paced_seconds)
             paced_jobs = [

@@ -183,3 +183,32 @@ def test_metrics_count_accepted_and_rejected_by_reason(hub: HubUnderTest) -> Non
     assert 'flotilla_hub_clusters_by_health{health="Ready"} 1' in text
     assert 'flotilla_hub_clusters_by_connectivity{connectivity="Online"} 1' in text
     assert "flotilla_hub_ingest_duration_seconds_count 4" in text
+
+
+def test_revoking_a_token_in_use_takes_effect_within_seconds(hub: HubUnderTest) -> None:
+    import time
+
+    from hub import store
+
+    token = hub.token("edge-1")
+    assert hub.post(make_report("edge-1", 1), token).status_code == 202
+    conn = store.connect(hub.data_dir)
+    store.revoke_tokens(conn, "cluster", "edge-1")
+    conn.close()
+    deadline = time.monotonic() + 5
+    while hub.post(make_report("edge-1", 2), token).status_code != 401:
+        assert time.monotonic() < deadline, "the revoked token is still accepted"
+        time.sleep(0.2)
+
+
+def test_history_per_cluster_stays_bounded(hub: HubUnderTest) -> None:
+    from hub.store import HISTORY_PER_CLUSTER
+    from hub.writer import PRUNE_EVERY
+
+    token = hub.token("edge-1")
+    for sequence in range(1, HISTORY_PER_CLUSTER + 3 * PRUNE_EVERY + 1):
+        assert hub.post(make_report("edge-1", sequence), token).status_code == 202
+    stored = stored_report_count(hub.data_dir)
+    assert HISTORY_PER_CLUSTER <= stored < HISTORY_PER_CLUSTER + PRUNE_EVERY
+    history = hub.read("/api/v1/clusters/edge-1").json()["history"]
+    assert history[0]["sequence"] == HISTORY_PER_CLUSTER + 3 * PRUNE_EVERY  # the newest are the ones kept
