@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from agent.fleet import fastschema, schemacheck
 from agent.fleet.yamldoc import Document, parse_document
 from tests.unit.fleet.repos import relaxed
+from tests.unit.fleet.strategies import DATA, FIELD_NAMES
 from tests.unit.fleet.test_example_repo import EXAMPLE
-from tests.unit.fleet.test_robustness import DATA, FIELD_NAMES
 
 KIND_OF_FOLDER: dict[str, schemacheck.Kind] = {
     "clusters": "Cluster",
