@@ -14,21 +14,32 @@ from hub import api, store, web
 from hub.context import HubConfig, HubContext
 from hub.credentials import Credentials
 from hub.fleet import FleetIndex
+from hub.maintenance import Maintenance, Task
 from hub.metrics import Metrics
 from hub.writer import ReportWriter
 
 log = structlog.get_logger("hub")
+
+CREDENTIALS_REFRESH_SECONDS = 2.0  # a revoked token stops working within this time
+CHECKPOINT_SECONDS = 1.0
 
 
 def open_context(config: HubConfig) -> HubContext:
     """Open (creating and migrating) the store, load the fleet index and start the writer."""
     reader = store.connect(config.data_dir)
     fleet = FleetIndex(store.load_summaries(reader))
-    writer = ReportWriter(store.connect(config.data_dir), fleet)
+    writer = ReportWriter(store.connect(config.data_dir, autocheckpoint=False), fleet)
     writer.start()
     reader_lock = threading.Lock()
     credentials = Credentials(reader, reader_lock)
-    credentials.start()
+    checkpointer = store.connect(config.data_dir)
+    maintenance = Maintenance(
+        [
+            Task("reload_credentials", CREDENTIALS_REFRESH_SECONDS, credentials.reload),
+            Task("wal_checkpoint", CHECKPOINT_SECONDS, lambda: store.checkpoint(checkpointer)),
+        ]
+    )
+    maintenance.start()
     return HubContext(
         config=config,
         reader=reader,
@@ -36,13 +47,17 @@ def open_context(config: HubConfig) -> HubContext:
         fleet=fleet,
         metrics=Metrics(),
         credentials=credentials,
+        maintenance=maintenance,
+        checkpointer=checkpointer,
         reader_lock=reader_lock,
     )
 
 
 def close_context(ctx: HubContext) -> None:
-    ctx.credentials.close()
+    ctx.maintenance.close()
     ctx.writer.close()
+    store.checkpoint(ctx.checkpointer)
+    ctx.checkpointer.close()
     ctx.reader.close()
 
 

@@ -13,6 +13,7 @@ from hub.aggregate import ClusterView, evaluate
 from hub.connectivity import Thresholds
 from hub.credentials import Credentials
 from hub.fleet import FleetIndex
+from hub.maintenance import Maintenance
 from hub.metrics import Metrics
 from hub.writer import ReportWriter
 
@@ -36,6 +37,8 @@ class HubContext:
     fleet: FleetIndex
     metrics: Metrics
     credentials: Credentials
+    maintenance: Maintenance
+    checkpointer: sqlite3.Connection
     reader_lock: threading.Lock
 
     def views(self) -> list[ClusterView]:

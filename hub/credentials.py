@@ -1,7 +1,7 @@
 """Token checks from memory, so ingest never waits on SQLite (or on the GIL after it) per report.
 
-Every token (id, owner, hash) is held in memory and reloaded from SQLite every ``refresh_seconds``
-by a background thread, so a token created or revoked with the CLI takes effect within that time.
+Every token (id, owner, hash) is held in memory and reloaded from SQLite every few seconds (by
+:mod:`hub.maintenance`), so a token created or revoked with the CLI takes effect within that time.
 A token id not in memory is looked up at once (a token created a moment ago works immediately).
 The hash comparison is done in constant time on every use.
 """
@@ -11,35 +11,17 @@ from __future__ import annotations
 import sqlite3
 import threading
 
-import structlog
-
 from hub import store, tokens
 
-log = structlog.get_logger("hub.credentials")
-
-DEFAULT_REFRESH_SECONDS = 2.0
 _KINDS = ("cluster", "viewer")
 
 
 class Credentials:
-    def __init__(
-        self, conn: sqlite3.Connection, lock: threading.Lock, refresh_seconds: float = DEFAULT_REFRESH_SECONDS
-    ) -> None:
+    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock) -> None:
         self._conn = conn
         self._lock = lock
-        self._refresh_seconds = refresh_seconds
         self._known: dict[str, dict[str, tuple[str, str]]] = {kind: {} for kind in _KINDS}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._refresh_loop, name="hub-credentials", daemon=True)
         self.reload()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
 
     def reload(self) -> None:
         with self._lock:
@@ -59,10 +41,3 @@ class Credentials:
                 return None
         owner, digest = entry
         return owner if tokens.matches(token, digest) else None
-
-    def _refresh_loop(self) -> None:
-        while not self._stop.wait(self._refresh_seconds):
-            try:
-                self.reload()
-            except sqlite3.Error as exc:
-                log.warning("credentials_reload_failed", error=str(exc))

@@ -70,7 +70,7 @@ class Outcome:
     summary: ClusterSummary | None  # the new current summary when result == "current"
 
 
-def connect(data_dir: Path, *, create: bool = True) -> sqlite3.Connection:
+def connect(data_dir: Path, *, create: bool = True, autocheckpoint: bool = True) -> sqlite3.Connection:
     """Open (and migrate) the hub database in ``data_dir``."""
     path = data_dir / DB_NAME
     if not create and not path.exists():
@@ -81,10 +81,17 @@ def connect(data_dir: Path, *, create: bool = True) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=30000")
+        if not autocheckpoint:
+            conn.execute("PRAGMA wal_autocheckpoint=0")
         _migrate(conn)
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot open the hub database {path}: {exc}") from None
     return conn
+
+
+def checkpoint(conn: sqlite3.Connection) -> None:
+    """Copy committed WAL pages into the database file without blocking the writer (PASSIVE)."""
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
