@@ -13,7 +13,7 @@ from hub.aggregate import ClusterView, FleetSummary, Rollout
 from hub.auth import cluster_of, may_read
 from hub.context import HubContext
 from hub.contract import ContractError, parse_report
-from hub.filters import BadQuery, cluster_filter
+from hub.filters import BadQuery, cluster_filter, window
 from hub.model import summarize
 from hub.openapi import OPENAPI
 from hub.writer import WriterClosed
@@ -160,9 +160,12 @@ async def clusters(request: Request) -> Response:
         return _unauthorized()
     try:
         wanted = cluster_filter(request.query_params)
+        offset, limit = window(request.query_params)
     except BadQuery as exc:
         return _error(400, str(exc), exc.parameter)
-    return JSONResponse({"clusters": [cluster_json(v) for v in aggregate.select(ctx.views(), wanted)]})
+    matching = aggregate.select(ctx.views(), wanted)
+    shown = matching[offset:] if limit is None else matching[offset : offset + limit]
+    return JSONResponse({"total": len(matching), "clusters": [cluster_json(v) for v in shown]})
 
 
 async def cluster(request: Request) -> Response:

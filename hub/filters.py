@@ -42,3 +42,19 @@ def page_number(params: Mapping[str, str]) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise BadQuery("page", "must be a positive integer")
     return int(raw)
+
+
+def _natural(params: Mapping[str, str], name: str, default: int) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise BadQuery(name, "must be a non-negative integer")
+    return int(raw)
+
+
+def window(params: Mapping[str, str]) -> tuple[int, int | None]:
+    """(offset, limit) for paging a list; no limit unless asked."""
+    offset = _natural(params, "offset", 0)
+    limit = _natural(params, "limit", -1)
+    return offset, (None if limit < 0 else limit)

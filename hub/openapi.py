@@ -53,6 +53,8 @@ _FILTERS = [
         "schema": {"type": "string"},
         "description": "Online,Stale,Offline",
     },
+    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 0}},
 ]
 _READ: list[dict[str, list[str]]] = [{"viewerBearer": []}, {"viewerBasic": []}]
 
@@ -101,7 +103,13 @@ OPENAPI: dict[str, Any] = {
                 "responses": {
                     "200": _json(
                         "clusters",
-                        {"type": "object", "properties": {"clusters": {"type": "array", "items": _CLUSTER}}},
+                        {
+                            "type": "object",
+                            "properties": {
+                                "total": {"type": "integer"},
+                                "clusters": {"type": "array", "items": _CLUSTER},
+                            },
+                        },
                     ),
                     "400": _json("bad filter", _ERROR),
                 },

@@ -14,7 +14,7 @@ from tests.unit.hub.factory import make_bundle, make_report
 
 def _nothing_stored(hub: HubUnderTest) -> None:
     assert stored_report_count(hub.data_dir) == 0
-    assert hub.read("/api/v1/clusters").json() == {"clusters": []}
+    assert hub.read("/api/v1/clusters").json() == {"total": 0, "clusters": []}
 
 
 def test_accepted_report_is_stored_and_visible(hub: HubUnderTest) -> None:

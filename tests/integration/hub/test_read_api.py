@@ -63,6 +63,10 @@ def test_cluster_list_filters(hub: HubUnderTest) -> None:
     assert names(health="Failed") == ["eu-2"]
     assert names(health="Ready", selector="tier=edge") == ["eu-1", "us-1"]
     assert names(connectivity="Offline") == []
+    page = hub.read("/api/v1/clusters", offset="1", limit="1").json()
+    assert page["total"] == 3
+    assert [c["name"] for c in page["clusters"]] == ["eu-1"]  # attention first: eu-2 (Failed), then by name
+    assert hub.read("/api/v1/clusters", limit="x").json()["field"] == "limit"
     bad = hub.read("/api/v1/clusters", health="Sunny")
     assert bad.status_code == 400
     assert bad.json()["field"] == "health"
