@@ -77,9 +77,11 @@ def next_sequence(state_dir: Path) -> int:
 
 
 def redact(url: str) -> str:
-    """``url`` without user info, for logs."""
+    """``url`` without user info, query or fragment."""
     parts = urlsplit(url)
     host = parts.hostname or ""
+    if ":" in host:  # an IPv6 address keeps its brackets
+        host = f"[{host}]"
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
@@ -125,8 +127,9 @@ class Reporter:
         max_backoff: float = MAX_BACKOFF,
         start: bool = True,
     ) -> None:
-        self._endpoint = hub_url.rstrip("/") + "/api/v1/reports"
+        # The token is the credential: user info in the URL is dropped (urllib would take it for a host).
         self._hub_for_logs = redact(hub_url)
+        self._endpoint = self._hub_for_logs.rstrip("/") + "/api/v1/reports"
         self._token = token
         self._state_dir = state_dir
         self._outbox = state_dir / OUTBOX_DIR

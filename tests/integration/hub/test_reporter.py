@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from agent.reporter import Reporter
 from hub import store
@@ -81,11 +82,14 @@ def test_heartbeat_arrives_without_a_new_pass(tmp_path: Path) -> None:
         hub.stop()
 
 
-def test_a_rejected_report_is_dropped_not_retried_forever(tmp_path: Path) -> None:
+def test_a_rejected_report_is_dropped_not_retried_forever(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data_dir = tmp_path / "hub"
     create_token(data_dir, "edge-1")
     hub = InProcessHub(data_dir).start()
-    reporter = Reporter(hub.url, "flt_0123456789abcdef_wrong", tmp_path / "agent")
+    wrong_token = "flt_0123456789abcdef_wrong-secret-value"
+    reporter = Reporter(hub.url.replace("http://", "http://user:pw@"), wrong_token, tmp_path / "agent")
     try:
         reporter.submit(make_report("edge-1", 1))
         assert reporter.flush(timeout=10)
@@ -93,3 +97,7 @@ def test_a_rejected_report_is_dropped_not_retried_forever(tmp_path: Path) -> Non
     finally:
         reporter.close()
         hub.stop()
+    logged = capsys.readouterr()
+    assert "report_rejected" in logged.out + logged.err
+    assert "wrong-secret-value" not in logged.out + logged.err  # the token is never logged
+    assert "user:pw" not in logged.out + logged.err

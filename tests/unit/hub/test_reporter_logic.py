@@ -40,6 +40,7 @@ def test_sequence_is_monotonic_and_survives_a_restart(tmp_path: Path) -> None:
 
 def test_redact_drops_credentials_from_the_hub_url() -> None:
     assert redact("https://user:secret@hub.example:8443/base") == "https://hub.example:8443/base"
+    assert redact("http://[::1]:8080/") == "http://[::1]:8080/"
 
 
 def test_submit_persists_to_the_outbox_without_touching_the_network(tmp_path: Path) -> None:
