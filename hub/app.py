@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -66,6 +67,8 @@ def create_app(config: HubConfig) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ctx = open_context(config)
         app.state.hub = ctx
+        gc.collect()
+        gc.freeze()  # the loaded fleet and the imported modules need no more scans by the collector
         log.info("hub_started", data_dir=str(config.data_dir), clusters=len(ctx.fleet.snapshot()))
         try:
             yield

@@ -20,10 +20,6 @@ class FleetIndex:
         with self._lock:
             return list(self._clusters.values())
 
-    def as_dict(self) -> dict[str, ClusterSummary]:
-        with self._lock:
-            return dict(self._clusters)
-
     def get(self, name: str) -> ClusterSummary | None:
         with self._lock:
             return self._clusters.get(name)

@@ -18,6 +18,7 @@ import structlog
 
 from hub import store
 from hub.fleet import FleetIndex
+from hub.model import ClusterSummary
 
 log = structlog.get_logger("hub.writer")
 
@@ -83,6 +84,15 @@ class ReportWriter:
             if stop:
                 return
 
+    def _current(self, jobs: list[_Job]) -> dict[str, ClusterSummary]:
+        """The current summaries of the clusters in this group (not a copy of the whole fleet)."""
+        current = {}
+        for job in jobs:
+            summary = self._fleet.get(job.pending.report.cluster)
+            if summary is not None:
+                current[summary.name] = summary
+        return current
+
     def _due_for_pruning(self, jobs: list[_Job]) -> set[str]:
         """Clusters with PRUNE_EVERY reports since their history was last cut back (amortised pruning)."""
         due = set()
@@ -97,7 +107,7 @@ class ReportWriter:
     def _commit(self, jobs: list[_Job]) -> None:
         prune = self._due_for_pruning(jobs)
         try:
-            outcomes = store.write_batch(self._conn, [j.pending for j in jobs], self._fleet.as_dict(), prune)
+            outcomes = store.write_batch(self._conn, [j.pending for j in jobs], self._current(jobs), prune)
         except Exception as exc:  # the whole group failed and nothing was stored: tell every sender
             log.error("report_batch_failed", size=len(jobs), error=str(exc))
             for job in jobs:
