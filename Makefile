@@ -4,9 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint unit tools browser setup clean
+.PHONY: test lint unit tools system-packages setup clean demo demo-stop e2e
 
-test: setup tools browser lint
+test: setup tools system-packages lint
 	FLOTILLA_TOOLS_BIN="$$(tests/tools/build-tools.sh | tail -n 1)" $(PY) -m pytest $(PYTEST_ARGS)
 
 setup: $(STAMP)
@@ -23,10 +23,13 @@ $(STAMP): pyproject.toml
 tools:
 	tests/tools/build-tools.sh
 
-# Debian's Chromium for the status-page browser tests (Playwright drives it; no browser download).
-browser:
-	@command -v chromium >/dev/null || { echo "[setup] installing Debian's chromium"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+# Debian packages the tests drive: Chromium for the status-page browser tests (Playwright drives it;
+# no browser download) and sshd for the Git-over-SSH tests.
+system-packages:
+	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
+	test -x /usr/sbin/sshd || missing="$$missing openssh-server"; \
+	if [ -n "$$missing" ]; then echo "[setup] installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
 lint: setup
 	$(PY) -m ruff check agent hub tests
@@ -35,6 +38,14 @@ lint: setup
 
 unit: setup
 	$(PY) -m pytest -m "not cluster and not browser and not e2e" $(PYTEST_ARGS)
+
+# A whole fleet on this machine: CLUSTERS local clusters, a Git server, a hub and one agent each.
+CLUSTERS ?= 3
+demo: setup tools
+	$(PY) -m tests.demo up --clusters $(CLUSTERS)
+
+demo-stop:
+	$(PY) -m tests.demo down
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -82,12 +82,12 @@ class PassOutcome:
 
     @property
     def ok(self) -> bool:
-        """Everything planned is Ready and nothing failed: what ``flotilla-agent once`` exits 0 on."""
+        """Everything planned is Ready (or paused on purpose) and nothing failed: ``once`` exits 0."""
         return (
             self.error is None
             and self.source_error is None
             and not self.problems
-            and all(r.state == "Ready" for r in self.releases)
+            and all(r.state in ("Ready", "Paused") for r in self.releases)
         )
 
 

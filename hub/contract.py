@@ -49,11 +49,16 @@ def worst_state(states: Iterable[str]) -> str:
 
 
 def cluster_health(bundle_states: Iterable[str], source_error: str | None) -> str:
-    """Health of a cluster: its worst bundle; Failed if the source/plan failed and nothing is known."""
+    """Health of a cluster: its worst bundle; Failed if the source/plan failed and nothing is known.
+
+    A paused bundle is an operator's decision, not a health problem: it counts only when every
+    bundle of the cluster is paused (the cluster is then ``Paused``).
+    """
     states = list(bundle_states)
     if not states:
         return "Failed" if source_error else "Ready"
-    return worst_state(states)
+    active = [state for state in states if state != "Paused"]
+    return worst_state(active) if active else "Paused"
 
 
 def utc_now_rfc3339() -> str:

@@ -101,6 +101,8 @@ def test_health_is_the_worst_bundle_state() -> None:
     assert worst_state([]) == "Ready"
     assert cluster_health([], "git clone failed") == "Failed"
     assert cluster_health([], None) == "Ready"
+    assert cluster_health(["Ready", "Paused"], None) == "Ready", "pausing a bundle is not a health problem"
+    assert cluster_health(["Paused", "Paused"], None) == "Paused"
     assert make_report(bundles=[make_bundle("a", "Modified"), make_bundle("b")]).health == "Modified"
 
 
