@@ -34,7 +34,8 @@ def build(
     if outcome.problems and not error:
         commit = (outcome.commit or "unknown")[:12]
         error = f"the fleet repo at {commit} is invalid: {len(outcome.problems)} problem(s)"
-    applied = {b.applied_commit for b in bundles}
+    # The cluster is "at" a commit when every bundle it runs (paused ones aside) is at that commit.
+    applied = {b.applied_commit for b in bundles if b.state != "Paused"} or {outcome.commit}
     return contract.StatusReport(
         version=contract.CURRENT_VERSION,
         cluster=outcome.cluster,

@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -252,13 +253,17 @@ def supervise(workdir: Path, count: int, interval: float) -> int:
     if len(names) < count:
         log(f"the example repo has only {len(names)} clusters; starting those")
     demo = DemoFleet(workdir / "run", names, interval=interval)
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    stop = threading.Event()
+    # A handler, not a blocked signal mask: children inherit the mask and would ignore SIGTERM.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     try:
         demo.start()
         demo.wait_until_ready(timeout=300 + 30 * count)
         (workdir / "ready.json").write_text(json.dumps({"hub": demo.hub_url, "repo": demo.repo_url}))
         log("fleet is up")
-        signal.sigwait({signal.SIGTERM, signal.SIGINT})
+        while not stop.wait(1):
+            pass
         log("stopping")
     except Exception as error:
         log(f"error: {error}")

@@ -25,6 +25,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -718,7 +719,7 @@ def stop_recorded(workdir: Path) -> int:
     """Stop every process whose pid a fleet recorded under ``workdir`` (for ``demo-stop``)."""
     stopped = 0
     for pid_file in sorted(workdir.glob("**/pids/*")):
-        with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
+        with contextlib.suppress(OSError, ValueError):
             pid = int(pid_file.read_text())
             os.killpg(pid, signal.SIGTERM)
             stopped += 1
@@ -750,8 +751,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{len(fleet.clusters)} clusters running, {fleet.rss_bytes() / 2**20:.0f} MiB RSS; "
             "Ctrl-C stops them"
         )
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        while not stop.wait(1):
+            pass
     return 0
 
 

@@ -66,3 +66,21 @@ def test_the_last_report_is_kept_in_the_state_dir_and_a_corrupt_file_reads_as_no
     assert report.load_last(tmp_path) == built
     (tmp_path / "last-report.json").write_text("{ torn")
     assert report.load_last(tmp_path) is None
+
+
+def test_the_cluster_is_at_a_commit_when_every_active_bundle_is_and_mixed_commits_show_none():
+    old = "0" * 40
+    at_commit = build(
+        outcome(
+            ReleaseOutcome("web", "web", "ns", "Ready", applied_commit=COMMIT),
+            ReleaseOutcome("ota", "ota", "ns", "Paused", applied_commit=None),
+        )
+    )
+    assert at_commit.source.applied_commit == COMMIT
+    mixed = build(
+        outcome(
+            ReleaseOutcome("web", "web", "ns", "Ready", applied_commit=COMMIT),
+            ReleaseOutcome("api", "api", "ns", "InProgress", applied_commit=old),
+        )
+    )
+    assert mixed.source.applied_commit is None
