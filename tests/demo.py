@@ -148,6 +148,10 @@ class DemoFleet:
         with urllib.request.urlopen(f"{self.hub_url}{path}", timeout=10) as response:  # noqa: S310 (loopback)
             return json.loads(response.read())
 
+    def hub_get_text(self, path: str) -> str:
+        with urllib.request.urlopen(f"{self.hub_url}{path}", timeout=10) as response:  # noqa: S310 (loopback)
+            return str(response.read().decode())
+
     def _create_token(self, name: str) -> None:
         result = subprocess.run(
             [str(BIN / "flotilla-hub"), "token", "create", name, "--data-dir", str(self.workdir / "hub")],
