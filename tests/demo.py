@@ -57,6 +57,7 @@ class DemoFleet:
     hub_port: int = 0
     stale_after_intervals: float | None = None
     offline_after_intervals: float | None = None
+    seed_files: dict[str, str] = field(default_factory=dict)  # added to the example repo's first commit
     fleet: Fleet | None = None
     git: GitServer | None = None
     repo_url: str = ""
@@ -98,6 +99,9 @@ class DemoFleet:
             self.git.start()
             seed = self.workdir / "seed"
             shutil.copytree(EXAMPLE, seed)
+            for relative, text in self.seed_files.items():
+                (seed / relative).parent.mkdir(parents=True, exist_ok=True)
+                (seed / relative).write_text(text)
             self.repo_url = self.git.create_repo("fleet", from_dir=seed)
             log(f"fleet repo served at {self.repo_url}")
         else:

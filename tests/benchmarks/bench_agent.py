@@ -109,9 +109,7 @@ def idle_and_latency(cluster: Cluster, git: GitServer, workdir: Path, interval: 
         )
         trips = sorted({p["git_round_trips"] for p in idle})
         print(f"no-change pass: Git round trips per pass {trips} (target 1)")
-        print(
-            f"no-change passes: API writes {writes} over 10 passes (target 0; from the audit log)"
-        )
+        print(f"no-change passes: API writes {writes} over 10 passes (target 0; from the audit log)")
     finally:
         agent.stop()
 

@@ -1,0 +1,114 @@
+"""Fleet rollout latency (issue 6): push a commit, time until the whole targeted fleet is Ready on it.
+
+    .venv/bin/python -m tests.benchmarks.bench_rollout [--clusters 10] [--commits 5] [--interval 10]
+
+Starts N local clusters (the example repo's 9, plus copies of its clusters under new names when N
+is larger), a hub and one agent process per cluster, then pushes commits that change a value
+every cluster gets (a value of edge-base, which targets every cluster).  For
+each commit it measures the time from ``git push`` to the hub showing every cluster Ready at that
+commit.  Prints median and worst, memory per agent, and the hub's CPU use over the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.demo import EXAMPLE, DemoFleet
+from tests.localcluster import process_rss
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def fleet_clusters(count: int) -> tuple[list[str], dict[str, str]]:
+    """``count`` cluster names, and cluster files to add when the example repo has fewer."""
+    from agent import fleet
+
+    example = fleet.load_repo(EXAMPLE).clusters
+    names = sorted(example)[:count]
+    extra: dict[str, str] = {}
+    for index in range(count - len(names)):
+        template = example[sorted(example)[index % len(example)]]
+        name = f"{template.name}-copy{index + 1}"
+        document = {
+            "apiVersion": fleet.API_VERSION,
+            "kind": "Cluster",
+            "name": name,
+            "labels": dict(template.labels),
+        }
+        extra[f"clusters/copies/{name}.yaml"] = yaml.safe_dump(document)
+        names.append(name)
+    return names, extra
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clusters", type=int, default=10)
+    parser.add_argument("--commits", type=int, default=5)
+    parser.add_argument("--interval", type=float, default=10.0)
+    args = parser.parse_args()
+    names, extra = fleet_clusters(args.clusters)
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; {len(names)} clusters, "
+        f"interval {args.interval}s"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-rollout-") as tmp:
+        demo = DemoFleet(Path(tmp) / "fleet", names, interval=args.interval, seed_files=extra)
+        try:
+            started = time.monotonic()
+            demo.start()
+            demo.wait_until_ready(timeout=600)
+            print(f"fleet up and Ready in {time.monotonic() - started:.0f}s")
+            assert demo.hub is not None
+            hub_cpu_before, hub_clock = cpu_seconds(demo.hub.pid), time.monotonic()
+            clone = demo.working_clone()
+            samples = []
+            for index in range(args.commits):
+                path = clone.path / "bundles/edge-base/bundle.yaml"
+                document: dict[str, Any] = yaml.safe_load(path.read_text())
+                document.setdefault("values", {})["bannerMessage"] = f"rollout {index}"
+                path.write_text(yaml.safe_dump(document, sort_keys=False))
+                commit = clone.commit_and_push(f"rollout {index}")
+                pushed = time.monotonic()
+                while True:
+                    clusters = {c["name"]: c for c in demo.hub_get("/api/v1/clusters")["clusters"]}
+                    if all(
+                        clusters[n]["commit"] == commit and clusters[n]["health"] == "Ready" for n in names
+                    ):
+                        break
+                    if time.monotonic() - pushed > args.interval + 300:
+                        raise SystemExit(f"commit {index} never reached the whole fleet")
+                    time.sleep(0.2)
+                samples.append(time.monotonic() - pushed)
+                print(f"commit {index + 1}: whole fleet Ready {samples[-1]:.1f}s after push")
+            hub_cpu = cpu_seconds(demo.hub.pid) - hub_cpu_before
+            elapsed = time.monotonic() - hub_clock
+            print(
+                f"push to fleet Ready over {len(samples)} commits: median {statistics.median(samples):.1f}s, "
+                f"worst {max(samples):.1f}s (target < interval + 20 s = {args.interval + 20:.0f}s)"
+            )
+            rss = [process_rss(p.pid) / 2**20 for p in demo.agents.values()]
+            print(f"agent RSS: median {statistics.median(rss):.0f} MiB, max {max(rss):.0f} MiB")
+            print(
+                f"hub: {hub_cpu:.1f} CPU-s over {elapsed:.0f}s ({100 * hub_cpu / elapsed:.1f}% of one core), "
+                f"RSS {process_rss(demo.hub.pid) / 2**20:.0f} MiB"
+            )
+            total = sum(c.rss_bytes() for c in demo.clusters.values()) / 2**20
+            print(f"control planes: {total:.0f} MiB RSS for {len(names)} clusters (etcd not counted)")
+        finally:
+            demo.stop()
+
+
+if __name__ == "__main__":
+    main()
