@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -19,10 +18,11 @@ from typing import Any
 
 import structlog
 
+from agent.redaction import redact_url
+
 log = structlog.get_logger(__name__)
 
 MESSAGE_LIMIT = 4096
-_URL_CREDENTIALS = re.compile(r"(\w+://)[^/@\s]+@")
 
 
 class HelmError(RuntimeError):
@@ -30,7 +30,7 @@ class HelmError(RuntimeError):
 
 
 def scrub(text: str) -> str:
-    text = _URL_CREDENTIALS.sub(r"\1", text).strip()
+    text = redact_url(text).strip()
     if text.startswith("Error: "):
         text = text[len("Error: ") :]
     return text[:MESSAGE_LIMIT]

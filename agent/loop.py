@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,9 +25,10 @@ from agent import report
 from agent.helm import Helm
 from agent.kube import Kube, KubeError
 from agent.reconcile import PassContext, PassOutcome, reconcile_once
+from agent.redaction import redact_url
 from agent.reporter import Reporter, next_sequence
-from agent.settings import AgentSettings
-from agent.source import Source, SourceRevision, SourceSpec, redact_url
+from agent.settings import AgentSettings, SettingsError
+from agent.source import Source, SourceError, SourceRevision, SourceSpec
 from hub import contract
 
 log = structlog.get_logger(__name__)
@@ -106,7 +108,7 @@ class Agent:
             outcome,
             sequence=next_sequence(self.settings.state_dir),
             source_url=redact_url(self.settings.repo_url),
-            ref=self.settings.ref_description,
+            ref=self.source.spec.pin,
             interval_seconds=self.settings.interval,
             previous=previous,
         )
@@ -127,14 +129,17 @@ def _cpu_seconds() -> float:
 
 
 def build_source(settings: AgentSettings) -> Source:
-    spec = SourceSpec(
-        url=settings.repo_url,
-        branch=settings.branch,
-        tag=settings.tag,
-        commit=settings.commit,
-        path="" if settings.path in ("", ".") else settings.path,
-        credentials=settings.credentials,
-    )
+    try:
+        spec = SourceSpec(
+            url=settings.repo_url,
+            branch=settings.branch,
+            tag=settings.tag,
+            commit=settings.commit,
+            path="" if settings.path in ("", ".") else settings.path,
+            credentials=settings.credentials,
+        )
+    except SourceError as error:  # a configuration mistake: say which setting
+        raise SettingsError(str(error)) from None
     return Source(spec, settings.state_dir)
 
 
@@ -149,7 +154,7 @@ def run(settings: AgentSettings) -> int:
     """``flotilla-agent run``: reconcile until SIGTERM/SIGINT."""
     try:
         agent = Agent.from_settings(settings)
-    except KubeError as error:
+    except (KubeError, SettingsError) as error:
         log.error("startup_failed", error=str(error))
         return 1
     _install_signal_handlers(agent)
@@ -226,8 +231,9 @@ def once(settings: AgentSettings) -> tuple[int, PassOutcome | None, contract.Sta
     """``flotilla-agent once``: one pass; exit code 0 only when every bundle is Ready."""
     try:
         agent = Agent.from_settings(settings)
-    except KubeError as error:
+    except (KubeError, SettingsError) as error:
         log.error("startup_failed", error=str(error))
+        print(f"flotilla-agent: {error}", file=sys.stderr)
         return 1, None, None
     _install_signal_handlers(agent)
     try:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import random
 import threading
 import time
@@ -27,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 
+from agent.state import write_bytes_atomic
 from hub.contract import StatusReport, parse_report, utc_now_rfc3339
 
 log = structlog.get_logger(__name__)
@@ -45,20 +45,6 @@ _sequence_lock = threading.Lock()
 # --- small file helpers ---------------------------------------------------------------------------
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
 def next_sequence(state_dir: Path) -> int:
     """The next report sequence number, persisted in ``state_dir`` (monotonic across restarts).
 
@@ -72,7 +58,7 @@ def next_sequence(state_dir: Path) -> int:
         except (FileNotFoundError, ValueError):
             current = int(time.time() * 1000)
         state_dir.mkdir(parents=True, exist_ok=True)
-        _write_atomically(path, f"{current + 1}\n".encode())
+        write_bytes_atomic(path, f"{current + 1}\n".encode())
         return current + 1
 
 
@@ -278,7 +264,7 @@ class Reporter:
 
     def _store(self, report: StatusReport) -> None:
         path = self._outbox / f"{report.sequence:020d}.json"
-        _write_atomically(path, report.to_json().encode())
+        write_bytes_atomic(path, report.to_json().encode())
         queued = self.pending()
         for old in queued[: max(0, len(queued) - MAX_OUTBOX)]:
             (self._outbox / f"{old:020d}.json").unlink(missing_ok=True)

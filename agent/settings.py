@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-from agent.source import Credentials, redact_url
+from agent.redaction import redact_url
+from agent.source import Credentials
 
 
 class SettingsError(ValueError):
@@ -91,17 +92,10 @@ class AgentSettings:
     def __repr__(self) -> str:  # keep the hub token out of any accidental log line
         return (
             f"AgentSettings(repo_url={redact_url(self.repo_url)!r}, cluster={self.cluster!r}, "
-            f"ref={self.ref_description}, path={self.path!r}, state_dir='{self.state_dir}', "
+            f"branch={self.branch!r}, tag={self.tag!r}, commit={self.commit!r}, path={self.path!r}, "
+            f"state_dir='{self.state_dir}', "
             f"interval={self.interval})"
         )
-
-    @property
-    def ref_description(self) -> str:
-        if self.commit:
-            return f"commit {self.commit}"
-        if self.tag:
-            return f"tag {self.tag}"
-        return f"branch {self.branch}"
 
 
 def _is_scp_like(url: str) -> bool:

@@ -41,12 +41,13 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import structlog
 from git.cmd import Git
 
+from agent.redaction import redact_url
+
 log = structlog.get_logger(__name__)
 
 NETWORK_TIMEOUT_SECONDS: Final = 120.0
 _GC_EVERY_FETCHES: Final = 25
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
 
 
 class SourceError(Exception):
@@ -140,11 +141,6 @@ class _Outcome:
     status: int
     stdout: str
     stderr: str
-
-
-def redact_url(url: str) -> str:
-    """``https://user:pass@host/x.git`` → ``https://host/x.git`` (scp-like SSH URLs are left alone)."""
-    return _URL_USERINFO.sub(r"\g<scheme>", url)
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:

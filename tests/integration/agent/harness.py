@@ -4,6 +4,7 @@ on loopback, and an agent whose passes run in-process against a real local clust
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,14 @@ class AgentHarness:
         if self.agent is None:
             self.agent = Agent.from_settings(self.settings())
         return self.agent.run_pass()
+
+    def command(self, subcommand: str = "once") -> list[str]:
+        """The same agent as a ``flotilla-agent`` process (the installed console script)."""
+        return [
+            str(Path(sys.executable).parent / "flotilla-agent"), subcommand,
+            "--repo-url", self.repo_url, "--cluster", self.cluster_name, "--state-dir", str(self.state_dir),
+            "--kubeconfig", str(self.cluster.agent_kubeconfig), "--helm", self.cluster.tools.helm,
+        ]  # fmt: skip
 
     def restart(self) -> None:
         """Forget the in-memory agent, as a process restart would; the state directory stays."""

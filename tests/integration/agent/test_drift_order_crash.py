@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -159,22 +158,7 @@ def test_agent_killed_during_an_upgrade_recovers_the_release_on_the_next_pass(
         "v2",
     )
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "agent.cli",
-            "once",
-            "--repo-url",
-            repo.url,
-            "--cluster",
-            unique,
-            "--state-dir",
-            str(agent.state_dir),
-            "--kubeconfig",
-            str(cluster.agent_kubeconfig),
-            "--helm",
-            cluster.tools.helm,
-        ],
+        agent.command("once"),
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

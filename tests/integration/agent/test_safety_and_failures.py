@@ -5,8 +5,6 @@ valuesFrom Secret, and a release of the same name installed by hand."""
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -55,20 +53,7 @@ def test_offline_restart_with_a_populated_state_dir_keeps_everything_ready(
     agent.restart()
 
     result = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "flotilla-agent"),
-            "once",
-            "--repo-url",
-            repo.url,
-            "--cluster",
-            unique,
-            "--state-dir",
-            str(agent.state_dir),
-            "--kubeconfig",
-            str(cluster.agent_kubeconfig),
-            "--helm",
-            cluster.tools.helm,
-        ],
+        agent.command("once"),
         capture_output=True,
         text=True,
         timeout=120,
