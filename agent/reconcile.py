@@ -35,9 +35,9 @@ from agent.releases import (
     OWNER_LABEL,
     OWNER_VALUE,
     ReleaseHistory,
+    ReleaseRecord,
     digest_label,
     group_releases,
-    manifest_objects,
 )
 from agent.source import SourceRevision
 
@@ -139,6 +139,7 @@ def _reconcile(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
     except KubeError as error:
         return replace(base, error=str(error), prune_skipped="the cluster's releases could not be read")
 
+    snapshot = _live_snapshot(ctx, plan.releases, histories)
     failures = state.load_failures(ctx.state_dir)
     failures_before = dict(failures)
     outcomes: list[ReleaseOutcome] = []
@@ -147,7 +148,7 @@ def _reconcile(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
         if ctx.stop.is_set():
             log.info("pass_interrupted", remaining=desired.bundle)
             break
-        outcome = _reconcile_release(ctx, desired, revision, histories, states, failures)
+        outcome = _reconcile_release(ctx, desired, revision, histories, snapshot, states, failures)
         states[desired.bundle] = outcome.state
         outcomes.append(outcome)
         log.info("release_reconciled", bundle=desired.bundle, release=desired.release,
@@ -211,6 +212,7 @@ def _reconcile_release(
     desired: fleet.DesiredRelease,
     revision: SourceRevision,
     histories: Mapping[tuple[str, str], ReleaseHistory],
+    snapshot: Mapping[ObjectKey, dict[str, Any] | None],
     states: Mapping[str, str],
     failures: dict[str, Failure],
 ) -> ReleaseOutcome:
@@ -270,10 +272,11 @@ def _reconcile_release(
             )
 
     current = history.current if history is not None else None
-    observed = _observe(ctx, desired, current.manifest if current else "")
+    unchanged_by_this_pass = history is histories.get((desired.namespace, desired.release))
+    observed = _observe(ctx, current, snapshot if unchanged_by_this_pass else {})
     corrected = False
     if observed.drifts and desired.correct_drift and action is not Action.PAUSED and apply_error is None:
-        corrected = _correct(ctx, desired, observed.drifts)
+        corrected = _correct(ctx, desired, observed)
     deployed_digest_matches = current is not None and current.digest == digest_label(digest)
     result = bundlestate.derive(
         paused=action is Action.PAUSED,
@@ -443,18 +446,48 @@ class _Observed:
     objects: Mapping[ObjectKey, Mapping[str, Any]]
 
 
-def _observe(ctx: PassContext, desired: fleet.DesiredRelease, manifest: str) -> _Observed:
-    objects = {object_key(o): o for o in manifest_objects(manifest, desired.namespace)}
+def _live_snapshot(
+    ctx: PassContext,
+    planned: Sequence[fleet.DesiredRelease],
+    histories: Mapping[tuple[str, str], ReleaseHistory],
+) -> Mapping[ObjectKey, dict[str, Any] | None]:
+    """The live state of every object of every planned release, read with one LIST per kind.
+
+    Releases this pass leaves alone are judged on it; one it installs or upgrades is read again.
+    """
+    keys = [
+        object_key(obj)
+        for desired in planned
+        if (history := histories.get((desired.namespace, desired.release))) is not None
+        for obj in history.current.objects
+    ]
+    try:
+        return ctx.kube.live_objects(keys)
+    except KubeError as error:
+        log.warning("live_snapshot_failed", error=str(error))
+        return {}
+
+
+def _observe(
+    ctx: PassContext, record: ReleaseRecord | None, snapshot: Mapping[ObjectKey, dict[str, Any] | None]
+) -> _Observed:
+    objects = {object_key(o): o for o in (record.objects if record is not None else ())}
     if not objects:
         return _Observed((), (), {})
-    try:
-        live = ctx.kube.live_objects(objects)
-    except KubeError as error:
-        unknown = tuple(
-            health.ResourceHealth(kind=k[1], namespace=k[2], name=k[3], status="Unknown", message=str(error))
-            for k in objects
-        )
-        return _Observed(unknown, (), objects)
+    live: Mapping[ObjectKey, dict[str, Any] | None]
+    if all(key in snapshot for key in objects):
+        live = snapshot
+    else:
+        try:
+            live = ctx.kube.live_objects(objects)
+        except KubeError as error:
+            unknown = tuple(
+                health.ResourceHealth(
+                    kind=k[1], namespace=k[2], name=k[3], status="Unknown", message=str(error)
+                )
+                for k in objects
+            )
+            return _Observed(unknown, (), objects)
     scaled_by_hpa = _hpa_targets(objects.values())
     healths = []
     drifts = []
@@ -478,16 +511,11 @@ def _hpa_targets(objects: Any) -> set[tuple[str, str]]:
     return targets
 
 
-def _correct(ctx: PassContext, desired: fleet.DesiredRelease, drifts: Sequence[drift.Drift]) -> bool:
+def _correct(ctx: PassContext, desired: fleet.DesiredRelease, observed: _Observed) -> bool:
     """Re-apply the release's own version of each drifted object (server-side apply)."""
-    manifest = ""
-    history = _refreshed_history(ctx, desired)
-    if history is not None:
-        manifest = history.current.manifest
-    objects = {object_key(o): o for o in manifest_objects(manifest, desired.namespace)}
     corrected = 0
-    for difference in drifts:
-        wanted = objects.get(difference.key)
+    for difference in observed.drifts:
+        wanted = observed.objects.get(difference.key)
         if wanted is None:
             continue
         try:

@@ -9,6 +9,7 @@ base64 (by the API) of base64 (by Helm) of gzip of the release JSON.
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import json
 from collections.abc import Iterable, Mapping
@@ -24,6 +25,8 @@ BUNDLE_LABEL = "flotilla.dev/bundle"
 CLUSTER_LABEL = "flotilla.dev/cluster"
 COMMIT_LABEL = "flotilla.dev/commit"
 PENDING_STATUSES = ("pending-install", "pending-upgrade", "pending-rollback")
+# libyaml's loader when PyYAML was built with it (the wheels are): manifests are parsed every pass.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def digest_label(digest: str) -> str:
@@ -44,6 +47,11 @@ class ReleaseRecord:
     labels: Mapping[str, str] = field(default_factory=dict)
     manifest: str = ""
     description: str = ""
+
+    @functools.cached_property
+    def objects(self) -> tuple[dict[str, Any], ...]:
+        """The objects of this revision's manifest (parsed once per record)."""
+        return tuple(manifest_objects(self.manifest, self.namespace))
 
     @property
     def owned(self) -> bool:
@@ -122,7 +130,7 @@ def group_releases(secrets: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str]
 def manifest_objects(manifest: str, namespace: str) -> list[dict[str, Any]]:
     """The objects of a rendered manifest; ``namespace`` fills in objects that name none."""
     objects: list[dict[str, Any]] = []
-    for document in yaml.safe_load_all(manifest):
+    for document in yaml.load_all(manifest, Loader=_SAFE_LOADER):
         if not isinstance(document, dict) or not document.get("kind"):
             continue
         if document.get("kind", "").endswith("List") and isinstance(document.get("items"), list):
