@@ -156,8 +156,11 @@ def many_releases(cluster: Cluster, git: GitServer, workdir: Path, releases: int
             helm={"timeoutSeconds": 120, "wait": False},
         )  # fmt: skip
     repo = make_fleet_repo(git, workdir, "many", files)
+    from agent.logs import configure_logging
     from agent.loop import Agent
     from agent.settings import AgentSettings
+
+    configure_logging("warning")  # the in-process agent's per-release log lines would drown the numbers
 
     settings = AgentSettings(
         repo_url=repo.url,
