@@ -226,8 +226,12 @@ def _reconcile_release(
         chart=_chart_name(desired),
         chart_version=desired.chart.version or "",
     )
-    try:
-        values, values_digest, digest = _effective_values(ctx.kube, desired)
+    try:  # a paused bundle is left exactly as it is: not even its valuesFrom are read
+        values, values_digest, digest = (
+            (dict(desired.values), "", desired.digest)
+            if desired.paused
+            else _effective_values(ctx.kube, desired)
+        )
     except _ValuesFromMissing as missing:
         return replace(base, state="Failed", message=str(missing), digest=desired.digest)
     base = replace(base, digest=digest, values_digest=values_digest)
@@ -257,8 +261,10 @@ def _reconcile_release(
         if apply_error is None:
             message = f"recovered from {history.current.status}"
             history = _refreshed_history(ctx, desired)
-            if history is not None and history.current.digest != digest_label(digest):
-                action = Action.UPGRADE
+            if history is None or history.current.digest != digest_label(digest):
+                action = (
+                    Action.INSTALL if history is None or history.last_deployed() is None else Action.UPGRADE
+                )
                 failures.pop(key, None)
     if action in (Action.INSTALL, Action.UPGRADE):
         apply_error, history = _install_or_upgrade(
