@@ -35,6 +35,7 @@ log = structlog.get_logger(__name__)
 
 FIRST_RETRY_SECONDS = 5.0
 JITTER = 0.1
+WAKE_SETTLE_SECONDS = 1.0
 
 
 @dataclass
@@ -164,15 +165,14 @@ def run(settings: AgentSettings) -> int:
     log.info("agent_started", settings=repr(settings))
     try:
         while not agent.stop.is_set():
+            agent.wake.clear()  # before the pass: a change made during it wakes the next one
             try:
                 outcome, _ = agent.run_pass()
                 failures = 0 if (outcome.error is None and outcome.source_error is None) else failures + 1
             except Exception as error:  # a bug must not kill an edge agent: log, back off, retry
                 log.exception("pass_crashed", error=str(error))
                 failures += 1
-            wait = next_wait(settings.interval, failures, rng)
-            agent.wake.clear()
-            _sleep(agent, wait)
+            _sleep(agent, next_wait(settings.interval, failures, rng))
     finally:
         if observer is not None:
             observer.stop()
@@ -182,12 +182,16 @@ def run(settings: AgentSettings) -> int:
 
 
 def _sleep(agent: Agent, seconds: float) -> None:
+    """Until the next pass is due, SIGTERM, or a watched change (then a short settle: a push writes
+    many files, and the pass should see all of them)."""
     deadline = time.monotonic() + seconds
     while not agent.stop.is_set() and not agent.wake.is_set():
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return
         agent.wake.wait(min(remaining, 0.5))
+    if agent.wake.is_set() and not agent.stop.is_set():
+        agent.stop.wait(WAKE_SETTLE_SECONDS)
 
 
 def _install_signal_handlers(agent: Agent) -> None:
@@ -213,10 +217,11 @@ def _watch(agent: Agent) -> Any:
     from watchdog.observers import Observer
 
     class Waker(FileSystemEventHandler):
+        # Any change wakes the loop: a commit to a local Git repo only touches its refs and objects,
+        # and a spurious pass costs one ls-remote.  The agent never writes into what it watches.
         def on_any_event(self, event: FileSystemEvent) -> None:
-            if "/.git/" in str(event.src_path) or event.event_type in ("opened", "closed_no_write"):
-                return
-            agent.wake.set()
+            if event.event_type not in ("opened", "closed_no_write"):
+                agent.wake.set()
 
     observer = Observer()
     for path in paths:
