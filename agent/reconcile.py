@@ -14,7 +14,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -101,7 +101,7 @@ class PassContext:
     helm: Helm
     interval: float
     stop: threading.Event = field(default_factory=threading.Event)
-    clock: Any = time.time
+    clock: Callable[[], float] = time.time
 
 
 def reconcile_once(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
