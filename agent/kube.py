@@ -19,6 +19,7 @@ import httpx2
 import structlog
 from lightkube import ApiError, Client, KubeConfig, codecs
 from lightkube.core.exceptions import LoadResourceError
+from lightkube.core.resource import NamespacedResource
 from lightkube.core.resource_registry import resource_registry
 from lightkube.generic_resource import load_in_cluster_generic_resources
 
@@ -68,14 +69,20 @@ class Kube:
 
     # ---------------------------------------------------------------- reads
 
-    def helm_release_secrets(self) -> list[dict[str, Any]]:
-        """Every Helm release record (all revisions, all namespaces) as Secret dicts: one LIST call."""
+    def helm_release_secrets(self, namespace: str = "*", release: str | None = None) -> list[dict[str, Any]]:
+        """Helm release records (all revisions) as Secret dicts: one LIST call.
+
+        By default every release in every namespace; with ``namespace`` and ``release``, only that one.
+        """
         secret = self._resource("v1", "Secret")
         assert secret is not None
+        labels = dict(HELM_OWNER_SELECTOR)
+        if release is not None:
+            labels["name"] = release
         return [
             self._to_dict(item)
             for item in self._call(
-                lambda: list(self.client.list(secret, namespace="*", labels=HELM_OWNER_SELECTOR)),
+                lambda: list(self.client.list(secret, namespace=namespace, labels=labels)),
                 "list Helm release secrets",
             )
         ]
@@ -128,12 +135,6 @@ class Kube:
                 lookup = key if namespaced else (key[0], key[1], "", key[3])
                 result[key] = found.get(lookup)
         return result
-
-    def is_known_kind(self, api_version: str, kind: str) -> bool:
-        return self._resource(api_version, kind) is not None
-
-    def is_namespaced(self, api_version: str, kind: str) -> bool:
-        return _is_namespaced(self._resource(api_version, kind))
 
     # ---------------------------------------------------------------- writes
 
@@ -199,6 +200,4 @@ class Kube:
 
 
 def _is_namespaced(resource: Any) -> bool:
-    from lightkube.core import resource as lk_resource
-
-    return isinstance(resource, type) and issubclass(resource, lk_resource.NamespacedResource)
+    return isinstance(resource, type) and issubclass(resource, NamespacedResource)

@@ -441,8 +441,9 @@ def _recover_pending(ctx: PassContext, desired: fleet.DesiredRelease, history: R
 
 
 def _refreshed_history(ctx: PassContext, desired: fleet.DesiredRelease) -> ReleaseHistory | None:
-    histories = group_releases(ctx.kube.helm_release_secrets())
-    return histories.get((desired.namespace, desired.release))
+    """The release's history as it is now, after this pass changed it (one LIST of its records only)."""
+    secrets = ctx.kube.helm_release_secrets(namespace=desired.namespace, release=desired.release)
+    return group_releases(secrets).get((desired.namespace, desired.release))
 
 
 @dataclass(frozen=True)
