@@ -9,6 +9,7 @@ the rest of the pass (and its pruning) and exits.
 from __future__ import annotations
 
 import os
+import platform
 import random
 import signal
 import sys
@@ -21,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from agent import report
+from agent import __version__, report
 from agent.helm import Helm
 from agent.kube import Kube, KubeError
 from agent.reconcile import PassContext, PassOutcome, reconcile_once
@@ -162,7 +163,7 @@ def run(settings: AgentSettings) -> int:
     observer = _watch(agent)
     rng = random.Random()  # noqa: S311 - jitter, not security
     failures = 0
-    log.info("agent_started", settings=repr(settings))
+    log.info("agent_started", version=__version__, machine=platform.machine(), settings=repr(settings))
     try:
         while not agent.stop.is_set():
             agent.wake.clear()  # before the pass: a change made during it wakes the next one

@@ -125,6 +125,7 @@ class StatusReport:
     labels: dict[str, str]
     source: SourceStatus
     bundles: list[BundleStatus]
+    agent_arch: str = ""  # optional: the agent's machine (``uname -m``), e.g. x86_64, aarch64, armv7l
 
     @property
     def health(self) -> str:
@@ -400,6 +401,7 @@ def parse_report(raw: Mapping[str, Any] | bytes | str) -> StatusReport:
         labels=_labels(obj.get("labels", {}), "labels"),
         source=_source(obj["source"], "source"),
         bundles=_list(obj, "bundles", "", MAX_BUNDLES, _bundle, optional=False),
+        agent_arch=_str(obj, "agent_arch", "", MAX_NAME, ""),
     )
 
 

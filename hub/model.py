@@ -28,6 +28,7 @@ class ClusterSummary:
     commit: str | None
     desired_commit: str | None
     agent_version: str
+    agent_arch: str
     source_error: str | None
     bundles: tuple[BundleBrief, ...]
 
@@ -44,6 +45,7 @@ def summarize(report: StatusReport, received_at: float) -> ClusterSummary:
         commit=report.source.applied_commit,
         desired_commit=report.source.desired_commit,
         agent_version=report.agent_version,
+        agent_arch=report.agent_arch,
         source_error=report.source.error,
         bundles=tuple(
             BundleBrief(b.bundle, b.state, b.applied_commit, b.desired_commit, b.chart_version)
