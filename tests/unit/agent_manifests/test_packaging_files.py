@@ -121,6 +121,16 @@ def test_k3d_script_is_valid_bash_with_strict_mode_and_a_cleanup_trap() -> None:
 @pytest.mark.skipif(
     shutil.which("shellcheck") is None, reason="shellcheck not installed (apt-get install shellcheck)"
 )
-def test_k3d_script_passes_shellcheck() -> None:
-    result = subprocess.run(["shellcheck", str(K3D_SCRIPT)], capture_output=True, text=True, check=False)
+@pytest.mark.parametrize(
+    "script", [K3D_SCRIPT, *sorted((REPO / "tests" / "image").glob("*.sh"))], ids=lambda p: p.name
+)
+def test_shell_scripts_pass_shellcheck(script: Path) -> None:
+    result = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("script", sorted((REPO / "tests" / "image").glob("*.sh")), ids=lambda p: p.name)
+def test_image_scripts_are_strict_bash(script: Path) -> None:
+    result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "set -euo pipefail" in script.read_text()
