@@ -18,6 +18,7 @@
 # it was made from, and Docker's layer cache does the rest: a second run takes seconds.
 # Starts dockerd and registers QEMU with binfmt_misc first (tests/image/engine.sh).
 set -euo pipefail
+shopt -s inherit_errexit # the helpers below run in $(...): a failure there must stop the build
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CACHE="${FLOTILLA_IMAGE_CACHE:-${HOME}/.cache/flotilla/image}"

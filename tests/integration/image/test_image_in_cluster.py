@@ -11,6 +11,7 @@ README's image section)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,7 +46,11 @@ def assert_ready_and_reported(deployed: Deployed) -> dict[str, object]:
 
 @pytest.fixture
 def arch_cluster(make_cluster: Callable[..., Cluster]) -> Callable[[str], Cluster]:
-    return lambda arch: make_cluster(arch, node_labels={"kubernetes.io/arch": arch})
+    # a unique name: make_cluster's names repeat across parametrized tests, and etcd keeps the data
+    def make(arch: str) -> Cluster:
+        return make_cluster(f"{arch}-{uuid.uuid4().hex[:6]}", node_labels={"kubernetes.io/arch": arch})
+
+    return make
 
 
 @pytest.mark.parametrize("rbac", ["cluster-admin", "least-privilege"])
