@@ -22,11 +22,11 @@ from typing import Any
 import structlog
 import yaml
 
-from agent import actions, bundlestate, drift, fleet, health, state
+from agent import actions, bundlestate, correction, drift, fleet, health, state
 from agent.actions import Action, Failure
 from agent.fleet.merge import merge_values
 from agent.helm import ChartRef, Helm, HelmError
-from agent.kube import Kube, KubeError, ObjectKey, object_key
+from agent.kube import HELM_FIELD_MANAGER, Kube, KubeError, ObjectKey, object_key
 from agent.releases import (
     BUNDLE_LABEL,
     CLUSTER_LABEL,
@@ -134,6 +134,7 @@ def _reconcile(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
     except fleet.UnknownClusterError as error:
         return replace(base, error=str(error), prune_skipped="the plan failed")
     base = replace(base, labels=dict(plan.cluster.labels))
+    ctx.kube.forget_discovery()  # CRDs may have come or gone since the last pass
     try:
         histories = group_releases(ctx.kube.helm_release_secrets())
     except KubeError as error:
@@ -441,7 +442,11 @@ def _recover_pending(ctx: PassContext, desired: fleet.DesiredRelease, history: R
 
 
 def _refreshed_history(ctx: PassContext, desired: fleet.DesiredRelease) -> ReleaseHistory | None:
-    """The release's history as it is now, after this pass changed it (one LIST of its records only)."""
+    """The release's history as it is now, after this pass changed it (one LIST of its records only).
+
+    Helm just ran, and a chart may have brought or removed CRDs: kinds are looked up afresh.
+    """
+    ctx.kube.forget_discovery()
     secrets = ctx.kube.helm_release_secrets(namespace=desired.namespace, release=desired.release)
     return group_releases(secrets).get((desired.namespace, desired.release))
 
@@ -451,6 +456,8 @@ class _Observed:
     healths: tuple[health.ResourceHealth, ...]
     drifts: tuple[drift.Drift, ...]
     objects: Mapping[ObjectKey, Mapping[str, Any]]
+    live: Mapping[ObjectKey, Mapping[str, Any] | None] = field(default_factory=dict)
+    controller_replicas: frozenset[ObjectKey] = frozenset()  # spec.replicas belongs to an autoscaler
 
 
 def _live_snapshot(
@@ -495,38 +502,56 @@ def _observe(
                 for k in objects
             )
             return _Observed(unknown, (), objects)
-    scaled_by_hpa = _hpa_targets(objects.values())
+    scaled_by_hpa = correction.hpa_targets(objects.values())
     healths = []
     drifts = []
+    autoscaled = set()
     for key, wanted in objects.items():
         current = live.get(key)
-        healths.append(
-            health.assess(current) if current is not None else health.missing(key[1], key[2], key[3])
-        )
-        difference = drift.compare(wanted, current, ignore_replicas=(key[1], key[3]) in scaled_by_hpa)
+        if (key[0], key[1]) in ctx.kube.unserved:
+            healths.append(health.not_served(key[0], key[1], key[2], key[3]))
+            continue  # nothing to correct until the kind is served again: reported, not retried
+        assessed = health.assess(current) if current is not None else health.missing(key[1], key[2], key[3])
+        healths.append(health.within_autoscaler(assessed, current, _scaler_of(key, objects, live)))
+        if (key[1], key[3]) in scaled_by_hpa or correction.replicas_owned_by_autoscaler(current):
+            autoscaled.add(key)
+        difference = drift.compare(wanted, current, ignore_replicas=key in autoscaled)
         if difference is not None:
             drifts.append(difference)
-    return _Observed(tuple(healths), tuple(drifts), objects)
+    return _Observed(tuple(healths), tuple(drifts), objects, live, frozenset(autoscaled))
 
 
-def _hpa_targets(objects: Any) -> set[tuple[str, str]]:
-    targets = set()
-    for obj in objects:
-        if obj.get("kind") == "HorizontalPodAutoscaler":
-            ref = (obj.get("spec") or {}).get("scaleTargetRef") or {}
-            targets.add((str(ref.get("kind", "")), str(ref.get("name", ""))))
-    return targets
+def _scaler_of(
+    key: ObjectKey,
+    objects: Mapping[ObjectKey, Mapping[str, Any]],
+    live: Mapping[ObjectKey, Mapping[str, Any] | None],
+) -> Mapping[str, Any] | None:
+    """The live HPA of the same release that scales the object ``key``, if any."""
+    for hpa_key, obj in objects.items():
+        if hpa_key[1] != "HorizontalPodAutoscaler" or hpa_key[2] != key[2]:
+            continue
+        ref = (obj.get("spec") or {}).get("scaleTargetRef") or {}
+        if (ref.get("kind"), ref.get("name")) == (key[1], key[3]):
+            return live.get(hpa_key)
+    return None
 
 
 def _correct(ctx: PassContext, desired: fleet.DesiredRelease, observed: _Observed) -> bool:
-    """Re-apply the release's own version of each drifted object (server-side apply)."""
+    """Re-apply Helm's own version of each drifted object, as Helm's field manager (see correction)."""
     corrected = 0
     for difference in observed.drifts:
         wanted = observed.objects.get(difference.key)
         if wanted is None:
             continue
+        body = correction.correction_body(
+            wanted,
+            observed.live.get(difference.key),
+            release=desired.release,
+            release_namespace=desired.namespace,
+            keep_live_replicas=difference.key in observed.controller_replicas,
+        )
         try:
-            ctx.kube.apply(wanted, desired.namespace)
+            ctx.kube.apply(body, desired.namespace, field_manager=HELM_FIELD_MANAGER)
             corrected += 1
         except KubeError as error:
             log.error("drift_correction_failed", object=difference.message, error=str(error))
