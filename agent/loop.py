@@ -21,9 +21,10 @@ from typing import Any
 
 import structlog
 
-from agent import report
+from agent import inflight, lease, report
 from agent.helm import Helm
 from agent.kube import Kube, KubeError
+from agent.lease import AgentLease
 from agent.reconcile import PassContext, PassOutcome, reconcile_once
 from agent.redaction import redact_url
 from agent.reporter import Reporter, next_sequence
@@ -47,6 +48,7 @@ class Agent:
     kube: Kube
     helm: Helm
     reporter: Reporter | None
+    lease: AgentLease | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     wake: threading.Event = field(default_factory=threading.Event)
 
@@ -56,19 +58,29 @@ class Agent:
         home = os.environ.get("HOME")
         if home and not Path(home).exists():  # the image points HOME into the state volume
             Path(home).mkdir(parents=True, exist_ok=True)
-        helm = Helm(binary=settings.helm, kubeconfig=settings.kubeconfig, home=settings.state_dir / "helm")
+        helm = Helm(
+            binary=settings.helm,
+            kubeconfig=settings.kubeconfig,
+            home=settings.state_dir / "helm",
+            create_namespace=settings.namespaces is None,
+        )
         helm.prepare()
         reporter = None
         if settings.hub_url:
             if not settings.hub_token:
                 log.warning("hub_token_missing", hub=settings.hub_url)
             reporter = Reporter(settings.hub_url, settings.hub_token or "", settings.state_dir)
+        kube = Kube.connect(settings.kubeconfig)
+        kube.namespaces = settings.namespaces
         return cls(
             settings=settings,
             source=build_source(settings),
-            kube=Kube.connect(settings.kubeconfig),
+            kube=kube,
             helm=helm,
             reporter=reporter,
+            lease=lease.for_agent(
+                kube, settings.state_dir, settings.cluster, _lease_namespace(settings), inflight.host()
+            ),
         )
 
     def run_pass(self) -> tuple[PassOutcome, contract.StatusReport]:
@@ -83,6 +95,7 @@ class Agent:
             helm=self.helm,
             interval=self.settings.interval,
             stop=self.stop,
+            lease=self.lease,
         )
         outcome = reconcile_once(context, revision)
         if revision.commit and outcome.ok:
@@ -121,6 +134,21 @@ class Agent:
     def close(self) -> None:
         if self.reporter is not None:
             self.reporter.close()
+
+
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def _lease_namespace(settings: AgentSettings) -> str:
+    """The setting, else the pod's own namespace when in-cluster, else ``default``."""
+    if settings.lease_namespace:
+        return settings.lease_namespace
+    if settings.kubeconfig is None:
+        try:
+            return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "default"
+        except OSError:
+            pass
+    return "default"
 
 
 def _cpu_seconds() -> float:

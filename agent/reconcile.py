@@ -17,12 +17,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 import yaml
 
-from agent import actions, bundlestate, correction, drift, fleet, health, state
+from agent import actions, bundlestate, correction, drift, fleet, health, inflight, operations, state
 from agent.actions import Action, Failure
 from agent.fleet.merge import merge_values
 from agent.helm import ChartRef, Helm, HelmError
@@ -34,6 +34,7 @@ from agent.releases import (
     DIGEST_LABEL,
     OWNER_LABEL,
     OWNER_VALUE,
+    TIMEOUT_LABEL,
     ReleaseHistory,
     ReleaseRecord,
     digest_label,
@@ -102,6 +103,19 @@ class PassContext:
     interval: float
     stop: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], float] = time.time
+    lease: Gate | None = None  # taken before the pass first changes anything (agent.lease)
+    host: str = field(default_factory=inflight.host)
+
+
+class Gate(Protocol):
+    """The agent's Lease as a pass sees it (agent.lease.AgentLease)."""
+
+    @property
+    def held(self) -> bool: ...
+
+    def acquire(self) -> str | None: ...
+
+    def release(self) -> None: ...
 
 
 def reconcile_once(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
@@ -109,7 +123,11 @@ def reconcile_once(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
     started = time.monotonic()
     writes_before = ctx.kube.writes
     calls_before = len(ctx.helm.calls)
-    outcome = _reconcile(ctx, revision)
+    try:
+        outcome = _reconcile(ctx, revision)
+    finally:
+        if ctx.lease is not None:
+            ctx.lease.release()
     return replace(
         outcome,
         helm_calls=tuple(ctx.helm.calls[calls_before:]),
@@ -159,11 +177,35 @@ def _reconcile(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
     base = replace(base, releases=tuple(outcomes))
 
     why_not = _why_not_prune(revision, interrupted=ctx.stop.is_set())
+    if why_not is None and _prunable(ctx, plan.releases, histories):
+        why_not = _take_lease(ctx, histories)
     if why_not:
         if _prunable(ctx, plan.releases, histories):
             log.warning("prune_skipped", reason=why_not)
         return replace(base, prune_skipped=why_not)
     return replace(base, pruned=_prune(ctx, plan.releases, histories))
+
+
+def _take_lease(ctx: PassContext, histories: dict[tuple[str, str], ReleaseHistory]) -> str | None:
+    """None once this pass holds the agent's Lease (so it may change the cluster); else why not.
+
+    Taking it fresh re-reads the releases: another agent may have changed them before it let go.
+    """
+    if ctx.lease is None:
+        return None
+    if ctx.lease.held:
+        return None
+    busy = ctx.lease.acquire()
+    if busy:
+        log.info("lease_busy", reason=busy)
+        return busy
+    try:
+        fresh = group_releases(ctx.kube.helm_release_secrets())
+    except KubeError as error:
+        return f"the cluster's releases could not be read again: {error}"
+    histories.clear()
+    histories.update(fresh)
+    return None
 
 
 def _why_not_prune(revision: SourceRevision, *, interrupted: bool) -> str | None:
@@ -197,7 +239,8 @@ def _prune(
     pruned = []
     for namespace, name in _prunable(ctx, planned, histories):
         try:
-            ctx.helm.uninstall(release=name, namespace=namespace)
+            with inflight.operation(ctx.state_dir, namespace, name, "uninstall") as started:
+                ctx.helm.uninstall(release=name, namespace=namespace, on_start=started)
             pruned.append(f"{namespace}/{name}")
             log.info("release_pruned", release=name, namespace=namespace)
         except HelmError as error:
@@ -212,7 +255,7 @@ def _reconcile_release(
     ctx: PassContext,
     desired: fleet.DesiredRelease,
     revision: SourceRevision,
-    histories: Mapping[tuple[str, str], ReleaseHistory],
+    histories: dict[tuple[str, str], ReleaseHistory],
     snapshot: Mapping[ObjectKey, dict[str, Any] | None],
     states: Mapping[str, str],
     failures: dict[str, Failure],
@@ -227,6 +270,14 @@ def _reconcile_release(
         chart=_chart_name(desired),
         chart_version=desired.chart.version or "",
     )
+    allowed = ctx.kube.namespaces
+    if allowed is not None and desired.namespace not in allowed:
+        return replace(
+            base,
+            state="Failed",
+            message=f"namespace {desired.namespace} is not one this agent may write to "
+            f"(its namespaces setting: {', '.join(allowed)})",
+        )
     try:  # a paused bundle is left exactly as it is: not even its valuesFrom are read
         values, values_digest, digest = (
             (dict(desired.values), "", desired.digest)
@@ -237,14 +288,28 @@ def _reconcile_release(
         return replace(base, state="Failed", message=str(missing), digest=desired.digest)
     base = replace(base, digest=digest, values_digest=values_digest)
     blocked = [d for d in desired.depends_on if states.get(d) != "Ready"]
-    action = actions.decide(
-        digest=digest,
-        history=history,
-        paused=desired.paused,
-        dependencies_ready=not blocked,
-        failure=failures.get(key),
-        now=ctx.clock(),
-    )
+
+    def decide(history: ReleaseHistory | None) -> Action:
+        return actions.decide(
+            digest=digest,
+            history=history,
+            paused=desired.paused,
+            dependencies_ready=not blocked,
+            failure=failures.get(key),
+            now=ctx.clock(),
+        )
+
+    action = decide(history)
+    waiting = _operation_in_progress(ctx, desired, history) if action is Action.RECOVER_PENDING else None
+    if waiting is None and action in _CHANGES_THE_CLUSTER:
+        waiting = _take_lease(ctx, histories)
+        if waiting is None and history is not histories.get((desired.namespace, desired.release)):
+            history = histories.get((desired.namespace, desired.release))  # re-read with the lease
+            action = decide(history)
+            if action is Action.RECOVER_PENDING:
+                waiting = _operation_in_progress(ctx, desired, history)
+    if waiting is not None:
+        action = Action.WAIT
     message = ""
     apply_error: str | None = None
     if action is Action.CONFLICT:
@@ -282,7 +347,13 @@ def _reconcile_release(
     unchanged_by_this_pass = history is histories.get((desired.namespace, desired.release))
     observed = _observe(ctx, current, snapshot if unchanged_by_this_pass else {})
     corrected = False
-    if observed.drifts and desired.correct_drift and action is not Action.PAUSED and apply_error is None:
+    if (
+        observed.drifts
+        and desired.correct_drift
+        and action not in (Action.PAUSED, Action.WAIT)
+        and apply_error is None
+        and _take_lease(ctx, histories) is None
+    ):
         corrected = _correct(ctx, desired, observed)
     deployed_digest_matches = current is not None and current.digest == digest_label(digest)
     result = bundlestate.derive(
@@ -293,6 +364,7 @@ def _reconcile_release(
         resources=observed.healths,
         drifts=observed.drifts,
         waiting_for=blocked,
+        waiting_on=waiting,
     )
     if corrected:
         message = "; ".join(filter(None, [message, f"corrected drift in {len(observed.drifts)} object(s)"]))
@@ -311,6 +383,30 @@ def _reconcile_release(
         non_ready=tuple(result.non_ready),
         modified=tuple(result.modified),
     )
+
+
+_CHANGES_THE_CLUSTER = frozenset({Action.INSTALL, Action.UPGRADE, Action.RECOVER_PENDING})
+
+
+def _operation_in_progress(
+    ctx: PassContext, desired: fleet.DesiredRelease, history: ReleaseHistory | None
+) -> str | None:
+    """None when the pending release may be recovered now; else what is still working on it."""
+    if history is None:
+        return None
+    current = history.current
+    verdict = operations.judge_pending(
+        status=current.status,
+        revision=current.revision,
+        started_at=current.started_at,
+        timeout_seconds=current.timeout_seconds(desired.options.timeout_seconds),
+        now=ctx.clock(),
+        record=inflight.load(ctx.state_dir, desired.namespace, desired.release),
+        host=ctx.host,
+        helm_running=inflight.helm_running,
+    )
+    log.info("pending_release", release=desired.release, recover=verdict.recover, reason=verdict.reason)
+    return None if verdict.recover else verdict.reason
 
 
 def _chart_name(desired: fleet.DesiredRelease) -> str:
@@ -376,39 +472,61 @@ def _install_or_upgrade(
         BUNDLE_LABEL: desired.bundle,
         CLUSTER_LABEL: ctx.cluster,
         COMMIT_LABEL: (commit or "unknown")[:40],
+        TIMEOUT_LABEL: str(desired.options.timeout_seconds),
     }
-    options = desired.options
     try:
-        ctx.helm.upgrade_install(
-            release=desired.release,
-            namespace=desired.namespace,
-            chart=chart,
-            values=values,
-            labels=labels,
-            timeout_seconds=options.timeout_seconds,
-            wait=options.wait,
-            max_history=options.max_history,
-        )
+        with inflight.operation(ctx.state_dir, desired.namespace, desired.release, "upgrade") as started:
+            _upgrade_install(ctx, desired, chart, values, labels, started)
         return None, _refreshed_history(ctx, desired)
     except HelmError as error:
         message = str(error)
     log.error("helm_apply_failed", release=desired.release, namespace=desired.namespace, error=message)
     refreshed = _refreshed_history(ctx, desired)
     previous = history.last_deployed() if history is not None else None
+    if "another operation" in message:  # Helm's own lock: someone else's operation, never ours to undo
+        return message, refreshed
     if previous is not None and refreshed is not None and refreshed.current.revision != previous.revision:
         try:
-            ctx.helm.rollback(
-                release=desired.release,
-                namespace=desired.namespace,
-                revision=previous.revision,
-                timeout_seconds=options.timeout_seconds,
-                wait=False,
-            )
+            _rollback(ctx, desired, previous.revision)
             message += f" (rolled back to revision {previous.revision})"
         except HelmError as rollback_error:
             message += f" (rollback to revision {previous.revision} failed: {rollback_error})"
         refreshed = _refreshed_history(ctx, desired)
     return message, refreshed
+
+
+def _upgrade_install(
+    ctx: PassContext,
+    desired: fleet.DesiredRelease,
+    chart: ChartRef,
+    values: Mapping[str, Any],
+    labels: Mapping[str, str],
+    started: Callable[[int], None],
+) -> None:
+    options = desired.options
+    ctx.helm.upgrade_install(
+        release=desired.release,
+        namespace=desired.namespace,
+        chart=chart,
+        values=values,
+        labels=labels,
+        timeout_seconds=options.timeout_seconds,
+        wait=options.wait,
+        max_history=options.max_history,
+        on_start=started,
+    )
+
+
+def _rollback(ctx: PassContext, desired: fleet.DesiredRelease, revision: int) -> None:
+    with inflight.operation(ctx.state_dir, desired.namespace, desired.release, "rollback") as started:
+        ctx.helm.rollback(
+            release=desired.release,
+            namespace=desired.namespace,
+            revision=revision,
+            timeout_seconds=desired.options.timeout_seconds,
+            wait=False,
+            on_start=started,
+        )
 
 
 def _chart_ref(desired: fleet.DesiredRelease, repo_root: Path) -> ChartRef:
@@ -427,15 +545,12 @@ def _recover_pending(ctx: PassContext, desired: fleet.DesiredRelease, history: R
     log.warning("release_pending_recovery", release=desired.release, status=current.status)
     try:
         if previous is None:
-            ctx.helm.uninstall(release=desired.release, namespace=desired.namespace)
+            with inflight.operation(
+                ctx.state_dir, desired.namespace, desired.release, "uninstall"
+            ) as started:
+                ctx.helm.uninstall(release=desired.release, namespace=desired.namespace, on_start=started)
         else:
-            ctx.helm.rollback(
-                release=desired.release,
-                namespace=desired.namespace,
-                revision=previous.revision,
-                timeout_seconds=desired.options.timeout_seconds,
-                wait=False,
-            )
+            _rollback(ctx, desired, previous.revision)
     except HelmError as error:
         return f"release was left {current.status} and could not be recovered: {error}"
     return None
