@@ -125,6 +125,7 @@ class Agent:
             ref=self.source.spec.pin,
             interval_seconds=self.settings.interval,
             previous=previous,
+            hub_error=self.reporter.last_error if self.reporter is not None else None,
         )
         report.save(self.settings.state_dir, status)
         if self.reporter is not None:
@@ -196,7 +197,8 @@ def run(settings: AgentSettings) -> int:
             agent.wake.clear()  # before the pass: a change made during it wakes the next one
             try:
                 outcome, _ = agent.run_pass()
-                failures = 0 if (outcome.error is None and outcome.source_error is None) else failures + 1
+                failed = outcome.error or outcome.cluster_error or outcome.source_error
+                failures = failures + 1 if failed else 0
             except Exception as error:  # a bug must not kill an edge agent: log, back off, retry
                 log.exception("pass_crashed", error=str(error))
                 failures += 1

@@ -73,7 +73,8 @@ class PassOutcome:
     source_error: str | None = None
     offline: bool = False
     problems: tuple[fleet.Problem, ...] = ()
-    error: str | None = None  # a pass-level failure: plan, cluster API unreachable, ...
+    error: str | None = None  # the plan failed (e.g. this cluster is not in the fleet repo)
+    cluster_error: str | None = None  # the cluster's API server could not be reached or refused
     releases: tuple[ReleaseOutcome, ...] = ()
     pruned: tuple[str, ...] = ()
     prune_skipped: str | None = None  # why pruning was not attempted, when it was not
@@ -86,6 +87,7 @@ class PassOutcome:
         """Everything planned is Ready (or paused on purpose) and nothing failed: ``once`` exits 0."""
         return (
             self.error is None
+            and self.cluster_error is None
             and self.source_error is None
             and not self.problems
             and all(r.state in ("Ready", "Paused") for r in self.releases)
@@ -156,7 +158,9 @@ def _reconcile(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
     try:
         histories = group_releases(ctx.kube.helm_release_secrets())
     except KubeError as error:
-        return replace(base, error=str(error), prune_skipped="the cluster's releases could not be read")
+        return replace(
+            base, cluster_error=str(error), prune_skipped="the cluster's releases could not be read"
+        )
 
     snapshot = _live_snapshot(ctx, plan.releases, histories)
     failures = state.load_failures(ctx.state_dir)
