@@ -68,42 +68,7 @@ class InstallOptions:
     target_namespaces: tuple[str, ...] = ()  # --rbac namespaced: where releases may go
 
 
-# What ``--rbac least-privilege`` grants: the kinds ordinary application charts ship, Helm's release
-# storage (Secrets in the release namespace) and what the health checks read.  No CRDs, webhooks,
-# APIServices, StorageClasses, PriorityClasses, and no ``escalate``/``bind`` on RBAC objects.
-_ALL_VERBS = ["get", "list", "watch", "create", "update", "patch", "delete"]
-_READ_VERBS = ["get", "list", "watch"]
-LEAST_PRIVILEGE_RULES: tuple[Manifest, ...] = (
-    {
-        "apiGroups": [""],
-        "resources": [
-            "namespaces",
-            "configmaps",
-            "secrets",
-            "services",
-            "serviceaccounts",
-            "persistentvolumeclaims",
-            "pods",
-        ],
-        "verbs": _ALL_VERBS,
-    },
-    {"apiGroups": [""], "resources": ["events", "endpoints", "pods/log"], "verbs": _READ_VERBS},
-    {
-        "apiGroups": ["apps"],
-        "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"],
-        "verbs": _ALL_VERBS,
-    },
-    {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": _ALL_VERBS},
-    {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": _ALL_VERBS},
-    {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": _ALL_VERBS},
-    {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses", "networkpolicies"], "verbs": _ALL_VERBS},
-    {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": _READ_VERBS},
-    {
-        "apiGroups": ["rbac.authorization.k8s.io"],
-        "resources": ["roles", "rolebindings", "clusterroles", "clusterrolebindings"],
-        "verbs": _ALL_VERBS,
-    },
-)
+LEAST_PRIVILEGE_RULES = rbac_modes.LEAST_PRIVILEGE_RULES
 
 
 def build_manifests(options: InstallOptions) -> list[Manifest]:

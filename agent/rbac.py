@@ -19,17 +19,26 @@ from typing import Any
 
 Manifest = dict[str, Any]
 RBAC_GROUP = "rbac.authorization.k8s.io"
+# What ``--rbac least-privilege`` grants: the kinds ordinary application charts ship, Helm's release
+# storage (Secrets in the release namespace) and what the health checks read.  No CRDs, webhooks,
+# APIServices, StorageClasses, PriorityClasses, and no ``escalate``/``bind`` on RBAC objects.
 _ALL_VERBS = ["get", "list", "watch", "create", "update", "patch", "delete"]
 _READ_VERBS = ["get", "list", "watch"]
-
-# Namespaced kinds only: a Role cannot grant cluster-scoped ones.
-NAMESPACED_RULES: tuple[Manifest, ...] = (
+LEAST_PRIVILEGE_RULES: tuple[Manifest, ...] = (
     {
         "apiGroups": [""],
-        "resources": ["configmaps", "secrets", "services", "serviceaccounts", "persistentvolumeclaims"],
+        "resources": [
+            "namespaces",
+            "configmaps",
+            "secrets",
+            "services",
+            "serviceaccounts",
+            "persistentvolumeclaims",
+            "pods",
+        ],
         "verbs": _ALL_VERBS,
     },
-    {"apiGroups": [""], "resources": ["pods", "events", "endpoints", "pods/log"], "verbs": _READ_VERBS},
+    {"apiGroups": [""], "resources": ["events", "endpoints", "pods/log"], "verbs": _READ_VERBS},
     {
         "apiGroups": ["apps"],
         "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"],
@@ -40,8 +49,34 @@ NAMESPACED_RULES: tuple[Manifest, ...] = (
     {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": _ALL_VERBS},
     {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses", "networkpolicies"], "verbs": _ALL_VERBS},
     {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": _READ_VERBS},
-    {"apiGroups": [RBAC_GROUP], "resources": ["roles", "rolebindings"], "verbs": _ALL_VERBS},
+    {
+        "apiGroups": ["rbac.authorization.k8s.io"],
+        "resources": ["roles", "rolebindings", "clusterroles", "clusterrolebindings"],
+        "verbs": _ALL_VERBS,
+    },
 )
+
+
+_CLUSTER_SCOPED = frozenset({"namespaces", "clusterroles", "clusterrolebindings"})
+_READ_ONLY_WHEN_NAMESPACED = frozenset({"pods"})  # charts ship workloads, not bare pods
+
+
+def _namespaced(rules: tuple[Manifest, ...]) -> tuple[Manifest, ...]:
+    """The least-privilege rules for a Role: no cluster-scoped kinds, bare pods only read."""
+    result: list[Manifest] = []
+    for rule in rules:
+        resources = [r for r in rule["resources"] if r not in _CLUSTER_SCOPED]
+        writable = [r for r in resources if r not in _READ_ONLY_WHEN_NAMESPACED]
+        read_only = [r for r in resources if r in _READ_ONLY_WHEN_NAMESPACED]
+        if writable:
+            result.append({**rule, "resources": writable})
+        if read_only:
+            result.append({"apiGroups": rule["apiGroups"], "resources": read_only, "verbs": _READ_VERBS})
+    return tuple(result)
+
+
+# Namespaced kinds only: a Role cannot grant cluster-scoped ones.
+NAMESPACED_RULES: tuple[Manifest, ...] = _namespaced(LEAST_PRIVILEGE_RULES)
 LEASE_RULES: tuple[Manifest, ...] = (
     {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
 )

@@ -37,6 +37,19 @@ def wait_for_pending(cluster, ns: str, timeout: float = 60) -> None:
         time.sleep(0.3)
 
 
+def seeded(cluster, fleet_repo_factory, harness_factory, unique: str):
+    """A repo with one bundle ``web`` at region v1 and an agent that has installed it."""
+    repo = fleet_repo_factory(
+        {
+            f"clusters/{unique}.yaml": cluster_file(unique, {}),
+            "bundles/web/bundle.yaml": web(unique, unique, region="v1"),
+        }
+    )
+    agent = harness_factory(cluster, unique, repo.url)
+    assert agent.run_pass()[0].ok
+    return repo, agent
+
+
 def slow_upgrade_files(name: str, ns: str, timeout: int) -> dict[str, str]:
     return {
         "bundles/web/bundle.yaml": web(name, ns, timeout, region="v2", podLabels={NEVER_READY_LABEL: "true"})
@@ -46,10 +59,7 @@ def slow_upgrade_files(name: str, ns: str, timeout: int) -> dict[str, str]:
 def test_a_second_agent_during_a_slow_upgrade_rolls_nothing_back_and_takes_over_after(
     cluster, fleet_repo_factory, harness_factory, unique, tmp_path
 ):
-    repo = fleet_repo_factory({f"clusters/{unique}.yaml": cluster_file(unique, {}), **{
-        "bundles/web/bundle.yaml": web(unique, unique, region="v1")}})  # fmt: skip
-    first = harness_factory(cluster, unique, repo.url)
-    assert first.run_pass()[0].ok
+    repo, first = seeded(cluster, fleet_repo_factory, harness_factory, unique)
     first.restart()
     repo.write(slow_upgrade_files(unique, unique, timeout=20), "v2 never becomes ready")
     running = subprocess.Popen(
@@ -81,10 +91,7 @@ def test_a_second_agent_during_a_slow_upgrade_rolls_nothing_back_and_takes_over_
 def test_two_agents_started_at_once_never_both_act(
     cluster, fleet_repo_factory, harness_factory, unique, tmp_path
 ):
-    repo = fleet_repo_factory({f"clusters/{unique}.yaml": cluster_file(unique, {}), **{
-        "bundles/web/bundle.yaml": web(unique, unique, region="v1")}})  # fmt: skip
-    seed = harness_factory(cluster, unique, repo.url)
-    assert seed.run_pass()[0].ok
+    repo, seed = seeded(cluster, fleet_repo_factory, harness_factory, unique)
     seed.restart()
     repo.write(slow_upgrade_files(unique, unique, timeout=10), "v2 never becomes ready")
     agents = [harness_factory(cluster, unique, repo.url, state_dir=tmp_path / f"agent-{i}") for i in range(2)]
@@ -104,10 +111,7 @@ def test_two_agents_started_at_once_never_both_act(
 def test_a_young_pending_release_started_by_someone_else_is_left_to_finish(
     cluster, fleet_repo_factory, harness_factory, unique
 ):
-    repo = fleet_repo_factory({f"clusters/{unique}.yaml": cluster_file(unique, {}), **{
-        "bundles/web/bundle.yaml": web(unique, unique, region="v1")}})  # fmt: skip
-    agent = harness_factory(cluster, unique, repo.url)
-    assert agent.run_pass()[0].ok
+    _repo, agent = seeded(cluster, fleet_repo_factory, harness_factory, unique)
     # An operator's own helm upgrade (no agent, no Lease): slow, it waits for pods that never get ready.
     never_ready = f'podLabels={{"{NEVER_READY_LABEL}": "true"}}'
     operator = subprocess.Popen(
@@ -136,10 +140,7 @@ def test_a_young_pending_release_started_by_someone_else_is_left_to_finish(
 def test_only_helm_killed_mid_upgrade_says_so_and_the_release_is_recovered(
     cluster, fleet_repo_factory, harness_factory, unique
 ):
-    repo = fleet_repo_factory({f"clusters/{unique}.yaml": cluster_file(unique, {}), **{
-        "bundles/web/bundle.yaml": web(unique, unique, region="v1")}})  # fmt: skip
-    agent = harness_factory(cluster, unique, repo.url)
-    assert agent.run_pass()[0].ok
+    repo, agent = seeded(cluster, fleet_repo_factory, harness_factory, unique)
     agent.restart()
     repo.write(slow_upgrade_files(unique, unique, timeout=120), "v2 never becomes ready")
     process = subprocess.Popen(

@@ -21,6 +21,14 @@ def files(name: str, ns: str, **values: Any) -> dict[str, str]:
     }
 
 
+def seeded(cluster, fleet_repo_factory, harness_factory, unique: str, **values: Any):
+    """A repo with one bundle ``web`` with ``values`` and an agent that has installed it."""
+    repo = fleet_repo_factory(files(unique, unique, **values))
+    agent = harness_factory(cluster, unique, repo.url)
+    assert agent.run_pass()[0].ok
+    return repo, agent
+
+
 def managers_of(obj: dict[str, Any]) -> set[str]:
     return {entry["manager"] for entry in obj["metadata"].get("managedFields", [])}
 
@@ -57,9 +65,7 @@ def upgrade_to(agent, repo, name: str, ns: str, **values: Any):
 def test_a_configmap_value_patched_by_hand_is_corrected_and_the_next_upgrade_of_it_succeeds(
     cluster, fleet_repo_factory, harness_factory, unique
 ):
-    repo = fleet_repo_factory(files(unique, unique, region="v1"))
-    agent = harness_factory(cluster, unique, repo.url)
-    assert agent.run_pass()[0].ok
+    repo, agent = seeded(cluster, fleet_repo_factory, harness_factory, unique, region="v1")
     path = f"/api/v1/namespaces/{unique}/configmaps/web-config"
     patch(cluster, path, {"data": {"region": "by-hand"}})
 
@@ -77,9 +83,7 @@ def test_a_configmap_value_patched_by_hand_is_corrected_and_the_next_upgrade_of_
 def test_a_deployment_scaled_by_hand_is_corrected_and_the_next_replicas_change_upgrades(
     cluster, fleet_repo_factory, harness_factory, unique
 ):
-    repo = fleet_repo_factory(files(unique, unique, replicas=2))
-    agent = harness_factory(cluster, unique, repo.url)
-    assert agent.run_pass()[0].ok
+    repo, agent = seeded(cluster, fleet_repo_factory, harness_factory, unique, replicas=2)
     scale(cluster, unique, "web", 5)
 
     corrected, _ = agent.run_pass()
@@ -94,9 +98,7 @@ def test_a_deployment_scaled_by_hand_is_corrected_and_the_next_replicas_change_u
 def test_a_deleted_object_is_recreated_and_the_next_upgrade_of_it_succeeds(
     cluster, fleet_repo_factory, harness_factory, unique
 ):
-    repo = fleet_repo_factory(files(unique, unique, region="v1"))
-    agent = harness_factory(cluster, unique, repo.url)
-    assert agent.run_pass()[0].ok
+    repo, agent = seeded(cluster, fleet_repo_factory, harness_factory, unique, region="v1")
     path = f"/api/v1/namespaces/{unique}/configmaps/web-config"
     cluster.api(path, method="DELETE")
 

@@ -4,10 +4,8 @@ their own error; a Deployment mid-rollout stays InProgress until its rollout com
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 import yaml
 
 from agent import report
-from tests.integration.agent.harness import bundle_file, by_bundle, cluster_file
+from tests.integration.agent.harness import PassWatcher, bundle_file, by_bundle, cluster_file
 from tests.localcluster import NEVER_READY_LABEL
 
 pytestmark = pytest.mark.cluster
@@ -45,25 +43,8 @@ def test_a_crd_chart_added_while_run_is_running_is_ready_without_a_restart_and_a
     )
     agent = harness_factory(cluster, unique, repo.url)
     process = subprocess.Popen([*agent.command("run"), "--interval", "3"], stderr=subprocess.PIPE, text=True)
-    passes: list[dict] = []
-
-    def read() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            event = json.loads(line) if line.startswith("{") else {}
-            if event.get("event") == "pass_finished":
-                passes.append(event)
-
-    def wait_for(predicate, what: str, timeout: float = 90) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            if passes and predicate(passes[-1]):
-                return passes[-1]
-            assert process.poll() is None, "the agent exited"
-            assert time.monotonic() < deadline, f"{what}: {passes[-3:]}"
-            time.sleep(0.2)
-
-    threading.Thread(target=read, daemon=True).start()
+    watcher = PassWatcher(process)
+    wait_for = watcher.wait_for
     try:
         wait_for(lambda p: p["health"] == "Ready", "the first CRD chart never became Ready")
         commit = repo.write({"bundles/widgets/bundle.yaml": crd_bundle("widgets", unique, unique)}, "widgets")
