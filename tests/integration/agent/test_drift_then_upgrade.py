@@ -157,7 +157,8 @@ def test_a_correction_keeps_the_replicas_an_hpa_set_and_an_hpa_without_metrics_i
 def test_a_chart_handing_replicas_to_its_hpa_upgrades_without_a_conflict(
     cluster, fleet_repo_factory, harness_factory, unique
 ):
-    repo = fleet_repo_factory(files(unique, unique, replicas=None, hpa={"minReplicas": 2, "maxReplicas": 4}))
+    hpa = {"minReplicas": 2, "maxReplicas": 4, "ownsReplicas": True}
+    repo = fleet_repo_factory(files(unique, unique, hpa=hpa))
     agent = harness_factory(cluster, unique, repo.url)
     agent.run_pass()
     path = f"/apis/apps/v1/namespaces/{unique}/deployments/web"
@@ -165,8 +166,7 @@ def test_a_chart_handing_replicas_to_its_hpa_upgrades_without_a_conflict(
     while (get(cluster, path) or {}).get("spec", {}).get("replicas") != 2:
         assert time.monotonic() < deadline, "the HPA never scaled the Deployment"
         time.sleep(1)
-    hpa = {"minReplicas": 2, "maxReplicas": 4}
-    changed = files(unique, unique, replicas=None, region="v2", hpa=hpa)["bundles/web/bundle.yaml"]
+    changed = files(unique, unique, region="v2", hpa=hpa)["bundles/web/bundle.yaml"]
     repo.write({"bundles/web/bundle.yaml": changed}, "region v2")
     outcome, _ = agent.run_pass()
     web = by_bundle(outcome)["web"]
