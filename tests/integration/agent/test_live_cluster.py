@@ -61,10 +61,14 @@ def test_a_crd_chart_added_while_run_is_running_is_ready_without_a_restart_and_a
             "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.test.flotilla.dev",
             method="DELETE",
         )
-        wait_for(lambda p: p["health"] not in ("Ready",), "a removed CRD was never reported")
+
+        def widgets_state(_: dict) -> bool:
+            last = report.load_last(agent.state_dir)
+            return last is not None and {b.bundle: b.state for b in last.bundles}.get("widgets") == "Degraded"
+
+        wait_for(widgets_state, "a removed CRD was never reported")
         last = report.load_last(agent.state_dir)
         widgets = next(b for b in last.bundles if b.bundle == "widgets")
-        assert widgets.state == "Degraded", widgets
         assert "does not serve test.flotilla.dev/v1 Widget" in widgets.non_ready[0].message
         assert next(b for b in last.bundles if b.bundle == "gadgets").state == "Ready"
         assert process.poll() is None  # reported, not crashed on
