@@ -60,6 +60,7 @@ class Kube:
 
     client: Client
     writes: int = 0
+    server: str = ""  # the API server's URL, for messages
     # When set, the only namespaces the agent may touch: lists go per namespace, never cluster-wide.
     namespaces: tuple[str, ...] | None = None
     _unknown_kinds: set[tuple[str, str]] = field(default_factory=set)
@@ -81,7 +82,10 @@ class Kube:
             config = (
                 KubeConfig.from_file(str(kubeconfig)) if kubeconfig else KubeConfig.from_service_account()
             )
-            return cls(Client(config=config, field_manager=FIELD_MANAGER, timeout=httpx2.Timeout(30.0)))
+            single = config.get()
+            server = str(single.cluster.server) if single is not None and single.cluster is not None else ""
+            client = Client(config=config, field_manager=FIELD_MANAGER, timeout=httpx2.Timeout(30.0))
+            return cls(client, server=server)
         except Exception as error:  # lightkube raises several types for a bad config
             where = f"kubeconfig {kubeconfig}" if kubeconfig else "in-cluster service account"
             raise KubeError(f"cannot load {where}: {error}") from None
@@ -261,8 +265,13 @@ class Kube:
             if not_found_ok and error.status.code == 404:
                 raise _NotServed(what) from None
             raise KubeError(f"cannot {what}: {error.status.message}") from None
+        except httpx2.HTTPStatusError as error:  # an answer that is not a Kubernetes Status
+            code = error.response.status_code
+            if not_found_ok and code == 404:  # e.g. the kind's CRD was removed: "404 page not found"
+                raise _NotServed(what) from None
+            raise KubeError(f"cannot {what}: the API server answered HTTP {code}") from None
         except httpx2.HTTPError as error:
-            raise KubeError(f"cannot {what}: API server unreachable ({error})") from None
+            raise KubeError(f"cannot {what}: API server {self.server} unreachable ({error})") from None
 
     @staticmethod
     def _to_dict(obj: Any) -> dict[str, Any]:
