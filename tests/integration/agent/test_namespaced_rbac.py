@@ -12,27 +12,14 @@ import yaml
 
 from agent.manifests import InstallOptions, build_manifests
 from tests.integration.agent.harness import bundle_file, by_bundle, cluster_file, get
+from tests.integration.test_manifests_apply import collection_path
 
 pytestmark = pytest.mark.cluster
 
-PLURALS = {
-    "Namespace": "namespaces",
-    "ServiceAccount": "serviceaccounts",
-    "Role": "roles",
-    "RoleBinding": "rolebindings",
-    "ClusterRole": "clusterroles",
-    "ClusterRoleBinding": "clusterrolebindings",
-}
-
 
 def create(cluster, manifest: dict[str, Any]) -> None:
-    version = manifest["apiVersion"]
-    prefix = "/api/v1" if version == "v1" else f"/apis/{version}"
-    namespace = manifest["metadata"].get("namespace")
-    plural = PLURALS[manifest["kind"]]
-    path = f"{prefix}/namespaces/{namespace}/{plural}" if namespace else f"{prefix}/{plural}"
     try:
-        cluster.api(path, method="POST", body=manifest)
+        cluster.api(collection_path(manifest), method="POST", body=manifest)
     except urllib.error.HTTPError as error:
         if error.code != 409:
             raise
