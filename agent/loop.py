@@ -22,9 +22,10 @@ from typing import Any
 
 import structlog
 
-from agent import __version__, report
+from agent import __version__, inflight, lease, report
 from agent.helm import Helm
 from agent.kube import Kube, KubeError
+from agent.lease import AgentLease
 from agent.reconcile import PassContext, PassOutcome, reconcile_once
 from agent.redaction import redact_url
 from agent.reporter import Reporter, next_sequence
@@ -48,6 +49,7 @@ class Agent:
     kube: Kube
     helm: Helm
     reporter: Reporter | None
+    lease: AgentLease | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     wake: threading.Event = field(default_factory=threading.Event)
 
@@ -57,19 +59,29 @@ class Agent:
         home = os.environ.get("HOME")
         if home and not Path(home).exists():  # the image points HOME into the state volume
             Path(home).mkdir(parents=True, exist_ok=True)
-        helm = Helm(binary=settings.helm, kubeconfig=settings.kubeconfig, home=settings.state_dir / "helm")
+        helm = Helm(
+            binary=settings.helm,
+            kubeconfig=settings.kubeconfig,
+            home=settings.state_dir / "helm",
+            create_namespace=settings.namespaces is None,
+        )
         helm.prepare()
         reporter = None
         if settings.hub_url:
             if not settings.hub_token:
                 log.warning("hub_token_missing", hub=settings.hub_url)
             reporter = Reporter(settings.hub_url, settings.hub_token or "", settings.state_dir)
+        kube = Kube.connect(settings.kubeconfig)
+        kube.namespaces = settings.namespaces
         return cls(
             settings=settings,
             source=build_source(settings),
-            kube=Kube.connect(settings.kubeconfig),
+            kube=kube,
             helm=helm,
             reporter=reporter,
+            lease=lease.for_agent(
+                kube, settings.state_dir, settings.cluster, _lease_namespace(settings), inflight.host()
+            ),
         )
 
     def run_pass(self) -> tuple[PassOutcome, contract.StatusReport]:
@@ -84,6 +96,7 @@ class Agent:
             helm=self.helm,
             interval=self.settings.interval,
             stop=self.stop,
+            lease=self.lease,
         )
         outcome = reconcile_once(context, revision)
         if revision.commit and outcome.ok:
@@ -113,6 +126,7 @@ class Agent:
             ref=self.source.spec.pin,
             interval_seconds=self.settings.interval,
             previous=previous,
+            hub_error=self.reporter.last_error if self.reporter is not None else None,
         )
         report.save(self.settings.state_dir, status)
         if self.reporter is not None:
@@ -122,6 +136,21 @@ class Agent:
     def close(self) -> None:
         if self.reporter is not None:
             self.reporter.close()
+
+
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def _lease_namespace(settings: AgentSettings) -> str:
+    """The setting, else the pod's own namespace when in-cluster, else ``default``."""
+    if settings.lease_namespace:
+        return settings.lease_namespace
+    if settings.kubeconfig is None:
+        try:
+            return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "default"
+        except OSError:
+            pass
+    return "default"
 
 
 def _cpu_seconds() -> float:
@@ -169,7 +198,8 @@ def run(settings: AgentSettings) -> int:
             agent.wake.clear()  # before the pass: a change made during it wakes the next one
             try:
                 outcome, _ = agent.run_pass()
-                failures = 0 if (outcome.error is None and outcome.source_error is None) else failures + 1
+                failed = outcome.error or outcome.cluster_error or outcome.source_error
+                failures = failures + 1 if failed else 0
             except Exception as error:  # a bug must not kill an edge agent: log, back off, retry
                 log.exception("pass_crashed", error=str(error))
                 failures += 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,18 @@ SETTINGS: tuple[Setting, ...] = (
         "file holding this cluster's hub token",
     ),
     Setting("helm", "--helm", "FLOTILLA_HELM", "helm binary (default: helm on PATH)", "helm"),
+    Setting(
+        "lease_namespace",
+        "--lease-namespace",
+        "FLOTILLA_LEASE_NAMESPACE",
+        "namespace of the agent's Lease (default: the pod's namespace in-cluster, else 'default')",
+    ),
+    Setting(
+        "namespaces",
+        "--namespaces",
+        "FLOTILLA_NAMESPACES",
+        "comma-separated namespaces the agent may write to (namespaced RBAC mode); default: all",
+    ),
 )
 CONFIG_ENV = "FLOTILLA_CONFIG"
 
@@ -83,6 +96,8 @@ class AgentSettings:
     hub_token: str | None = None
     helm: str = "helm"
     config_file: Path | None = None
+    lease_namespace: str | None = None
+    namespaces: tuple[str, ...] | None = None  # None: every namespace
 
     @property
     def is_local_source(self) -> bool:
@@ -188,7 +203,19 @@ def _validated(raw: Mapping[str, str | None], config_file: Path | None) -> Agent
         hub_token=hub_token,
         helm=raw.get("helm") or "helm",
         config_file=config_file,
+        lease_namespace=raw.get("lease_namespace") or None,
+        namespaces=_namespaces(raw.get("namespaces")),
     )
+
+
+def _namespaces(raw: str | None) -> tuple[str, ...] | None:
+    if not raw:
+        return None
+    names = tuple(sorted({n.strip() for n in raw.split(",") if n.strip()}))
+    bad = [n for n in names if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", n)]
+    if bad or not names:
+        raise SettingsError(f"--namespaces: {', '.join(bad) or raw!r} is not a list of namespace names")
+    return names
 
 
 def _read_secret_file(path: Path, flag: str) -> str:

@@ -183,8 +183,10 @@ def cluster_page(view: ClusterView, report: StatusReport | None) -> str:
         f"<h2>Source</h2><p><code>{e(src.url, 300)}</code> ref <code>{e(src.ref, 100)}</code>: "
         f"desired {_short(src.desired_commit)}, applied {_short(src.applied_commit)}</p>"
     )
-    if src.error:
-        source += f"<pre>{e(src.error, 4096)}</pre>"
+    errors = report.errors.items() or ([("source", src.error)] if src.error else [])
+    source += "".join(
+        f"<p class=error-field><b>{e(label)}</b></p><pre>{e(text, 4096)}</pre>" for label, text in errors
+    )
     if src.errors:
         source += (
             "<ul>"
