@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from agent import __version__
 from agent.commands import add_agent_commands
 from agent.manifests import add_manifests_command
+from agent.selfcommands import add_self_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     version.set_defaults(handler=_run_version)
     add_agent_commands(subparsers)
     add_manifests_command(subparsers)
+    add_self_commands(subparsers)
     return parser
 
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import yaml
 
-from agent import __version__
+from agent import __version__, placement, readiness
 from agent import rbac as rbac_modes
 
 RbacMode = Literal["cluster-admin", "least-privilege", "namespaced"]
@@ -66,6 +66,11 @@ class InstallOptions:
     git_credentials_secret: str | None = None
     hub_token_secret: str = DEFAULT_HUB_TOKEN_SECRET
     target_namespaces: tuple[str, ...] = ()  # --rbac namespaced: where releases may go
+    resources: placement.Resources = placement.DEFAULT_RESOURCES
+    node_selector: tuple[tuple[str, str], ...] = ()
+    tolerations: tuple[Manifest, ...] = ()
+    # False when the Namespace exists already (bootstrap creates it before helm: the release lives there).
+    create_namespace: bool = True
 
 
 LEAST_PRIVILEGE_RULES = rbac_modes.LEAST_PRIVILEGE_RULES
@@ -99,7 +104,8 @@ def build_manifests(options: InstallOptions) -> list[Manifest]:
         )
     )
     storage = [_state_claim(options)] if options.state_storage == "pvc" else []
-    return [_namespace(options), _service_account(options), *rbac, *lease, *storage, _deployment(options)]
+    namespace = [_namespace(options)] if options.create_namespace else []
+    return [*namespace, _service_account(options), *rbac, *lease, *storage, _deployment(options)]
 
 
 class _PlainDumper(yaml.SafeDumper):
@@ -304,6 +310,11 @@ def _state_dir_owner(options: InstallOptions) -> Manifest:
     }
 
 
+def _same_node_as_agent(selector: Manifest) -> Manifest:
+    term = {"labelSelector": {"matchLabels": dict(selector)}, "topologyKey": "kubernetes.io/hostname"}
+    return {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+
+
 def _deployment(options: InstallOptions) -> Manifest:
     volumes, mounts = _volumes(options)
     selector = {"app.kubernetes.io/name": NAME}
@@ -313,12 +324,10 @@ def _deployment(options: InstallOptions) -> Manifest:
         "imagePullPolicy": options.image_pull_policy,
         "args": ["run"],
         "env": _env(options),
-        "resources": {
-            "requests": {"cpu": "50m", "memory": "96Mi"},
-            "limits": {"cpu": "500m", "memory": "256Mi"},
-        },
+        "resources": options.resources.manifest(),
         "securityContext": _container_security(),
         "volumeMounts": mounts,
+        **readiness.probe_manifest(),
     }
     pod_spec: Manifest = {
         "serviceAccountName": NAME,
@@ -335,6 +344,14 @@ def _deployment(options: InstallOptions) -> Manifest:
         "containers": [container],
         "volumes": volumes,
     }
+    if options.state_storage == "pvc":
+        # The state claim is ReadWriteOnce: the surge pod must start on the old pod's node.  (A pod
+        # matching its own required affinity term schedules anywhere when no such pod exists yet.)
+        pod_spec["affinity"] = _same_node_as_agent(selector)
+    if options.node_selector:
+        pod_spec["nodeSelector"] = dict(options.node_selector)
+    if options.tolerations:
+        pod_spec["tolerations"] = [dict(t) for t in options.tolerations]
     if options.state_storage == "hostPath":
         del pod_spec["securityContext"]["runAsNonRoot"]  # the init container must be root to chown
         pod_spec["initContainers"] = [_state_dir_owner(options)]
@@ -344,8 +361,11 @@ def _deployment(options: InstallOptions) -> Manifest:
         "metadata": _metadata(options, NAME),
         "spec": {
             "replicas": 1,
-            # Two agents must never reconcile the same cluster at once, and the state volume is RWO.
-            "strategy": {"type": "Recreate"},
+            # The old agent keeps running until the new one has completed a pass (its readiness
+            # probe), so a broken new version is rolled back by the old one (agent.selfupgrade).
+            # Two agents never act at once: the Lease (agent.lease) lets one of them change things.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "progressDeadlineSeconds": readiness.PROGRESS_DEADLINE_SECONDS,
             "revisionHistoryLimit": 3,
             "selector": {"matchLabels": selector},
             "template": {"metadata": {"labels": _labels(options)}, "spec": pod_spec},
@@ -461,6 +481,7 @@ def add_manifests_command(subparsers: Any) -> argparse.ArgumentParser:
         default=DEFAULT_HUB_TOKEN_SECRET,
         help=f"Secret with key {HUB_TOKEN_KEY}: the cluster's hub token (default {DEFAULT_HUB_TOKEN_SECRET})",
     )
+    placement.add_placement_arguments(parser)
     parser.set_defaults(handler=_run_manifests)
     return parser
 
@@ -486,6 +507,9 @@ def options_from_args(args: argparse.Namespace) -> InstallOptions:
         git_credentials_secret=args.git_credentials_secret,
         hub_token_secret=args.hub_token_secret,
         target_namespaces=args.target_namespaces,
+        resources=placement.resources_from_args(args),
+        node_selector=args.node_selector,
+        tolerations=tuple(args.toleration),
     )
 
 

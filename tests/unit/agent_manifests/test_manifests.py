@@ -81,10 +81,10 @@ def test_header_tells_which_secrets_to_create_without_any_secret_value() -> None
     assert "'edge-berlin-1'" in header[0]
 
 
-def test_deployment_is_a_single_replica_recreated_never_rolled() -> None:
+def test_deployment_is_a_single_replica_whose_old_pod_stays_until_the_new_one_is_ready() -> None:
     deployment = the(build_manifests(BASE), "Deployment")
     assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     selector = deployment["spec"]["selector"]["matchLabels"]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert selector.items() <= labels.items()
