@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from agent import __version__, inflight, lease, report
+from agent import __version__, inflight, lease, readiness, report
 from agent.helm import Helm
 from agent.kube import Kube, KubeError
 from agent.lease import AgentLease
@@ -188,6 +188,7 @@ def run(settings: AgentSettings) -> int:
     except (KubeError, SettingsError) as error:
         log.error("startup_failed", error=str(error))
         return 1
+    readiness.clear(settings.state_dir)  # Ready again only after a pass of this process
     _install_signal_handlers(agent)
     observer = _watch(agent)
     rng = random.Random()  # noqa: S311 - jitter, not security
@@ -198,6 +199,7 @@ def run(settings: AgentSettings) -> int:
             agent.wake.clear()  # before the pass: a change made during it wakes the next one
             try:
                 outcome, _ = agent.run_pass()
+                _mark_ready(agent, outcome)
                 failed = outcome.error or outcome.cluster_error or outcome.source_error
                 failures = failures + 1 if failed else 0
             except Exception as error:  # a bug must not kill an edge agent: log, back off, retry
@@ -210,6 +212,13 @@ def run(settings: AgentSettings) -> int:
         agent.close()
         log.info("agent_stopped")
     return 0
+
+
+def _mark_ready(agent: Agent, outcome: PassOutcome) -> None:
+    if not agent.stop.is_set() and readiness.pass_proves_agent(
+        outcome.commit, outcome.error, outcome.cluster_error, len(outcome.problems)
+    ):
+        readiness.mark(agent.settings.state_dir, outcome.commit)
 
 
 def _sleep(agent: Agent, seconds: float) -> None:

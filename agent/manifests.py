@@ -416,13 +416,26 @@ def add_manifests_command(subparsers: Any) -> argparse.ArgumentParser:
         description="Print the Namespace, ServiceAccount, RBAC, storage and Deployment that run the "
         "agent in a cluster, as YAML for `kubectl apply -f -`.  Secrets are referenced, never inlined.",
     )
+    add_install_arguments(parser)
+    parser.set_defaults(handler=_run_manifests)
+    return parser
+
+
+def add_install_arguments(parser: argparse.ArgumentParser) -> None:
+    """The install knobs, shared by ``manifests`` and ``bootstrap``."""
     dns_label = _checked(_DNS_LABEL, "Kubernetes name (lower-case letters, digits and '-', at most 63)")
     secret_name = _checked(_DNS_SUBDOMAIN, "Secret name")
     parser.add_argument(
         "--cluster", type=_non_empty, required=True, help="this cluster's name in the fleet repo"
     )
     parser.add_argument(
-        "--repo", type=_non_empty, required=True, metavar="URL", help="the fleet repo's Git URL"
+        "--repo",
+        "--repo-url",
+        dest="repo",
+        type=_non_empty,
+        required=True,
+        metavar="URL",
+        help="the fleet repo's Git URL",
     )
     parser.add_argument("--hub", metavar="URL", help="the hub's URL (omit to run without a hub)")
     ref = parser.add_mutually_exclusive_group()
@@ -482,8 +495,6 @@ def add_manifests_command(subparsers: Any) -> argparse.ArgumentParser:
         help=f"Secret with key {HUB_TOKEN_KEY}: the cluster's hub token (default {DEFAULT_HUB_TOKEN_SECRET})",
     )
     placement.add_placement_arguments(parser)
-    parser.set_defaults(handler=_run_manifests)
-    return parser
 
 
 def options_from_args(args: argparse.Namespace) -> InstallOptions:

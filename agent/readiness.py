@@ -67,3 +67,12 @@ def probe_manifest() -> dict[str, Any]:
             "failureThreshold": 3,
         }
     }
+
+
+def pass_proves_agent(
+    commit: str | None, error: str | None, cluster_error: str | None, problems: int
+) -> bool:
+    """Pure: did a pass show this agent works?  It read a commit of the fleet repo (fetched or the
+    cached checkout), the repo parsed and planned for this cluster, and the API server answered.
+    Workload bundles failing does not count against the agent: that is theirs to report."""
+    return commit is not None and error is None and cluster_error is None and problems == 0

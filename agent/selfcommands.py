@@ -19,6 +19,9 @@ def add_self_commands(subparsers: Any) -> None:
     )
     ready.add_argument("--state-dir", help="state directory (env FLOTILLA_STATE_DIR)")
     ready.set_defaults(handler=_ready)
+    from agent.bootstrap import add_bootstrap_command
+
+    add_bootstrap_command(subparsers)
 
 
 def _ready(args: argparse.Namespace) -> int:
