@@ -15,14 +15,14 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import structlog
 
-from agent import __version__, inflight, lease, readiness, report
+from agent import __version__, inflight, lease, readiness, report, selfupgrade
 from agent.helm import Helm
 from agent.kube import Kube, KubeError
 from agent.lease import AgentLease
@@ -52,6 +52,7 @@ class Agent:
     lease: AgentLease | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     wake: threading.Event = field(default_factory=threading.Event)
+    self_upgrade: selfupgrade.Record | None = None
 
     @classmethod
     def from_settings(cls, settings: AgentSettings) -> Agent:
@@ -101,6 +102,7 @@ class Agent:
         outcome = reconcile_once(context, revision)
         if revision.commit and outcome.ok:
             self.source.mark_applied(revision.commit)
+        self._watch_self(outcome)
         status = self._report(outcome, revision)
         log.info(
             "pass_finished",
@@ -128,10 +130,43 @@ class Agent:
             previous=previous,
             hub_error=self.reporter.last_error if self.reporter is not None else None,
         )
+        upgrade_from, upgrade_to, upgrade_result = selfupgrade.report_fields(self.self_upgrade)
+        status = replace(
+            status,
+            agent_image=os.environ.get(selfupgrade.IMAGE_ENV, ""),
+            self_upgrade_from=upgrade_from,
+            self_upgrade_to=upgrade_to,
+            self_upgrade_result=upgrade_result,
+        )
         report.save(self.settings.state_dir, status)
         if self.reporter is not None:
             self.reporter.submit(status)
         return status
+
+    def _watch_self(self, outcome: PassOutcome) -> None:
+        """The self-upgrade watchdog (agent.selfupgrade), when the agent is a bundle of its repo."""
+        found = selfupgrade.self_release(outcome.releases)
+        if found is None:
+            return
+        lease = self.lease
+        proved = readiness.pass_proves_agent(
+            outcome.commit, outcome.error, outcome.cluster_error, len(outcome.problems)
+        )
+        try:
+            record = selfupgrade.after_pass(
+                kube=self.kube,
+                helm=self.helm,
+                state_dir=self.settings.state_dir,
+                namespace=found[0],
+                digest=found[1],
+                proved=proved,
+                may_act=(lambda: lease.acquire()) if lease is not None else (lambda: None),
+            )
+        finally:
+            if lease is not None:
+                lease.release()
+        if record is not None:
+            self.self_upgrade = record
 
     def close(self) -> None:
         if self.reporter is not None:

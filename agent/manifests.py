@@ -235,6 +235,7 @@ def _env(options: InstallOptions) -> list[Manifest]:
         ("FLOTILLA_REPO_PATH", options.repo_path),
         ("FLOTILLA_INTERVAL", str(options.interval)),
         ("FLOTILLA_STATE_DIR", STATE_DIR),
+        ("FLOTILLA_IMAGE", options.image),  # the agent's own image: its self-upgrade watch compares it
         ("FLOTILLA_HUB_URL", options.hub_url),
         (
             "FLOTILLA_NAMESPACES",

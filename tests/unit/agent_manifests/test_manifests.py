@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from agent import __version__
+from agent import __version__, selfupgrade
 from agent.manifests import (
     InstallOptions,
     add_manifests_command,
@@ -150,12 +150,13 @@ def test_env_vars_carry_the_settings_under_the_agents_own_variable_names() -> No
         "FLOTILLA_REPO_PATH": "fleets/eu",
         "FLOTILLA_INTERVAL": "30",
         "FLOTILLA_STATE_DIR": "/var/lib/flotilla",
+        "FLOTILLA_IMAGE": options.image,
         "FLOTILLA_HUB_URL": "https://hub.example.org",
         "FLOTILLA_HUB_TOKEN_FILE": "/etc/flotilla/hub/token",
         "FLOTILLA_CREDENTIALS_FILE": "/etc/flotilla/git/credentials.yaml",
     }
-    known = {setting.env for setting in SETTINGS}
-    assert set(env_of(options)) <= known, "every variable must be one agent/settings.py reads"
+    known = {setting.env for setting in SETTINGS} | {selfupgrade.IMAGE_ENV}  # its self-upgrade watch
+    assert set(env_of(options)) <= known, "every variable must be one the agent reads"
 
 
 def test_a_pinned_tag_or_commit_replaces_the_branch() -> None:
