@@ -8,6 +8,7 @@ the agent's image is applied by the agent to its own Deployment, and the workloa
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +142,102 @@ class _Sink:
 
     def flush(self) -> None:
         pass
+
+
+def set_agent_image(repo: Any, image: str) -> str:
+    bundle_path = repo.clone.path / "bundles/flotilla-system/bundle.yaml"
+    bundle = yaml.safe_load(bundle_path.read_text())
+    bundle["values"]["image"] = image
+    return str(repo.write({"bundles/flotilla-system/bundle.yaml": yaml.safe_dump(bundle)}, f"agent {image}"))
+
+
+def upgrade_record(cluster: Any, namespace: str) -> dict[str, Any]:
+    found = get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/flotilla-agent-upgrade")
+    assert found is not None, "no self-upgrade record"
+    return dict(json.loads(found["data"]["record.json"]))
+
+
+def agent_image(cluster: Any, namespace: str) -> str:
+    return str(deployment(cluster, namespace)["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def test_a_build_that_never_completes_a_pass_is_rolled_back_by_the_old_agent_then_a_good_one_lands(
+    cluster, fleet_repo_factory, harness_factory, unique, capsys, monkeypatch
+) -> None:
+    """The harness agent plays the pod it runs in (FLOTILLA_IMAGE); no hub is configured, as at a site
+    whose hub is down.  The broken build is never run at all: it never completes a pass, which is
+    what a build that exits at start or cannot read the repo looks like to the old agent."""
+    me, agent_ns, app_ns = f"{unique}-self", f"{unique}-agent", f"{unique}-app"
+    repo = fleet_repo_factory(
+        {
+            f"clusters/{me}.yaml": cluster_file(me, {"region": "eu"}),
+            "bundles/web/bundle.yaml": bundle_file("web", app_ns, targets=[{"clusterName": me}]),
+        }
+    )
+    good = "flotilla-agent:0.1.0-test"
+    common = [
+        "--cluster", me, "--repo-url", repo.url, "--namespace", agent_ns, "--state-storage", "emptyDir",
+        "--image", good, "--image-pull-policy", "Never", "--write-bundle", str(repo.clone.path),
+    ]  # fmt: skip
+    bootstrap(capsys, cluster, *common)
+    repo.clone.commit_and_push("manage the agent from Git")
+    monkeypatch.setenv("FLOTILLA_IMAGE", good)
+    monkeypatch.setenv("FLOTILLA_SELF_UPGRADE_DEADLINE", "3")
+    old_agent = harness_factory(cluster, me, repo.url)
+    outcome, _ = old_agent.run_pass()
+    assert by_bundle(outcome)["web"].state == "Ready"
+    web_revision = _revision(cluster, app_ns, "web")
+    assert _revision(cluster, agent_ns, "flotilla-agent") == 2
+
+    set_agent_image(repo, "flotilla-agent:broken")
+    outcome, status = old_agent.run_pass()
+    assert agent_image(cluster, agent_ns) == "flotilla-agent:broken"
+    record = upgrade_record(cluster, agent_ns)
+    assert (record["from_image"], record["to_image"], record["result"]) == (
+        good,
+        "flotilla-agent:broken",
+        "in-progress",
+    )
+    assert (record["from_revision"], record["to_revision"]) == (2, 3)
+
+    time.sleep(3.5)  # the deadline passes; the new build never reported a completed pass
+    outcome, status = old_agent.run_pass()
+    record = upgrade_record(cluster, agent_ns)
+    assert record["result"] == "rolled-back", record
+    assert agent_image(cluster, agent_ns) == good
+    assert _revision(cluster, agent_ns, "flotilla-agent") == 4
+    assert status.self_upgrade_result.startswith("rolled-back: agent flotilla-agent:broken did not complete")
+    assert (status.self_upgrade_from, status.self_upgrade_to, status.agent_image) == (
+        good,
+        "flotilla-agent:broken",
+        good,
+    )
+
+    # The next pass does not upgrade to the broken build again: it reports it, and changes nothing.
+    outcome, status = old_agent.run_pass()
+    own = by_bundle(outcome)["flotilla-system"]
+    assert own.state == "Failed"
+    assert "did not complete a pass" in own.message
+    assert _revision(cluster, agent_ns, "flotilla-agent") == 4
+    assert agent_image(cluster, agent_ns) == good
+    assert _revision(cluster, app_ns, "web") == web_revision
+
+    # A new commit with a good build: the old agent upgrades, the new one proves itself.
+    newer = "flotilla-agent:0.1.2-test"
+    set_agent_image(repo, newer)
+    old_agent.run_pass()
+    assert agent_image(cluster, agent_ns) == newer
+    assert upgrade_record(cluster, agent_ns)["result"] == "in-progress"
+    old_agent.restart()
+    monkeypatch.setenv("FLOTILLA_IMAGE", newer)
+    new_agent = harness_factory(cluster, me, repo.url, state_dir=old_agent.state_dir.parent / "new-pod")
+    outcome, status = new_agent.run_pass()
+    record = upgrade_record(cluster, agent_ns)
+    assert record["result"] == "succeeded", record
+    assert (record["from_image"], record["to_image"]) == (good, newer)
+    assert (status.self_upgrade_to, status.self_upgrade_result) == (
+        newer,
+        "succeeded: the new agent completed a pass",
+    )
+    assert agent_image(cluster, agent_ns) == newer
+    assert _revision(cluster, app_ns, "web") == web_revision
