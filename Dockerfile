@@ -84,19 +84,26 @@ RUN packages="python3-venv" \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $packages \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY agent ./agent
-COPY hub ./hub
 # With a wheelhouse, pip uses nothing else (a missing wheel fails the build instead of fetching).
+# The dependencies first, from pyproject.toml alone: that layer outlives changes to the code.
+COPY pyproject.toml ./
 RUN --mount=type=bind,from=wheelhouse,target=/mnt/inputs \
     if [ -d /mnt/inputs/wheelhouse ]; then \
         export PIP_NO_INDEX=1 PIP_FIND_LINKS=/mnt/inputs/wheelhouse; \
     fi \
     && python3 -m venv /opt/flotilla \
-    && /opt/flotilla/bin/pip wheel --wheel-dir /tmp/wheels . \
-    && /opt/flotilla/bin/pip install --no-index --find-links /tmp/wheels flotilla \
-    && /opt/flotilla/bin/pip uninstall --yes pip setuptools \
-    && rm -rf /tmp/wheels
+    && python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
+        >/tmp/requirements.txt \
+    && /opt/flotilla/bin/pip install --requirement /tmp/requirements.txt
+COPY README.md ./
+COPY agent ./agent
+COPY hub ./hub
+RUN --mount=type=bind,from=wheelhouse,target=/mnt/inputs \
+    if [ -d /mnt/inputs/wheelhouse ]; then \
+        export PIP_NO_INDEX=1 PIP_FIND_LINKS=/mnt/inputs/wheelhouse; \
+    fi \
+    && /opt/flotilla/bin/pip install --no-deps . \
+    && /opt/flotilla/bin/pip uninstall --yes pip setuptools
 
 # ---------------------------------------------------------------------------------------------
 FROM runtime

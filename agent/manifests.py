@@ -528,8 +528,10 @@ def options_from_args(args: argparse.Namespace) -> InstallOptions:
 def _namespace_list(value: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
     bad = [n for n in names if not _DNS_LABEL.match(n)]
-    if bad or not names:
-        raise argparse.ArgumentTypeError(f"{', '.join(bad) or repr(value)} is not a list of namespace names")
+    if not names:
+        raise argparse.ArgumentTypeError(f"{value!r} names no namespace")
+    if bad:
+        raise argparse.ArgumentTypeError(f"{', '.join(bad)} is not a namespace name")
     return names
 
 

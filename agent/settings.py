@@ -213,8 +213,12 @@ def _namespaces(raw: str | None) -> tuple[str, ...] | None:
         return None
     names = tuple(sorted({n.strip() for n in raw.split(",") if n.strip()}))
     bad = [n for n in names if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", n)]
-    if bad or not names:
-        raise SettingsError(f"--namespaces: {', '.join(bad) or raw!r} is not a list of namespace names")
+    if not names:
+        raise SettingsError(f"--namespaces: {raw!r} names no namespace")
+    if bad:
+        raise SettingsError(
+            f"--namespaces: {', '.join(bad)} is not a namespace name (lower-case letters, digits and '-')"
+        )
     return names
 
 

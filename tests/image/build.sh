@@ -226,7 +226,16 @@ main() {
   for arch in "$@"; do
     [ -n "$(deb_arch "$arch")" ] || die "unknown architecture ${arch}: use amd64, arm64 or armv7"
   done
-  for arch in "$@"; do build_image "$arch"; done
+  pinned_requirements >/dev/null # shared by every architecture: resolve it once, first
+  # One job per architecture: emulated dpkg and pip are single-threaded, so on a small machine the
+  # roots, cross-compiles and builds of different architectures overlap well.
+  local pids=() failed=0 pid
+  for arch in "$@"; do
+    build_image "$arch" &
+    pids+=("$!")
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  [ "$failed" = 0 ] || die "building $* failed (see the errors above)"
   log "images ready in $((SECONDS - started))s: $(printf 'flotilla-agent:dev-%s ' "$@")"
 }
 

@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,10 +127,17 @@ class Container:
                     continue
         return events
 
-    def wait_for_event(self, event: str, timeout: float, count: int = 1) -> list[dict[str, object]]:
+    def wait_for_event(
+        self,
+        event: str,
+        timeout: float,
+        count: int = 1,
+        where: Callable[[dict[str, object]], bool] = lambda _: True,
+    ) -> list[dict[str, object]]:
+        """Every logged ``event`` (matching ``where``) once there are ``count`` of them."""
         deadline = time.monotonic() + timeout
         while True:
-            found = [e for e in self.log_events() if e.get("event") == event]
+            found = [e for e in self.log_events() if e.get("event") == event and where(e)]
             if len(found) >= count:
                 return found
             if time.monotonic() > deadline or not self.running():

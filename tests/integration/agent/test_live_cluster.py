@@ -48,12 +48,13 @@ def test_a_crd_chart_added_while_run_is_running_is_ready_without_a_restart_and_a
     try:
         wait_for(lambda p: p["health"] == "Ready", "the first CRD chart never became Ready")
         commit = repo.write({"bundles/widgets/bundle.yaml": crd_bundle("widgets", unique, unique)}, "widgets")
-        added = time.monotonic()
         wait_for(
             lambda p: p["commit"] == commit[:12] and p["health"] == "Ready", "the widgets never got Ready"
         )
-        # The pass that installs it and at most the next: "within one interval", no restart.
-        assert time.monotonic() - added < 3 * 2 + 60
+        # The pass that installs the chart, or at the latest the next one (one interval), is Ready:
+        # the new CRD's kind was looked up afresh, no restart needed.
+        at_commit = [p["health"] for p in watcher.passes if p["commit"] == commit[:12]]
+        assert "Ready" in at_commit[:2], at_commit
         states = {b.bundle: b.state for b in report.load_last(agent.state_dir).bundles}
         assert states == {"gadgets": "Ready", "widgets": "Ready"}
 
