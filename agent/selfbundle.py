@@ -62,7 +62,9 @@ def bundle_document(options: InstallOptions, clusters: list[str]) -> dict[str, A
         "valuesFrom": [{"kind": "ConfigMap", "name": SITE_CONFIGMAP, "key": SITE_KEY}],
         "targets": [{"clusterName": name} for name in clusters],
         "correctDrift": True,
-        "helm": {"wait": False, "timeoutSeconds": 300, "maxHistory": 5},
+        # No wait: the rollout needs this agent to finish (see agent.selfupgrade).  A short timeout
+        # bounds how long a pending revision left by a killed agent blocks its successor.
+        "helm": {"wait": False, "timeoutSeconds": 60, "maxHistory": 5},
     }
 
 
