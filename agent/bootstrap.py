@@ -72,8 +72,12 @@ def add_bootstrap_command(subparsers: Any) -> None:
 
 
 def _env_path(name: str) -> Path | None:
-    value = os.environ.get(name)
-    return Path(value) if value else None
+    """KUBECONFIG (its first file), else ~/.kube/config when it exists, else in-cluster."""
+    value = (os.environ.get(name) or "").split(os.pathsep)[0]
+    if value:
+        return Path(value)
+    default = Path.home() / ".kube" / "config"
+    return default if default.is_file() else None
 
 
 def _run_bootstrap(args: argparse.Namespace) -> int:
