@@ -134,6 +134,12 @@ def bootstrap(
     out: TextIO,
 ) -> None:
     prefix = "[dry run] " if dry_run else ""
+    # Everything that can be refused is checked before the first change.
+    if bundle_dir is not None and not (bundle_dir / "clusters").is_dir():
+        raise BootstrapError(
+            f"--write-bundle {bundle_dir}: not a fleet repo checkout (no clusters/ directory)"
+        )
+    selfbundle.bundle_change(bundle_dir, options)  # refuses an unreadable existing bundle file
 
     def say(step: int, text: str) -> None:
         print(f"{prefix}[{step}/4] {text}", file=out, flush=True)
@@ -193,10 +199,6 @@ def _install_release(
 def _bundle_files(
     options: InstallOptions, bundle_dir: Path | None, dry_run: bool, out: TextIO, say: Any
 ) -> None:
-    if bundle_dir is not None and not (bundle_dir / "clusters").is_dir():
-        raise BootstrapError(
-            f"--write-bundle {bundle_dir}: not a fleet repo checkout (no clusters/ directory)"
-        )
     changes = [selfbundle.bundle_change(bundle_dir, options), *selfbundle.chart_changes(bundle_dir)]
     changed = [c for c in changes if c.changed]
     if not changed:
