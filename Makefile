@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: test lint unit tools system-packages setup clean demo demo-stop e2e image image-save image-engine
 
-test: setup tools system-packages image lint
+test: setup tools system-packages lint image
 	FLOTILLA_TOOLS_BIN="$$(tests/tools/build-tools.sh | tail -n 1)" $(PY) -m pytest $(PYTEST_ARGS)
 
 setup: $(STAMP)
