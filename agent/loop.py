@@ -112,6 +112,7 @@ class Agent:
             ref=self.source.spec.pin,
             interval_seconds=self.settings.interval,
             previous=previous,
+            signature=revision.signature,
         )
         report.save(self.settings.state_dir, status)
         if self.reporter is not None:
@@ -141,7 +142,7 @@ def build_source(settings: AgentSettings) -> Source:
         )
     except SourceError as error:  # a configuration mistake: say which setting
         raise SettingsError(str(error)) from None
-    return Source(spec, settings.state_dir)
+    return Source(spec, settings.state_dir, signatures=settings.signatures)
 
 
 def next_wait(interval: float, consecutive_failures: int, rng: random.Random) -> float:

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from agent.redaction import redact_url
+from agent.signatures import SignatureError, SignaturePolicy
 from agent.source import Credentials
 
 
@@ -63,6 +64,19 @@ SETTINGS: tuple[Setting, ...] = (
         "file holding this cluster's hub token",
     ),
     Setting("helm", "--helm", "FLOTILLA_HELM", "helm binary (default: helm on PATH)", "helm"),
+    Setting(
+        "verify_signatures",
+        "--verify-signatures",
+        "FLOTILLA_VERIFY_SIGNATURES",
+        "apply only commits (tag pins: tags) signed by a trusted key: ssh, gpg or off",
+        "off",
+    ),
+    Setting(
+        "trusted_keys",
+        "--trusted-keys",
+        "FLOTILLA_TRUSTED_KEYS",
+        "the trusted keys: an SSH allowed_signers file (ssh) or an armored public keyring (gpg)",
+    ),
 )
 CONFIG_ENV = "FLOTILLA_CONFIG"
 
@@ -83,6 +97,7 @@ class AgentSettings:
     hub_token: str | None = None
     helm: str = "helm"
     config_file: Path | None = None
+    signatures: SignaturePolicy = field(default_factory=SignaturePolicy)
 
     @property
     def is_local_source(self) -> bool:
@@ -188,7 +203,25 @@ def _validated(raw: Mapping[str, str | None], config_file: Path | None) -> Agent
         hub_token=hub_token,
         helm=raw.get("helm") or "helm",
         config_file=config_file,
+        signatures=signature_policy(raw.get("verify_signatures"), raw.get("trusted_keys")),
     )
+
+
+def signature_policy(mode: str | None, trusted_keys: str | None) -> SignaturePolicy:
+    """The verification settings, checked now: a bad mode or an unusable keys file stops startup."""
+    mode = (mode or "off").strip().lower()
+    if mode not in ("off", "ssh", "gpg"):
+        raise SettingsError(f"--verify-signatures must be ssh, gpg or off, not {mode!r}")
+    if mode == "off":
+        return SignaturePolicy()
+    if not trusted_keys:
+        raise SettingsError(f"--verify-signatures {mode} needs --trusted-keys (or FLOTILLA_TRUSTED_KEYS)")
+    policy = SignaturePolicy(mode, Path(trusted_keys))  # type: ignore[arg-type]
+    try:
+        policy.read_keys()
+    except SignatureError as error:
+        raise SettingsError(f"--trusted-keys: {error}") from None
+    return policy
 
 
 def _read_secret_file(path: Path, flag: str) -> str:
