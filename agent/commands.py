@@ -98,7 +98,7 @@ def print_report(report: contract.StatusReport, out: TextIO) -> None:
         file=out,
     )
     if source.signature:
-        signer = f" signed by {source.signature_signer}" if source.signature_signer else ""
+        signer = f", signer {source.signature_signer}" if source.signature_signer else ""
         why = f": {source.signature_reason}" if source.signature_reason else ""
         print(f"signature: {source.signature_commit} {source.signature}{signer}{why}", file=out)
     if source.error:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,13 +67,15 @@ class Helm:
             env["KUBECONFIG"] = str(self.kubeconfig)
         return env
 
-    def _run(self, args: Sequence[str], timeout: float) -> str:
+    def _run(self, args: Sequence[str], timeout: float, stdin: str | None = None) -> str:
         self.calls.append(args[0])
         log.debug("helm", args=list(args[:3]))
         try:
             result = subprocess.run(
                 [self.binary, *args],
                 env=self._env(),
+                input=stdin,
+                stdin=None if stdin is not None else subprocess.DEVNULL,
                 capture_output=True,
                 text=True,
                 timeout=timeout,
@@ -100,22 +101,20 @@ class Helm:
         wait: bool,
         max_history: int,
     ) -> None:
-        """Install or upgrade; values go through a private temporary file, never the command line."""
-        with tempfile.NamedTemporaryFile("w", suffix=".json", dir=self.home, delete=True) as values_file:
-            json.dump(values, values_file)
-            values_file.flush()
-            args = [
-                "upgrade", release, *chart.arguments(), "--install",
-                "--namespace", namespace, "--create-namespace",
-                "--values", values_file.name,
-                "--history-max", str(max_history),
-                "--timeout", f"{timeout_seconds}s",
-                "--labels", ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
-                "--reset-values",
-            ]  # fmt: skip
-            if wait:
-                args.append("--wait=watcher")
-            self._run(args, timeout=timeout_seconds + 60)
+        """Install or upgrade.  Values go to helm on its stdin (``--values -``): never on the command
+        line, never in a file (decrypted SOPS values must not touch the disk)."""
+        args = [
+            "upgrade", release, *chart.arguments(), "--install",
+            "--namespace", namespace, "--create-namespace",
+            "--values", "-",
+            "--history-max", str(max_history),
+            "--timeout", f"{timeout_seconds}s",
+            "--labels", ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+            "--reset-values",
+        ]  # fmt: skip
+        if wait:
+            args.append("--wait=watcher")
+        self._run(args, timeout=timeout_seconds + 60, stdin=json.dumps(values))
 
     def rollback(
         self, *, release: str, namespace: str, revision: int, timeout_seconds: int, wait: bool

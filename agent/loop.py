@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from agent import report
+from agent import report, sops
 from agent.helm import Helm
 from agent.kube import Kube, KubeError
 from agent.reconcile import PassContext, PassOutcome, reconcile_once
@@ -47,6 +47,7 @@ class Agent:
     kube: Kube
     helm: Helm
     reporter: Reporter | None
+    decryptor: sops.Decryptor | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     wake: threading.Event = field(default_factory=threading.Event)
 
@@ -63,12 +64,16 @@ class Agent:
             if not settings.hub_token:
                 log.warning("hub_token_missing", hub=settings.hub_url)
             reporter = Reporter(settings.hub_url, settings.hub_token or "", settings.state_dir)
+        kube = Kube.connect(settings.kubeconfig)
         return cls(
             settings=settings,
             source=build_source(settings),
-            kube=Kube.connect(settings.kubeconfig),
+            kube=kube,
             helm=helm,
             reporter=reporter,
+            decryptor=sops.from_secret(kube, settings.sops_key_secret, settings.sops)
+            if settings.sops_key_secret
+            else None,
         )
 
     def run_pass(self) -> tuple[PassOutcome, contract.StatusReport]:
@@ -83,6 +88,7 @@ class Agent:
             helm=self.helm,
             interval=self.settings.interval,
             stop=self.stop,
+            sops=self.decryptor,
         )
         outcome = reconcile_once(context, revision)
         if revision.commit and outcome.ok:

@@ -65,7 +65,8 @@ def build(
 def _signature(verdict: Verdict | None) -> dict[str, str | None]:
     if verdict is None:
         return {}
-    signer = " ".join(filter(None, [verdict.signer, f"(key {verdict.key})" if verdict.key else None]))
+    who = verdict.signer or ("unknown" if verdict.key else None)
+    signer = " ".join(filter(None, [who, f"(key {verdict.key})" if verdict.key else None]))
     return {
         "signature": "verified" if verdict.accepted else "refused",
         "signature_commit": verdict.subject[: contract.MAX_SHORT],

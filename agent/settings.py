@@ -77,6 +77,13 @@ SETTINGS: tuple[Setting, ...] = (
         "FLOTILLA_TRUSTED_KEYS",
         "the trusted keys: an SSH allowed_signers file (ssh) or an armored public keyring (gpg)",
     ),
+    Setting(
+        "sops_key_secret",
+        "--sops-key-secret",
+        "FLOTILLA_SOPS_KEY_SECRET",
+        "[NAMESPACE/]NAME of the Secret (key age.agekey) with this site's age key for SOPS values",
+    ),
+    Setting("sops", "--sops", "FLOTILLA_SOPS", "sops binary (default: sops on PATH)", "sops"),
 )
 CONFIG_ENV = "FLOTILLA_CONFIG"
 
@@ -98,6 +105,8 @@ class AgentSettings:
     helm: str = "helm"
     config_file: Path | None = None
     signatures: SignaturePolicy = field(default_factory=SignaturePolicy)
+    sops_key_secret: str | None = None  # "namespace/name"
+    sops: str = "sops"
 
     @property
     def is_local_source(self) -> bool:
@@ -204,7 +213,29 @@ def _validated(raw: Mapping[str, str | None], config_file: Path | None) -> Agent
         helm=raw.get("helm") or "helm",
         config_file=config_file,
         signatures=signature_policy(raw.get("verify_signatures"), raw.get("trusted_keys")),
+        sops_key_secret=_secret_reference(raw.get("sops_key_secret")),
+        sops=raw.get("sops") or "sops",
     )
+
+
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def _secret_reference(value: str | None) -> str | None:
+    """``namespace/name``; a bare name is in the agent's own namespace (from its service account)."""
+    if not value:
+        return None
+    namespace, _, name = value.strip().rpartition("/")
+    if not namespace:
+        try:
+            namespace = SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
+        except OSError:
+            raise SettingsError(
+                f"--sops-key-secret {value!r}: give it as NAMESPACE/NAME outside a pod"
+            ) from None
+    if not name or "/" in namespace:
+        raise SettingsError(f"--sops-key-secret {value!r} must be NAME or NAMESPACE/NAME")
+    return f"{namespace}/{name}"
 
 
 def signature_policy(mode: str | None, trusted_keys: str | None) -> SignaturePolicy:
