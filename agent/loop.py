@@ -57,7 +57,12 @@ class Agent:
         home = os.environ.get("HOME")
         if home and not Path(home).exists():  # the image points HOME into the state volume
             Path(home).mkdir(parents=True, exist_ok=True)
-        helm = Helm(binary=settings.helm, kubeconfig=settings.kubeconfig, home=settings.state_dir / "helm")
+        helm = Helm(
+            binary=settings.helm,
+            kubeconfig=settings.kubeconfig,
+            home=settings.state_dir / "helm",
+            access=settings.chart_access,
+        )
         helm.prepare()
         reporter = None
         if settings.hub_url:
