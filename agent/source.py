@@ -383,7 +383,9 @@ class Source:
         if commit and self._verified and self.checkout.is_dir():
             path = self.checkout / self.spec.path if self.spec.path else self.checkout
             log.warning("source_offline", url=self.url, error=message, serving=commit)
-            return SourceRevision(str(commit), path if path.is_dir() else None, False, True, message, applied)
+            verdict = Verdict.from_record(record.get("signature")) if self._trust else None
+            serving = path if path.is_dir() else None
+            return SourceRevision(str(commit), serving, False, True, message, applied, verdict)
         log.error("source_unavailable", url=self.url, error=message)
         return SourceRevision(None, None, fetched=False, offline=True, error=message, last_applied=applied)
 
