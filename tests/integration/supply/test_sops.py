@@ -99,7 +99,7 @@ def test_plan_shows_encrypted_values_redacted(tools: Tools, site: AgeKey, tmp_pa
     (repo / "bundles" / "db").mkdir(parents=True)
     (repo / "bundles" / "db" / "bundle.yaml").write_text(
         "apiVersion: flotilla.dev/v1alpha1\nkind: Bundle\nname: db\nnamespace: db\n"
-        "chart: {repoUrl: 'https://charts.example.org', name: db, version: 1.0.0}\n"
+        "chart: {repo: 'https://charts.example.org', name: db, version: 1.0.0}\n"
         "valuesFiles: [secrets.yaml]\ntargets: [{clusterName: edge-1}]\n"
     )
     text = encrypt(tools, repo / "bundles" / "db" / "secrets.yaml", PLAIN, site)
