@@ -340,3 +340,32 @@ def test_validate_with_an_unusable_keys_file_says_which_file(repo: WorkingClone,
     assert result.returncode == 2
     assert str(empty) in result.stderr
     assert "no allowed signers" in result.stderr
+
+
+def test_a_commit_signed_by_a_revoked_gpg_key_is_refused(
+    git_server: GitServer, repo: WorkingClone, gpg_keys: dict[str, SigningKey], tmp_path: Path
+) -> None:
+    carol = gpg_keys["carol"]
+    good = signed_commit(repo, "by carol", {}, carol)
+    keyring = trusted_keys(tmp_path / "trusted.asc", carol)
+    source = make_source(git_server, tmp_path / "state", "gpg", keyring)
+    assert source.sync().commit == good
+
+    # Carol's key is revoked (her own revocation certificate); the keyring is re-published with it.
+    certificate = (carol.private / "openpgp-revocs.d" / f"{carol.fingerprint}.rev").read_text()
+    env = {"GNUPGHOME": str(carol.private)}
+    subprocess.run(["gpg", "--batch", "--import"], input=certificate.replace(":-----BEGIN", "-----BEGIN"),
+                   text=True, env=env, check=True, capture_output=True)  # fmt: skip
+    keyring.write_text(
+        subprocess.run(
+            ["gpg", "--batch", "--armor", "--export", carol.fingerprint],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    revision = source.sync()  # the keys changed: the running commit is checked again
+    assert revision.path is None
+    assert revision.signature is not None
+    assert revision.signature.reason == "signed by a revoked key"

@@ -34,7 +34,7 @@ def decryptor(tools: Tools, key: AgeKey | None) -> Decryptor:
 def test_the_sites_key_decrypts_the_file_into_the_merged_values(
     tools: Tools, site: AgeKey, tmp_path: Path
 ) -> None:
-    encrypt(tools, tmp_path / "secrets.yaml", PLAIN, site)
+    encrypt(tools, tmp_path / "secrets.yaml", PLAIN, age_key(tools), site)  # two sites can open it
     cipher = yaml.safe_load((tmp_path / "secrets.yaml").read_text())
     assert "hunter2" not in (tmp_path / "secrets.yaml").read_text()
     # a later layer (a target) set replicas over the file's encrypted one
@@ -87,6 +87,24 @@ def test_a_tampered_file_is_refused_by_its_mac(tools: Tools, site: AgeKey, tmp_p
     encrypt(tools, path, PLAIN, site, regex="^password$")
     path.write_text(path.read_text().replace("host: db.internal", "host: evil.example"))
     with pytest.raises(SopsError, match="MAC mismatch"):
+        reveal(decryptor(tools, site), {}, ["secrets.yaml"], tmp_path)
+
+
+def test_a_site_holding_several_keys_uses_the_one_that_opens_the_file(
+    tools: Tools, site: AgeKey, tmp_path: Path
+) -> None:
+    encrypt(tools, tmp_path / "secrets.yaml", PLAIN, site)
+    rotated = AgeKey(identity=age_key(tools).identity + site.identity, recipient=site.recipient)
+    values, _ = reveal(decryptor(tools, rotated), {"replicas": 1}, ["secrets.yaml"], tmp_path)
+    assert values == {"replicas": 1}
+
+
+def test_a_forged_sops_file_fails_with_the_file_named(tools: Tools, site: AgeKey, tmp_path: Path) -> None:
+    (tmp_path / "secrets.yaml").write_text(
+        "password: ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:str]\n"
+        "sops:\n  mac: ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:str]\n  version: 3.13.3\n"
+    )
+    with pytest.raises(SopsError, match=r"cannot decrypt secrets\.yaml: "):
         reveal(decryptor(tools, site), {}, ["secrets.yaml"], tmp_path)
 
 
