@@ -5,6 +5,7 @@ bounds on them, the SOPS leaf substitution that keeps the plan's merge order, th
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -95,3 +96,62 @@ def test_a_sops_document_is_recognised_by_its_metadata() -> None:
     assert is_sops_document({"x": 1, "sops": {"mac": "ENC[...]", "age": []}})
     assert not is_sops_document({"sops": "a value named sops"})
     assert not is_sops_document({"sops": {"version": "3"}})
+
+
+def test_chart_registry_credentials_are_read_from_the_credentials_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from agent.helm import ChartAccess
+    from agent.settings import _read_credentials
+
+    path = tmp_path / "credentials.yaml"
+    path.write_text(
+        "token: t0k3n\nchart_registries:\n"
+        "  registry.example.com: {username: u, password: s3cret, ca_file: /etc/ca.pem}\n"
+        "  127.0.0.1:5000: {plain_http: true}\n"
+    )
+    git, charts = _read_credentials(path)
+    assert git.password == "t0k3n"
+    assert charts["registry.example.com"] == ChartAccess("u", "s3cret", False, Path("/etc/ca.pem"))
+    assert charts["127.0.0.1:5000"].plain_http
+    assert "s3cret" not in repr(charts)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("{'oci://r.example.com': {username: u, password: p}}", "must be a host"),
+        ("{r.example.com: {username: u}}", "both username and password"),
+        ("{r.example.com: {user: u}}", "only username, password"),
+        ("[r.example.com]", "must map registry hosts"),
+    ],
+)
+def test_bad_chart_registry_entries_name_the_file_and_the_entry(tmp_path, entry: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    from agent.settings import SettingsError, _read_credentials
+
+    path = tmp_path / "credentials.yaml"
+    path.write_text(f"chart_registries: {entry}\n")
+    with pytest.raises(SettingsError, match=message) as raised:
+        _read_credentials(path)
+    assert str(path) in str(raised.value)
+    assert "chart_registries" in str(raised.value)
+
+
+def test_oci_credentials_live_in_a_private_file_only_while_helm_runs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from agent.helm import ChartAccess, ChartRef, Helm, chart_host
+
+    chart = ChartRef("oci://r.example.com:5000/charts/app", version="1.0.0")
+    assert chart_host(chart) == "r.example.com:5000"
+    assert (
+        chart_host(ChartRef("app", repo_url="https://u:p@charts.example.org/stable")) == "charts.example.org"
+    )
+    helm = Helm(
+        "helm", None, tmp_path / "helm", access={"r.example.com:5000": ChartAccess("u", "s3cret", True)}
+    )
+    with helm._chart_access(chart) as args:
+        config = Path(args[args.index("--registry-config") + 1])
+        assert "--plain-http" in args
+        assert "s3cret" not in " ".join(args)
+        assert config.stat().st_mode & 0o077 == 0
+        assert not config.is_relative_to(tmp_path)  # not in the state directory
+    assert not config.exists()
+    with helm._chart_access(ChartRef("oci://other.example.com/app")) as args:
+        assert args == []
