@@ -42,7 +42,8 @@ import structlog
 from git.cmd import Git
 
 from agent.redaction import redact_url
-from agent.signatures import SignatureError, SignaturePolicy, TrustStore, Verdict, judge
+from agent.signatures import SignatureError, SignaturePolicy, Verdict
+from agent.source_gate import SignatureGate
 
 log = structlog.get_logger(__name__)
 
@@ -198,9 +199,10 @@ class Source:
         self.round_trips = 0  # network git commands run (ls-remote, fetch): the benchmark reads it
         self.fetches = 0
         policy = signatures or SignaturePolicy()
-        self._trust = TrustStore(policy, self.root / "gnupg") if policy.enabled else None
+        self._gate = (
+            SignatureGate(policy, self.root / "gnupg", self._run_for_gate) if policy.enabled else None
+        )
         self._remote_object: str | None = None  # the object the pinned ref named at the last ls-remote
-        self.verifications = 0  # signature checks run (git verify-commit/verify-tag): the benchmark reads it
 
     # ------------------------------------------------------------------------------------- public
 
@@ -241,16 +243,15 @@ class Source:
         same_target = record.get("pin") == self.spec.pin and record.get("url") == self.url
         current = record.get("commit") if same_target else None
         policy = self._policy_digest()
-        if policy is not None and current is not None:
-            accepted = Verdict.from_record(record.get("signature"))
-            if accepted is None or accepted.commit != current or record["signature"].get("policy") != policy:
-                # verification was just turned on, or the trusted keys changed: check what is on disk
-                verdict = self._verify(str(current))
-                if not verdict.accepted:
-                    return self._refuse(record, verdict, policy, serving=None)
-                record["signature"] = {**verdict.to_record(), "policy": policy}
-                self._write_state(record)
-        refused: Verdict | None = self._known_refusal(record, policy)
+        gate = self._gate
+        if gate and policy and current and gate.accepted(record, str(current), policy) is None:
+            # verification was just turned on, or the trusted keys changed: check what is on disk
+            verdict = self._verify(str(current))
+            if not verdict.accepted:
+                return self._refuse(record, verdict, policy, serving=None)
+            gate.accept(record, verdict, policy)
+            self._write_state(record)
+        refused = SignatureGate.known_refusal(record, policy, self.spec.tag)
         if self.spec.commit and current == self.spec.commit:
             log.debug("source_unchanged", url=self.url, commit=current, pin=self.spec.pin)
             return self._revision(str(current), fetched=False, record=record)
@@ -261,7 +262,8 @@ class Source:
             if remote == current:
                 log.debug("source_unchanged", url=self.url, commit=current, pin=self.spec.pin)
                 return self._revision(remote, fetched=False, record=record)
-            if refused is not None and self._same_object(record, refused, remote):  # no fetch, no check
+            obj = self._remote_object
+            if refused and SignatureGate.still_refused(record, refused, remote, obj, self.spec.tag):
                 return self._refuse(record, refused, str(policy), serving=current, quiet=True)
             log.info("source_ref_moved", url=self.url, pin=self.spec.pin, commit=remote, previous=current)
         commit, checked = self._fetch_and_check_out()
@@ -270,8 +272,7 @@ class Source:
             return self._refuse(record, checked, str(policy), serving=current)
         record.update({"commit": commit, "pin": self.spec.pin, "url": self.url})
         if checked is not None:
-            record["signature"] = {**checked.to_record(), "policy": policy}
-            record.pop("refused", None)
+            SignatureGate.accept(record, checked, str(policy))
         self._write_state(record)
         if record["total_fetches"] % _GC_EVERY_FETCHES == 0:
             self._collect_garbage()
@@ -281,26 +282,16 @@ class Source:
     # ------------------------------------------------------------------------------- signatures
 
     def _policy_digest(self) -> str | None:
-        if self._trust is None:
+        if self._gate is None:
             return None
         try:
-            return self._trust.digest()
+            return self._gate.digest()
         except SignatureError as error:
             raise SourceError(str(error)) from None
 
-    def _same_object(self, record: Mapping[str, Any], refused: Verdict, remote: str) -> bool:
-        """Is the remote still the refused object?  (A tag can be re-made on the same commit.)"""
-        if refused.commit != remote:
-            return False
-        return not self.spec.tag or record["refused"].get("object") == self._remote_object
-
-    def _known_refusal(self, record: Mapping[str, Any], policy: str | None) -> Verdict | None:
-        """The verdict of a commit refused before under the same policy (the keys did not change)."""
-        refused = record.get("refused")
-        if policy is None or not isinstance(refused, dict) or refused.get("policy") != policy:
-            return None
-        verdict = Verdict.from_record(refused)
-        return verdict if verdict is not None and verdict.tag == self.spec.tag else None
+    @property
+    def verifications(self) -> int:
+        return self._gate.verifications if self._gate else 0
 
     def _refuse(
         self,
@@ -313,10 +304,9 @@ class Source:
     ) -> SourceRevision:
         """Keep the last verified checkout (if any) and report why the new commit was refused."""
         if not quiet:
-            record["refused"] = {**verdict.to_record(), "policy": policy, "object": self._remote_object}
-            if serving is None:
-                record.pop("commit", None)
-                record.pop("signature", None)
+            SignatureGate.remember_refusal(
+                record, verdict, policy, self._remote_object, running=bool(serving)
+            )
             self._write_state(record)
             log.warning(
                 "source_commit_refused",
@@ -338,32 +328,18 @@ class Source:
         )
 
     def _verify(self, commit: str, *, cwd: Path | None = None, tag: str | None = None) -> Verdict:
-        """Check the pinned tag (tag pins) or ``commit`` with git's own verification."""
-        assert self._trust is not None
-        self.verifications += 1
-        tag = tag or self.spec.tag
-        what = ["verify-tag", "--raw", f"refs/tags/{tag}"] if tag else ["verify-commit", "--raw", commit]
-        outcome = self._verify_with(self._trust, what, cwd or self.checkout)
-        verdict = judge(
-            self._clean(outcome.stderr + outcome.stdout),
-            outcome.status,
-            mode=self._trust.policy.mode,
-            commit=commit,
-            tag=tag,
-        )
-        log.info("source_signature_checked", commit=commit, tag=tag, accepted=verdict.accepted,
-                 signer=verdict.signer, key=verdict.key, reason=verdict.reason or None)  # fmt: skip
-        return verdict
+        assert self._gate is not None
+        return self._gate.verify(commit, cwd or self.checkout, tag or self.spec.tag)
 
-    def _verify_with(self, trust: TrustStore, what: list[str], cwd: Path) -> _Outcome:
-        config = [arg for key, value in trust.git_config() for arg in ("-c", f"{key}={value}")]
-        return self._git([*config, *what], cwd=cwd, timeout=self._timeout, extra_env=trust.environment())
+    def _run_for_gate(self, args: list[str], cwd: Path, env: Mapping[str, str]) -> tuple[int, str]:
+        outcome = self._git(args, cwd=cwd, timeout=self._timeout, extra_env=env)
+        return outcome.status, self._clean(outcome.stderr + outcome.stdout)
 
     def _revision(
         self, commit: str, *, fetched: bool, record: Mapping[str, Any] | None = None
     ) -> SourceRevision:
         path = self.checkout / self.spec.path if self.spec.path else self.checkout
-        verdict = Verdict.from_record(record.get("signature")) if record and self._trust else None
+        verdict = Verdict.from_record(record.get("signature")) if record and self._gate else None
         if not path.is_dir():
             return SourceRevision(
                 commit=commit,
@@ -383,7 +359,7 @@ class Source:
         if commit and self._verified and self.checkout.is_dir():
             path = self.checkout / self.spec.path if self.spec.path else self.checkout
             log.warning("source_offline", url=self.url, error=message, serving=commit)
-            verdict = Verdict.from_record(record.get("signature")) if self._trust else None
+            verdict = Verdict.from_record(record.get("signature")) if self._gate else None
             serving = path if path.is_dir() else None
             return SourceRevision(str(commit), serving, False, True, message, applied, verdict)
         log.error("source_unavailable", url=self.url, error=message)
@@ -427,7 +403,7 @@ class Source:
 
     def _fetch_verify_check_out(self) -> tuple[str, Verdict | None]:
         commit = self._fetch()
-        verdict = self._verify(commit) if self._trust is not None else None
+        verdict = self._verify(commit) if self._gate is not None else None
         if verdict is None or verdict.accepted:
             self._check_out(commit)
         return commit, verdict
