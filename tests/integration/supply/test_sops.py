@@ -15,6 +15,9 @@ from agent.sops import Decryptor, SopsError, reveal
 from tests.fixtures.sopskeys import AgeKey, age_key, encrypt
 from tests.localcluster import Tools
 
+# Like the cluster tests, these need the Go-built tools (sops, age-keygen): `make unit` skips them.
+pytestmark = pytest.mark.cluster
+
 PLAIN = "database:\n  password: hunter2-correct-horse\n  host: db.internal\nreplicas: 2\n"
 
 
@@ -156,7 +159,6 @@ def _files_under(root: Path) -> str:
     return "".join(path.read_bytes().decode(errors="replace") for path in root.rglob("*") if path.is_file())
 
 
-@pytest.mark.cluster
 def test_the_agent_decrypts_with_the_sites_key_and_the_plaintext_goes_nowhere_but_the_release(
     cluster, tools, fleet_repo_factory, harness_factory, unique, tmp_path
 ):
