@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TextIO
 
+from agent.logs import configure_logging
 from agent.settings import SettingsError, signature_policy
 from agent.source import SourceError, verify_clone
 
@@ -13,6 +14,7 @@ def verify(
     path: str, mode: str, trusted_keys: str | None, tag: str | None, *, stdout: TextIO, stderr: TextIO
 ) -> int:
     """0 when the clone's HEAD (or ``tag``) is signed by a trusted key, 1 when not, 2 for bad settings."""
+    configure_logging("warning")  # the verdict is printed; the agent's info events would be noise
     try:
         policy = signature_policy(mode, trusted_keys)
     except SettingsError as error:
