@@ -88,6 +88,8 @@ def test_an_unsigned_commit_changes_nothing_is_reported_and_a_signed_one_after_i
     with httpx.Client(base_url=hub_server.url, headers={"Authorization": f"Bearer {viewer}"}) as client:
         api = client.get(f"/api/v1/clusters/{unique}").json()
         page = client.get(f"/clusters/{unique}").text
+    assert api["report"]["source"]["signature"] == "refused"
+    assert api["report"]["source"]["signature_reason"] == "signed by a key that is not trusted"
     assert forged[:12] in api["source_error"]
     assert "not trusted" in api["source_error"]
     assert f"commit {forged[:12]}" in page
