@@ -248,25 +248,23 @@ class TrustStore:
         staging.mkdir(mode=0o700, parents=True)
         (staging / "gpg.conf").write_text("trust-model always\nno-autostart\n")
         try:
-            result = subprocess.run(
-                ["gpg", "--homedir", str(staging), "--batch", "--quiet", "--import"],
-                input=data,
-                capture_output=True,
-                timeout=60,
-                check=False,
-            )
-            listed = subprocess.run(
-                ["gpg", "--homedir", str(staging), "--batch", "--with-colons", "--list-keys"],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
+            result = _gpg(staging, "--quiet", "--import", stdin=data)
+            listed = _gpg(staging, "--with-colons", "--list-keys")
         except (OSError, subprocess.TimeoutExpired) as error:
             raise SignatureError(f"cannot run gpg to import the trusted keys: {error}") from None
-        if result.returncode != 0 or "\nfpr:" not in "\n" + listed.stdout:
+        if result.returncode != 0 or "\nfpr:" not in "\n" + listed.stdout.decode(errors="replace"):
             raise SignatureError(
                 f"trusted keys file {self.policy.trusted_keys}: gpg imported no public keys from it"
             )
         shutil.rmtree(self.home, ignore_errors=True)
         staging.rename(self.home)
+
+
+def _gpg(home: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        ["gpg", "--homedir", str(home), "--batch", *args],
+        input=stdin,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )

@@ -7,10 +7,7 @@ applies."""
 from __future__ import annotations
 
 import base64
-import functools
 import http.server
-import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +16,7 @@ import pytest
 import yaml
 from structlog.testing import capture_logs
 
-from tests.fixtures.registry import Registry, package_chart
+from tests.fixtures.registry import Registry, chart_repository_server, package_chart
 from tests.integration.agent.harness import (
     APP_CHART,
     bundle_file,
@@ -153,18 +150,10 @@ def private_repository(cluster, tmp_path: Path) -> Iterator[str]:
     for version in ("1.0.0", "1.1.0"):
         package = package_chart(cluster.tools.helm, APP_CHART, version, tmp_path, cluster.env())
         package.rename(served / package.name)
-    handler = type(
-        "Handler", (_AuthHandler,), {"expected": base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
-    )
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(handler, directory=str(served))
-    )
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    subprocess.run([cluster.tools.helm, "repo", "index", str(served), "--url", url],
-                   check=True, capture_output=True, env=cluster.env())  # fmt: skip
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield url
-    server.shutdown()
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    handler = type("Handler", (_AuthHandler,), {"expected": token})
+    with chart_repository_server(cluster.tools.helm, served, cluster.env(), handler) as url:
+        yield url
 
 
 def test_an_http_repository_with_basic_auth_installs_with_the_sites_credentials(
