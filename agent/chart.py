@@ -61,4 +61,7 @@ def chart_values(options: InstallOptions) -> dict[str, Any]:
         "resources": options.resources.manifest(),
         "nodeSelector": dict(options.node_selector),
         "tolerations": [dict(t) for t in options.tolerations],
+        "verifySignatures": options.verify_signatures,
+        "trustedKeysConfigMap": options.trusted_keys_configmap or "",
+        "sopsKeySecret": options.sops_key_secret or "",
     }

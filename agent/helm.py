@@ -7,16 +7,19 @@ message (bounded, with credentials scrubbed).
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import os
 import re
 import signal
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -73,6 +76,23 @@ class ChartRef:
         return args
 
 
+@dataclass(frozen=True)
+class ChartAccess:
+    """How to reach one chart host (an OCI registry or an HTTP Helm repository), from the agent's
+    credentials file.  ``repr`` never shows the password."""
+
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    plain_http: bool = False  # a registry without TLS (a site-local mirror)
+    ca_file: Path | None = None
+
+
+def chart_host(chart: ChartRef) -> str:
+    """``host[:port]`` of the chart's OCI registry or HTTP repository ("" for a local chart)."""
+    url = chart.chart if chart.chart.startswith("oci://") else chart.repo_url
+    return urlsplit(url).netloc.rpartition("@")[2] if url else ""
+
+
 @dataclass
 class Helm:
     binary: str
@@ -81,6 +101,7 @@ class Helm:
     calls: list[str] = field(default_factory=list)  # the subcommands run, for tests and benchmarks
     # False in the namespaced RBAC mode: the agent may not create namespaces, they exist already.
     create_namespace: bool = True
+    access: Mapping[str, ChartAccess] = field(default_factory=dict)  # by chart host
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HELM_")}
@@ -90,7 +111,9 @@ class Helm:
             env["KUBECONFIG"] = str(self.kubeconfig)
         return env
 
-    def _run(self, args: Sequence[str], timeout: float, on_start: OnStart | None = None) -> str:
+    def _run(
+        self, args: Sequence[str], timeout: float, stdin: str | None = None, on_start: OnStart | None = None
+    ) -> str:
         """Run helm; ``on_start`` is told helm's pid once it runs (the caller records it: a pending
         release whose helm is gone can then be told from one still being worked on)."""
         self.calls.append(args[0])
@@ -99,6 +122,7 @@ class Helm:
             process = subprocess.Popen(
                 [self.binary, *args],
                 env=self._env(),
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -109,7 +133,7 @@ class Helm:
             if on_start is not None:
                 on_start(process.pid)
             try:
-                stdout, stderr = process.communicate(timeout=timeout)
+                stdout, stderr = process.communicate(input=stdin, timeout=timeout)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.communicate()
@@ -117,16 +141,46 @@ class Helm:
                     f"helm {args[0]} did not finish within {timeout:.0f}s and was stopped"
                 ) from None
         if process.returncode < 0:
-            said = scrub(stderr or "")
+            said = self._redacted(scrub(stderr or ""))
             raise HelmError(
                 f"helm {args[0]} was killed by {_signal_name(process.returncode)}"
                 + (f": {said}" if said else "")
             )
         if process.returncode != 0:
-            raise HelmError(
-                scrub(stderr or stdout or "") or f"helm {args[0]} failed (exit {process.returncode})"
-            )
+            message = scrub(stderr or stdout or "") or f"helm {args[0]} failed (exit {process.returncode})"
+            raise HelmError(self._redacted(message))
         return stdout
+
+    def _redacted(self, message: str) -> str:
+        for access in self.access.values():
+            if access.password:
+                message = message.replace(access.password, "***")
+        return message
+
+    @contextlib.contextmanager
+    def _chart_access(self, chart: ChartRef) -> Iterator[list[str]]:
+        """Arguments to reach the chart's host.  OCI credentials go in a registry config file in a
+        private temporary directory, removed when helm is done (never in the state directory)."""
+        access = self.access.get(chart_host(chart))
+        if access is None:
+            yield []
+            return
+        args = ["--plain-http"] if access.plain_http else []
+        if access.ca_file is not None:
+            args += ["--ca-file", str(access.ca_file)]
+        if not access.username or access.password is None:
+            yield args
+            return
+        if not chart.chart.startswith("oci://"):
+            # An HTTP repository reached with --repo takes its credentials only as flags.
+            yield [*args, "--username", access.username, "--password", access.password]
+            return
+        with tempfile.TemporaryDirectory(prefix="flotilla-helm-") as private:
+            config = Path(private) / "registry.json"
+            token = base64.b64encode(f"{access.username}:{access.password}".encode()).decode()
+            config.write_text(json.dumps({"auths": {chart_host(chart): {"auth": token}}}))
+            config.chmod(0o600)
+            yield [*args, "--registry-config", str(config)]
 
     def upgrade_install(
         self,
@@ -141,22 +195,26 @@ class Helm:
         max_history: int,
         on_start: OnStart | None = None,
     ) -> None:
-        """Install or upgrade; values go through a private temporary file, never the command line."""
-        with tempfile.NamedTemporaryFile("w", suffix=".json", dir=self.home, delete=True) as values_file:
-            json.dump(values, values_file)
-            values_file.flush()
-            args = [
-                "upgrade", release, *chart.arguments(), "--install",
-                "--namespace", namespace, *(["--create-namespace"] if self.create_namespace else []),
-                "--values", values_file.name,
-                "--history-max", str(max_history),
-                "--timeout", f"{timeout_seconds}s",
-                "--labels", ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
-                "--reset-values",
-            ]  # fmt: skip
-            if wait:
-                args.append("--wait=watcher")
-            self._run(args, timeout_seconds + KILL_AFTER_TIMEOUT_SECONDS, on_start)
+        """Install or upgrade.  Values go to helm on its stdin (``--values -``): never on the command
+        line, never in a file (decrypted SOPS values must not touch the disk)."""
+        args = [
+            "upgrade", release, *chart.arguments(), "--install",
+            "--namespace", namespace, *(["--create-namespace"] if self.create_namespace else []),
+            "--values", "-",
+            "--history-max", str(max_history),
+            "--timeout", f"{timeout_seconds}s",
+            "--labels", ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+            "--reset-values",
+        ]  # fmt: skip
+        if wait:
+            args.append("--wait=watcher")
+        with self._chart_access(chart) as access:
+            self._run(
+                [*args, *access],
+                timeout_seconds + KILL_AFTER_TIMEOUT_SECONDS,
+                stdin=json.dumps(values),
+                on_start=on_start,
+            )
 
     def rollback(
         self,
@@ -179,13 +237,13 @@ class Helm:
         ]
         if wait:
             args.append("--wait=watcher")
-        self._run(args, timeout_seconds + KILL_AFTER_TIMEOUT_SECONDS, on_start)
+        self._run(args, timeout_seconds + KILL_AFTER_TIMEOUT_SECONDS, on_start=on_start)
 
     def uninstall(
         self, *, release: str, namespace: str, timeout_seconds: int = 120, on_start: OnStart | None = None
     ) -> None:
         args = ["uninstall", release, "--namespace", namespace, "--timeout", f"{timeout_seconds}s", "--wait"]
-        self._run(args, timeout_seconds + KILL_AFTER_TIMEOUT_SECONDS, on_start)
+        self._run(args, timeout_seconds + KILL_AFTER_TIMEOUT_SECONDS, on_start=on_start)
 
     def prepare(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)

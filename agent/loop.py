@@ -22,14 +22,14 @@ from typing import Any
 
 import structlog
 
-from agent import __version__, inflight, lease, readiness, report, selfupgrade
+from agent import __version__, inflight, lease, readiness, report, selfupgrade, sops
 from agent.helm import Helm
 from agent.kube import Kube, KubeError
 from agent.lease import AgentLease
 from agent.reconcile import PassContext, PassOutcome, reconcile_once
 from agent.redaction import redact_url
 from agent.reporter import Reporter, next_sequence
-from agent.settings import AgentSettings, SettingsError
+from agent.settings import SERVICE_ACCOUNT_NAMESPACE, AgentSettings, SettingsError
 from agent.source import Source, SourceError, SourceRevision, SourceSpec
 from hub import contract
 
@@ -50,6 +50,7 @@ class Agent:
     helm: Helm
     reporter: Reporter | None
     lease: AgentLease | None = None
+    decryptor: sops.Decryptor | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     wake: threading.Event = field(default_factory=threading.Event)
     self_upgrade: selfupgrade.Record | None = None
@@ -65,6 +66,7 @@ class Agent:
             kubeconfig=settings.kubeconfig,
             home=settings.state_dir / "helm",
             create_namespace=settings.namespaces is None,
+            access=settings.chart_access,
         )
         helm.prepare()
         reporter = None
@@ -83,6 +85,9 @@ class Agent:
             lease=lease.for_agent(
                 kube, settings.state_dir, settings.cluster, _lease_namespace(settings), inflight.host()
             ),
+            decryptor=sops.from_secret(kube, settings.sops_key_secret, settings.sops)
+            if settings.sops_key_secret
+            else None,
         )
 
     def run_pass(self) -> tuple[PassOutcome, contract.StatusReport]:
@@ -98,6 +103,7 @@ class Agent:
             interval=self.settings.interval,
             stop=self.stop,
             lease=self.lease,
+            sops=self.decryptor,
         )
         outcome = reconcile_once(context, revision)
         if revision.commit and outcome.ok:
@@ -129,6 +135,7 @@ class Agent:
             interval_seconds=self.settings.interval,
             previous=previous,
             hub_error=self.reporter.last_error if self.reporter is not None else None,
+            signature=revision.signature,
         )
         upgrade_from, upgrade_to, upgrade_result = selfupgrade.report_fields(self.self_upgrade)
         status = replace(
@@ -173,9 +180,6 @@ class Agent:
             self.reporter.close()
 
 
-SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-
-
 def _lease_namespace(settings: AgentSettings) -> str:
     """The setting, else the pod's own namespace when in-cluster, else ``default``."""
     if settings.lease_namespace:
@@ -206,7 +210,7 @@ def build_source(settings: AgentSettings) -> Source:
         )
     except SourceError as error:  # a configuration mistake: say which setting
         raise SettingsError(str(error)) from None
-    return Source(spec, settings.state_dir)
+    return Source(spec, settings.state_dir, signatures=settings.signatures)
 
 
 def next_wait(interval: float, consecutive_failures: int, rng: random.Random) -> float:

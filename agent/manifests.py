@@ -35,6 +35,8 @@ GIT_CREDENTIALS_DIR = "/etc/flotilla/git"
 GIT_CREDENTIALS_KEY = "credentials.yaml"
 HUB_TOKEN_DIR = "/etc/flotilla/hub"  # noqa: S105
 HUB_TOKEN_KEY = "token"  # noqa: S105
+TRUSTED_KEYS_DIR = "/etc/flotilla/trust"
+TRUSTED_KEYS_KEY = "trusted-keys"
 # Readable by the agent through the pod's fsGroup, by nobody else.
 SECRET_FILE_MODE = 0o440
 
@@ -71,6 +73,9 @@ class InstallOptions:
     tolerations: tuple[Manifest, ...] = ()
     # False when the Namespace exists already (bootstrap creates it before helm: the release lives there).
     create_namespace: bool = True
+    verify_signatures: Literal["off", "ssh", "gpg"] = "off"
+    trusted_keys_configmap: str | None = None  # public keys: a ConfigMap, not a Secret
+    sops_key_secret: str | None = None  # a Secret in the agent's namespace holding the site's age key
 
 
 LEAST_PRIVILEGE_RULES = rbac_modes.LEAST_PRIVILEGE_RULES
@@ -98,7 +103,7 @@ def build_manifests(options: InstallOptions) -> list[Manifest]:
         else rbac_modes.role_and_binding(
             f"{NAME}-lease",
             options.namespace,
-            rbac_modes.LEASE_RULES,
+            [*rbac_modes.LEASE_RULES, *rbac_modes.secret_read_rules(options.sops_key_secret)],
             {"name": NAME, "namespace": options.namespace},
             _labels(options),
         )
@@ -126,7 +131,8 @@ def _header(options: InstallOptions) -> str:
     """Comment lines telling the operator which Secrets to create before applying."""
     ns = options.namespace
     lines = [f"# flotilla-agent {__version__} for cluster {options.cluster!r}; apply with kubectl apply -f -"]
-    if options.hub_url or options.git_credentials_secret:
+    trust = options.verify_signatures != "off" and options.trusted_keys_configmap
+    if options.hub_url or options.git_credentials_secret or trust or options.sops_key_secret:
         lines.append(f"# The agent's pod starts once these Secrets exist in namespace {ns}:")
     if options.hub_url:
         lines.append(
@@ -138,6 +144,18 @@ def _header(options: InstallOptions) -> str:
             f"#   kubectl -n {ns} create secret generic {options.git_credentials_secret} "
             f"--from-file={GIT_CREDENTIALS_KEY}=./git-credentials.yaml  (plus any SSH key files it names, "
             f"mounted under {GIT_CREDENTIALS_DIR}/)"
+        )
+    if trust:
+        local = "allowed_signers" if options.verify_signatures == "ssh" else "trusted.asc"
+        lines.append(
+            f"#   kubectl -n {ns} create configmap {options.trusted_keys_configmap} "
+            f"--from-file={TRUSTED_KEYS_KEY}=./{local}"
+            "  (the public keys whose commits the agent applies)"
+        )
+    if options.sops_key_secret:
+        lines.append(
+            f"#   kubectl -n {ns} create secret generic {options.sops_key_secret} "
+            "--from-file=age.agekey=./site.agekey  (this site's age key for SOPS-encrypted values)"
         )
     return "\n".join(lines) + "\n"
 
@@ -246,6 +264,11 @@ def _env(options: InstallOptions) -> list[Manifest]:
         values.append(("FLOTILLA_HUB_TOKEN_FILE", f"{HUB_TOKEN_DIR}/{HUB_TOKEN_KEY}"))
     if options.git_credentials_secret:
         values.append(("FLOTILLA_CREDENTIALS_FILE", f"{GIT_CREDENTIALS_DIR}/{GIT_CREDENTIALS_KEY}"))
+    if options.verify_signatures != "off":
+        values.append(("FLOTILLA_VERIFY_SIGNATURES", options.verify_signatures))
+        values.append(("FLOTILLA_TRUSTED_KEYS", f"{TRUSTED_KEYS_DIR}/{TRUSTED_KEYS_KEY}"))
+    if options.sops_key_secret:
+        values.append(("FLOTILLA_SOPS_KEY_SECRET", f"{options.namespace}/{options.sops_key_secret}"))
     return [{"name": name, "value": value} for name, value in values if value is not None]
 
 
@@ -271,6 +294,9 @@ def _volumes(options: InstallOptions) -> tuple[list[Manifest], list[Manifest]]:
                 {"name": volume_name, "secret": {"secretName": secret_name, "defaultMode": SECRET_FILE_MODE}}
             )
             mounts.append({"name": volume_name, "mountPath": mount_path, "readOnly": True})
+    if options.verify_signatures != "off" and options.trusted_keys_configmap:
+        volumes.append({"name": "trusted-keys", "configMap": {"name": options.trusted_keys_configmap}})
+        mounts.append({"name": "trusted-keys", "mountPath": TRUSTED_KEYS_DIR, "readOnly": True})
     return volumes, mounts
 
 
@@ -496,6 +522,24 @@ def add_install_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"Secret with key {HUB_TOKEN_KEY}: the cluster's hub token (default {DEFAULT_HUB_TOKEN_SECRET})",
     )
     placement.add_placement_arguments(parser)
+    parser.add_argument(
+        "--verify-signatures",
+        choices=["off", "ssh", "gpg"],
+        default="off",
+        help="apply only commits signed by a key in --trusted-keys-configmap (default off)",
+    )
+    parser.add_argument(
+        "--trusted-keys-configmap",
+        type=secret_name,
+        metavar="NAME",
+        help=f"ConfigMap with key {TRUSTED_KEYS_KEY}: an SSH allowed_signers file or an armored keyring",
+    )
+    parser.add_argument(
+        "--sops-key-secret",
+        type=secret_name,
+        metavar="NAME",
+        help="Secret (in --namespace) with key age.agekey: the site's age key for SOPS-encrypted values",
+    )
 
 
 def options_from_args(args: argparse.Namespace) -> InstallOptions:
@@ -522,6 +566,9 @@ def options_from_args(args: argparse.Namespace) -> InstallOptions:
         resources=placement.resources_from_args(args),
         node_selector=args.node_selector,
         tolerations=tuple(args.toleration),
+        verify_signatures=args.verify_signatures,
+        trusted_keys_configmap=args.trusted_keys_configmap,
+        sops_key_secret=args.sops_key_secret,
     )
 
 
@@ -536,6 +583,13 @@ def _namespace_list(value: str) -> tuple[str, ...]:
 
 
 def _run_manifests(args: argparse.Namespace) -> int:
+    if args.verify_signatures != "off" and not args.trusted_keys_configmap:
+        print(
+            f"flotilla-agent manifests: --verify-signatures {args.verify_signatures} needs "
+            "--trusted-keys-configmap NAME",
+            file=sys.stderr,
+        )
+        return 2
     try:
         text = render_manifests(options_from_args(args))
     except ValueError as error:

@@ -7,7 +7,8 @@ Secrets Helm keeps in the release's namespace) and nothing anywhere else: no Sec
 namespaces can be read, no pod created.  Cluster-wide it may only *read* CustomResourceDefinitions
 (so it can tell which custom kinds exist).  The namespaces themselves are created by these
 manifests, because the agent may not create namespaces (it runs helm without --create-namespace).
-Every mode also gets the Role for the agent's own Lease in its namespace (``agent.lease``).
+Every mode but cluster-admin also gets a Role in the agent's namespace for its own Lease
+(``agent.lease``) and, when there is one, the Secret with the site's SOPS age key.
 
 A chart that writes into any other namespace fails with Helm's own "forbidden" error naming it.
 """
@@ -83,6 +84,15 @@ LEASE_RULES: tuple[Manifest, ...] = (
 CRD_READ_RULES: tuple[Manifest, ...] = (
     {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": _READ_VERBS},
 )
+
+
+def secret_read_rules(name: str | None) -> list[Manifest]:
+    """Read of one named Secret (the site's SOPS age key) in the agent's namespace, when there is one."""
+    return (
+        [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": [name], "verbs": ["get"]}]
+        if name
+        else []
+    )
 
 
 def role_and_binding(

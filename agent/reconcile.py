@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import structlog
 import yaml
 
-from agent import actions, bundlestate, correction, drift, fleet, health, inflight, operations, state
+from agent import actions, bundlestate, correction, drift, fleet, health, inflight, operations, sops, state
 from agent.actions import Action, Failure
 from agent.fleet.merge import merge_values
 from agent.helm import ChartRef, Helm, HelmError
@@ -108,6 +108,7 @@ class PassContext:
     clock: Callable[[], float] = time.time
     lease: Gate | None = None  # taken before the pass first changes anything (agent.lease)
     host: str = field(default_factory=inflight.host)
+    sops: sops.Decryptor | None = None  # decrypts SOPS-encrypted values files (only for helm)
 
 
 class Gate(Protocol):
@@ -482,12 +483,17 @@ def _install_or_upgrade(
         COMMIT_LABEL: (commit or "unknown")[:40],
         TIMEOUT_LABEL: str(desired.options.timeout_seconds),
     }
+    try:  # decrypted only now, only for helm: never in the plan, a report, a log or a file
+        values, hidden = sops.reveal(ctx.sops, values, desired.encrypted_files, repo_root)
+    except sops.SopsError as error:
+        log.error("values_decryption_failed", release=desired.release, error=str(error))
+        return str(error), history
     try:
         with inflight.operation(ctx.state_dir, desired.namespace, desired.release, "upgrade") as started:
             _upgrade_install(ctx, desired, chart, values, labels, started)
         return None, _refreshed_history(ctx, desired)
     except HelmError as error:
-        message = str(error)
+        message = sops.hide(str(error), hidden)
     log.error("helm_apply_failed", release=desired.release, namespace=desired.namespace, error=message)
     refreshed = _refreshed_history(ctx, desired)
     previous = history.last_deployed() if history is not None else None

@@ -52,6 +52,15 @@ CASES = {
         interval=15,
         repo_path="fleet",
     ),
+    "signatures-and-sops-least-privilege": replace(
+        BASE,
+        rbac="least-privilege",
+        verify_signatures="ssh",
+        trusted_keys_configmap="fleet-signers",
+        sops_key_secret="site-age-key",
+        hub_url="https://hub.example.com",
+    ),
+    "gpg-cluster-admin": replace(BASE, verify_signatures="gpg", trusted_keys_configmap="keys"),
     "pvc-class-no-namespace-object": replace(
         BASE, storage_class="local-path", storage_size="2Gi", create_namespace=False
     ),
@@ -105,6 +114,8 @@ def test_chart_lints_clean_for_every_case(tmp_path: Path) -> None:
         ({"branch": "main", "tag": "v1"}, "branch, tag and commit"),
         ({"interval": 0}, "interval"),
         ({"hostPath": "relative/dir"}, "hostPath"),
+        ({"verifySignatures": "ssh"}, "trustedKeysConfigMap"),
+        ({"verifySignatures": "pgp"}, "verifySignatures"),
     ],
 )
 def test_bad_values_are_refused_naming_the_value(
