@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 
 from agent import report
+from agent.gates import Gates
 from agent.helm import Helm
 from agent.kube import Kube, KubeError
 from agent.reconcile import PassContext, PassOutcome, reconcile_once
@@ -83,6 +84,11 @@ class Agent:
             helm=self.helm,
             interval=self.settings.interval,
             stop=self.stop,
+            gates=Gates(
+                self.settings.cluster,
+                self.settings.state_dir,
+                self.reporter.ask_gates if self.reporter is not None else None,
+            ),
         )
         outcome = reconcile_once(context, revision)
         if revision.commit and outcome.ok:

@@ -22,9 +22,10 @@ from typing import Any
 import structlog
 import yaml
 
-from agent import actions, bundlestate, drift, fleet, health, state
+from agent import actions, brake, bundlestate, drift, fleet, gates, health, state
 from agent.actions import Action, Failure
 from agent.fleet.merge import merge_values
+from agent.fleet.rollout import FleetSettings
 from agent.helm import ChartRef, Helm, HelmError
 from agent.kube import Kube, KubeError, ObjectKey, object_key
 from agent.releases import (
@@ -62,6 +63,7 @@ class ReleaseOutcome:
     resources_total: int = 0
     non_ready: tuple[health.ResourceHealth, ...] = ()
     modified: tuple[drift.Drift, ...] = ()
+    rollout: Mapping[str, Any] | None = None  # this cluster's place in a staged rollout (gates.wave_facts)
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class PassOutcome:
     releases: tuple[ReleaseOutcome, ...] = ()
     pruned: tuple[str, ...] = ()
     prune_skipped: str | None = None  # why pruning was not attempted, when it was not
+    prune_refused: brake.Refusal | None = None  # the deletion brake held a mass uninstall
     helm_calls: tuple[str, ...] = ()
     api_writes: int = 0
     duration_seconds: float = 0.0
@@ -102,6 +105,7 @@ class PassContext:
     interval: float
     stop: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], float] = time.time
+    gates: gates.Gates | None = None  # None: no hub, so no staged change can be released
 
 
 def reconcile_once(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
@@ -162,6 +166,19 @@ def _reconcile(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
         if _prunable(ctx, plan.releases, histories):
             log.warning("prune_skipped", reason=why_not)
         return replace(base, prune_skipped=why_not)
+    prunable = _prunable(ctx, plan.releases, histories)
+    owned = len(_prunable(ctx, (), histories))
+    refusal = brake.check(
+        ctx.cluster,
+        [f"{ns}/{name}" for ns, name in prunable],
+        owned,
+        (repo.settings or FleetSettings()).brake,
+    )
+    if refusal is not None:
+        log.warning(
+            "prune_refused", releases=list(refusal.releases), prune_id=refusal.prune_id, reason=refusal.reason
+        )
+        return replace(base, prune_refused=refusal, prune_skipped=refusal.message())
     return replace(base, pruned=_prune(ctx, plan.releases, histories))
 
 
@@ -246,6 +263,9 @@ def _reconcile_release(
     )
     message = ""
     apply_error: str | None = None
+    gate = _gate(ctx, desired, action, revision.commit, digest)
+    if gate is not None and not gate.go:
+        return _held(ctx, desired, base, history, snapshot, revision.commit, gate)
     if action is Action.CONFLICT:
         return replace(
             base,
@@ -273,6 +293,8 @@ def _reconcile_release(
         if apply_error is None:
             failures.pop(key, None)
         else:
+            if gate is not None and ctx.gates is not None and revision.commit:
+                ctx.gates.failed(desired.bundle, revision.commit)
             failures[key] = actions.next_retry(
                 failures.get(key), digest, apply_error, ctx.clock(), ctx.interval
             )
@@ -309,6 +331,56 @@ def _reconcile_release(
         resources_total=result.total,
         non_ready=tuple(result.non_ready),
         modified=tuple(result.modified),
+        rollout=_facts(ctx, desired, revision.commit, holding=False),
+    )
+
+
+def _gate(
+    ctx: PassContext, desired: fleet.DesiredRelease, action: Action, commit: str | None, digest: str
+) -> gates.Gate | None:
+    """The rollout gate for a staged change this pass would make; None when nothing is gated."""
+    if desired.wave is None or action not in (Action.INSTALL, Action.UPGRADE):
+        return None
+    if ctx.gates is None or not commit:
+        return gates.Gate(False, f"waiting for wave {desired.wave.name}: no hub is configured to release it")
+    return ctx.gates.check(desired, commit, digest)
+
+
+def _facts(
+    ctx: PassContext, desired: fleet.DesiredRelease, commit: str | None, *, holding: bool
+) -> Mapping[str, Any] | None:
+    if desired.wave is None:
+        return None
+    failed = ctx.gates is not None and ctx.gates.has_failed(desired.bundle, commit)
+    return gates.wave_facts(desired.wave, commit, holding=holding, failed=failed)
+
+
+def _held(
+    ctx: PassContext,
+    desired: fleet.DesiredRelease,
+    base: ReleaseOutcome,
+    history: ReleaseHistory | None,
+    snapshot: Mapping[ObjectKey, dict[str, Any] | None],
+    commit: str | None,
+    gate: gates.Gate,
+) -> ReleaseOutcome:
+    """A staged change the gate holds: the current release keeps running, untouched."""
+    current = history.current if history is not None else None
+    observed = _observe(ctx, current, snapshot)
+    failed = ctx.gates is not None and ctx.gates.has_failed(desired.bundle, commit)
+    state = "Failed" if failed else "Pending"
+    message = f"the change failed here and was rolled back; {gate.reason}" if failed else gate.reason
+    return replace(
+        base,
+        state=state,
+        message=message,
+        action="hold-rollout",
+        helm_revision=current.revision if current else None,
+        chart_version=(current.chart_version if current else "") or base.chart_version,
+        applied_commit=current.labels.get(COMMIT_LABEL) if current else None,
+        resources_ready=sum(1 for h in observed.healths if h.ready),
+        resources_total=len(observed.healths),
+        rollout=_facts(ctx, desired, commit, holding=True),
     )
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from agent import __version__, state
 from agent.reconcile import PassOutcome, ReleaseOutcome
-from hub import contract
+from hub import contract, rollout_contract
 
 MAX_LISTED = contract.MAX_RESOURCES
 
@@ -56,7 +57,26 @@ def build(
             ],
         ),
         bundles=bundles,
+        rollout=_rollout(outcome),
     )
+
+
+def _rollout(outcome: PassOutcome) -> dict[str, Any] | None:
+    """Each staged bundle's wave facts and a refused prune, or None when there are neither."""
+    staged = {r.bundle: dict(r.rollout) for r in outcome.releases if r.rollout is not None}
+    refusal = outcome.prune_refused
+    if not staged and refusal is None:
+        return None
+    brake = None
+    if refusal is not None:
+        brake = {
+            "releases": list(refusal.releases[: rollout_contract.MAX_BRAKE_RELEASES]),
+            "prune_id": refusal.prune_id,
+            "owned": refusal.owned,
+            "reason": refusal.reason[:1024],
+            "how_to_confirm": refusal.how_to_confirm[:1024],
+        }
+    return {"bundles": staged, "brake": brake}
 
 
 def _previous_transitions(previous: contract.StatusReport | None) -> Mapping[str, tuple[str, str]]:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from agent.fleet.rollout import FleetSettings, RolloutSpec
 
 API_VERSION = "flotilla.dev/v1alpha1"
 
@@ -141,6 +144,7 @@ class Bundle:
     paused: bool = False
     correct_drift: bool = True
     options: HelmOptions = dataclasses.field(default_factory=HelmOptions)
+    rollout: RolloutSpec | None = None  # None: the repo-wide default of fleet.yaml
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,6 +154,17 @@ class FleetRepo:
     clusters: Mapping[str, Cluster]
     groups: Mapping[str, ClusterGroup]
     bundles: Mapping[str, Bundle]
+    settings: FleetSettings | None = None  # fleet.yaml; None when the repo has none
+
+
+@dataclasses.dataclass(frozen=True)
+class WavePosition:
+    """Where one cluster stands in a bundle's staged rollout (``agent.fleet.rollout``)."""
+
+    index: int  # 1-based
+    name: str
+    count: int  # waves including the implicit last one
+    spec: RolloutSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,6 +184,7 @@ class DesiredRelease:
     correct_drift: bool
     options: HelmOptions
     digest: str
+    wave: WavePosition | None = None  # None: the bundle is not staged
 
 
 @dataclasses.dataclass(frozen=True)
