@@ -1,0 +1,149 @@
+"""The hub's rollout book: the remembered rollouts, kept current from reports and gate questions.
+
+Holds one :class:`hub.rollouts.Memory` per (bundle, commit), loaded from and saved to
+``hub.rollout_store``; one lock serialises the (short, pure) computations.  Members come from the
+clusters' current summaries; the asking cluster's own facts (from its gate request) stand in for
+its last report, which may not have reached the hub yet.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from hub import rollout_store, rollouts
+from hub.aggregate import ClusterView
+from hub.rollouts import Member, Memory, RolloutView, WaveSpec
+
+log = structlog.get_logger("hub")
+
+
+def members_of(bundle: str, views: Sequence[ClusterView]) -> list[Member]:
+    """Every cluster whose latest report places it in ``bundle``'s staged rollout."""
+    members = []
+    for view in views:
+        summary = view.summary
+        facts = ((summary.rollout or {}).get("bundles") or {}).get(bundle)
+        if facts is None:
+            continue
+        state = next((b.state for b in summary.bundles if b.bundle == bundle), "Pending")
+        members.append(
+            Member(
+                cluster=summary.name,
+                wave=int(facts["wave"]),
+                commit=facts.get("commit"),
+                state=state,
+                holding=bool(facts.get("holding")),
+                failed=bool(facts.get("failed")),
+                online=view.connectivity != "Offline",
+                error=str(facts.get("error") or ""),
+            )
+        )
+    return members
+
+
+class RolloutBook:
+    def __init__(self, data_dir: Path) -> None:
+        self._conn = rollout_store.connect(data_dir)
+        self._lock = threading.Lock()
+        self._pauses: dict[str, tuple[float, str]] = {}
+        self._memories: dict[tuple[str, str], Memory] = {
+            (m.bundle, m.commit): m for m in rollout_store.load(self._conn)
+        }
+
+    def answer(
+        self,
+        cluster: str,
+        commit: str,
+        facts: Mapping[str, Mapping[str, Any]],
+        views: Sequence[ClusterView],
+        now: float,
+    ) -> dict[str, dict[str, Any]]:
+        """The gates of ``cluster`` (and only its own) for the bundles it asks about."""
+        gates: dict[str, dict[str, Any]] = {}
+        with self._lock:
+            paused = self._read_pauses()
+            for bundle, own in facts.items():
+                memory = self._memories.get((bundle, commit))
+                if memory is None:
+                    memory = Memory.start(bundle, commit, [WaveSpec.from_json(w) for w in own["waves"]], now)
+                    self._memories[(bundle, commit)] = memory
+                    log.info("rollout_started", bundle=bundle, commit=commit[:12], waves=len(memory.waves))
+                me = Member(
+                    cluster, int(own["wave"]), commit, "Pending", holding=True, failed=bool(own["failed"])
+                )
+                members = [m for m in members_of(bundle, views) if m.cluster != cluster] + [me]
+                current = self._is_current(memory)
+                held = bundle in paused or bool(own["paused"]) or not current
+                view = self._advance(memory, members, now, paused=held)
+                answer = rollouts.gate(view, memory, me, now, current=current)
+                if answer.grant:
+                    memory.grants[cluster] = now
+                rollout_store.save(self._conn, memory)
+                wave = view.waves[min(me.wave, len(view.waves)) - 1].name
+                gates[bundle] = {
+                    "commit": commit,
+                    "decision": answer.decision,
+                    "wave": wave,
+                    "reason": answer.reason,
+                }
+        return gates
+
+    def pictures(self, views: Sequence[ClusterView], now: float) -> list[RolloutView]:
+        """The newest rollout of every bundle, active ones first."""
+        with self._lock:
+            paused = self._read_pauses()
+            newest: dict[str, Memory] = {}
+            for memory in self._memories.values():
+                if memory.bundle not in newest or memory.first_seen > newest[memory.bundle].first_seen:
+                    newest[memory.bundle] = memory
+            pictures = [
+                self._advance(m, members_of(m.bundle, views), now, paused=m.bundle in paused)
+                for m in newest.values()
+            ]
+            for memory in newest.values():
+                rollout_store.save(self._conn, memory)
+        return sorted(pictures, key=lambda p: (not p.active, p.bundle))
+
+    def _advance(self, memory: Memory, members: Sequence[Member], now: float, *, paused: bool) -> RolloutView:
+        before = set(memory.released), memory.halted_at
+        view = rollouts.advance(memory, members, now, paused=paused)
+        for index in sorted(set(memory.released) - before[0]):
+            log.info(
+                "rollout_wave_released",
+                bundle=memory.bundle,
+                commit=memory.commit[:12],
+                wave=memory.waves[index - 1].name,
+            )
+        if memory.halted_at is not None and before[1] is None:
+            log.warning(
+                "rollout_halted",
+                bundle=memory.bundle,
+                commit=memory.commit[:12],
+                wave=memory.waves[(memory.halted_wave or 1) - 1].name,
+                failing=[c.cluster for c in view.failing],
+            )
+        return view
+
+    def _read_pauses(self) -> dict[str, tuple[float, str]]:
+        """The pauses set by ``flotilla-hub rollout pause``; each change is logged once by the hub."""
+        paused = rollout_store.pauses(self._conn)
+        for bundle in paused.keys() - self._pauses.keys():
+            log.warning("rollout_pause_in_effect", bundle=bundle, by=paused[bundle][1])
+        for bundle in self._pauses.keys() - paused.keys():
+            log.warning("rollout_resume_in_effect", bundle=bundle)
+        self._pauses = paused
+        return paused
+
+    def _is_current(self, memory: Memory) -> bool:
+        return not any(
+            other.bundle == memory.bundle and other.first_seen > memory.first_seen
+            for other in self._memories.values()
+        )
+
+    def close(self) -> None:
+        self._conn.close()
