@@ -63,7 +63,11 @@ def build(
 
 def _rollout(outcome: PassOutcome) -> dict[str, Any] | None:
     """Each staged bundle's wave facts and a refused prune, or None when there are neither."""
-    staged = {r.bundle: dict(r.rollout) for r in outcome.releases if r.rollout is not None}
+    staged = {
+        r.bundle: {**r.rollout, "error": r.message[:1024] if r.state in ("Failed", "Degraded") else ""}
+        for r in outcome.releases
+        if r.rollout is not None
+    }
     refusal = outcome.prune_refused
     if not staged and refusal is None:
         return None

@@ -12,7 +12,7 @@ A report's ``rollout``::
 FACTS (one cluster's place in one bundle's rollout, as its agent read the fleet repo)::
 
     {"commit": "<fleet commit>", "wave": 2, "wave_name": "stores", "paused": false,
-     "holding": true, "failed": false,
+     "holding": true, "failed": false, "error": "<the bundle's message when it failed>",
      "waves": [{"name": "canary", "max_concurrent": 1 | "25%" | null, "max_failed": 0 | "10%",
                 "bake_seconds": 60, "deadline_seconds": 3600}, ...]}
 
@@ -112,6 +112,7 @@ def parse_facts(raw: Any, path: str) -> dict[str, Any]:
         "paused": _bool(obj.get("paused", False), f"{path}.paused"),
         "holding": _bool(obj.get("holding", False), f"{path}.holding"),
         "failed": _bool(obj.get("failed", False), f"{path}.failed"),
+        "error": _text(obj.get("error", ""), f"{path}.error", 1024),
     }
 
 

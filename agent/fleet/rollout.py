@@ -34,6 +34,8 @@ REST_WAVE = "rest"
 DEFAULT_DEADLINE_SECONDS = 3600
 DEFAULT_BRAKE_MAX_RELEASES = 10
 DEFAULT_BRAKE_MAX_PERCENT = 50
+MAX_WAVES = 20
+MAX_LISTED = 10_000  # clusterNames of a wave, confirmations of the brake
 _PERCENT = re.compile(r"^(100|[1-9]?[0-9])%$")
 
 
@@ -140,7 +142,11 @@ def parse_rollout(document: Document, path: Path) -> tuple[RolloutSpec, list[Pro
 
     waves = []
     seen: set[str] = set()
-    for index, raw in enumerate(data.get("waves", [])):
+    declared = data.get("waves", [])
+    if len(declared) > MAX_WAVES:
+        add((*path, "waves"), f"at most {MAX_WAVES} waves, got {len(declared)}")
+        declared = declared[:MAX_WAVES]
+    for index, raw in enumerate(declared):
         here = (*path, "waves", index)
         name = raw["name"]
         if name == REST_WAVE:
@@ -148,6 +154,8 @@ def parse_rollout(document: Document, path: Path) -> tuple[RolloutSpec, list[Pro
         if name in seen:
             add((*here, "name"), f"two waves are named {name!r}")
         seen.add(name)
+        if len(raw.get("clusterNames", [])) > MAX_LISTED:
+            add((*here, "clusterNames"), f"at most {MAX_LISTED} cluster names per wave")
         if not {"clusterNames", "clusterSelector", "clusterGroup"} & set(raw):
             add(here, f"wave {name!r} needs clusterNames, clusterSelector or clusterGroup")
         selector = raw.get("clusterSelector")
@@ -200,6 +208,8 @@ def load_fleet_settings(root: pathlib.Path) -> tuple[FleetSettings, list[Problem
         )
     )
     raw_brake = document.data.get("deletionBrake", {})
+    if len(raw_brake.get("confirm", [])) > MAX_LISTED:
+        problems.append(Problem(FLEET_FILE, document.line_of(("deletionBrake", "confirm")), f"at most {MAX_LISTED} confirmations"))
     brake = DeletionBrake(
         max_releases=raw_brake.get("maxReleases", DEFAULT_BRAKE_MAX_RELEASES),
         max_percent=raw_brake.get("maxPercent", DEFAULT_BRAKE_MAX_PERCENT),
