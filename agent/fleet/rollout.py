@@ -209,7 +209,13 @@ def load_fleet_settings(root: pathlib.Path) -> tuple[FleetSettings, list[Problem
     )
     raw_brake = document.data.get("deletionBrake", {})
     if len(raw_brake.get("confirm", [])) > MAX_LISTED:
-        problems.append(Problem(FLEET_FILE, document.line_of(("deletionBrake", "confirm")), f"at most {MAX_LISTED} confirmations"))
+        problems.append(
+            Problem(
+                FLEET_FILE,
+                document.line_of(("deletionBrake", "confirm")),
+                f"at most {MAX_LISTED} confirmations",
+            )
+        )
     brake = DeletionBrake(
         max_releases=raw_brake.get("maxReleases", DEFAULT_BRAKE_MAX_RELEASES),
         max_percent=raw_brake.get("maxPercent", DEFAULT_BRAKE_MAX_PERCENT),

@@ -1,4 +1,4 @@
-"""Rollout waves and the deletion brake in the fleet repo: parsing, validation at file:line, waves in plans."""
+"""Rollout waves and the deletion brake in the fleet repo: parsing, validation at file:line, plans."""
 
 from __future__ import annotations
 
@@ -38,7 +38,9 @@ def fleet_file(body: str) -> str:
 
 
 def test_a_bundle_rollout_places_each_cluster_in_the_first_matching_wave_and_the_rest_last(tmp_path):
-    root = repo_with(tmp_path, bundles__web__bundle_yaml=bundle("web", "targets:\n  - clusterSelector: {}\n" + WAVES))
+    root = repo_with(
+        tmp_path, bundles__web__bundle_yaml=bundle("web", "targets:\n  - clusterSelector: {}\n" + WAVES)
+    )
     repo = fleet.load_repo(root)
     waves = {name: fleet.plan_cluster(repo, name).releases[-1].wave for name in ("eu-1", "eu-2", "us-1")}
     assert {name: (w.index, w.name, w.count) for name, w in waves.items() if w} == {
@@ -54,7 +56,8 @@ def test_a_bundle_rollout_places_each_cluster_in_the_first_matching_wave_and_the
         900,
     )
     base = fleet.plan_cluster(repo, "eu-1").releases[0]
-    assert base.bundle == "base" and base.wave is None  # no rollout anywhere: not staged
+    assert base.bundle == "base"
+    assert base.wave is None
 
 
 def test_fleet_yaml_gives_every_bundle_a_default_that_a_bundle_rollout_replaces(tmp_path):
@@ -77,7 +80,8 @@ def test_fleet_yaml_gives_every_bundle_a_default_that_a_bundle_rollout_replaces(
     )
     repo = fleet.load_repo(root)
     plan = {r.bundle: r for r in fleet.plan_cluster(repo, "us-1").releases}
-    assert plan["base"].wave is not None and (plan["base"].wave.index, plan["base"].wave.name) == (1, "first")
+    assert plan["base"].wave is not None
+    assert (plan["base"].wave.index, plan["base"].wave.name) == (1, "first")
     assert plan["web"].wave is None  # an empty list turns staging off for that bundle
     assert repo.settings is not None
     assert (repo.settings.brake.max_releases, repo.settings.brake.max_percent) == (3, 20)
@@ -87,13 +91,22 @@ def test_fleet_yaml_gives_every_bundle_a_default_that_a_bundle_rollout_replaces(
 @pytest.mark.parametrize(
     ("rollout", "line", "message"),
     [
-        ("rollout:\n  waves:\n    - name: canary\n", 11, "wave 'canary' needs clusterNames, clusterSelector or clusterGroup"),
         (
-            "rollout:\n  waves:\n    - name: a\n      clusterNames: [eu-1]\n    - name: a\n      clusterNames: [us-1]\n",
+            "rollout:\n  waves:\n    - name: canary\n",
+            11,
+            "wave 'canary' needs clusterNames, clusterSelector or clusterGroup",
+        ),
+        (
+            "rollout:\n  waves:\n    - name: a\n      clusterNames: [eu-1]\n"
+            "    - name: a\n      clusterNames: [us-1]\n",
             13,
             "two waves are named 'a'",
         ),
-        ("rollout:\n  waves:\n    - name: rest\n      clusterNames: [eu-1]\n", 11, "reserved for the implicit last wave"),
+        (
+            "rollout:\n  waves:\n    - name: rest\n      clusterNames: [eu-1]\n",
+            11,
+            "reserved for the implicit last wave",
+        ),
         (
             "rollout:\n  waves:\n    - name: a\n      clusterNames: [eu-1]\n      maxFailed: 10 percent\n",
             13,
@@ -120,7 +133,9 @@ def test_validate_points_at_the_line_of_each_rollout_mistake(tmp_path, rollout, 
     text = bundle("web", "targets:\n  - clusterSelector: {}\n" + rollout)
     root = repo_with(tmp_path, bundles__web__bundle_yaml=text)
     problems = fleet.validate_repo(root)
-    assert any(p.file == "bundles/web/bundle.yaml" and p.line == line and message in p.message for p in problems), problems
+    assert any(
+        p.file == "bundles/web/bundle.yaml" and p.line == line and message in p.message for p in problems
+    ), problems
 
 
 def test_a_broken_fleet_yaml_is_reported_at_its_line(tmp_path):
@@ -131,7 +146,10 @@ def test_a_broken_fleet_yaml_is_reported_at_its_line(tmp_path):
 
 
 def test_plan_shows_the_wave(tmp_path, capsys):
-    root = repo_with(tmp_path, bundles__web__bundle_yaml=bundle("web", "targets:\n  - clusterSelector: {}\n" + WAVES))
+    root = repo_with(
+        tmp_path, bundles__web__bundle_yaml=bundle("web", "targets:\n  - clusterSelector: {}\n" + WAVES)
+    )
     assert main(["plan", "--cluster", "eu-2", str(root)]) == 0
     out = capsys.readouterr().out
-    assert "WAVE" in out and "2/3 arm" in out
+    assert "WAVE" in out
+    assert "2/3 arm" in out

@@ -37,9 +37,11 @@ def test_wave_1_is_released_at_once_and_wave_2_only_after_the_canary_baked():
     memory = Memory.start("web", C, WAVES, now=0)
     view = advance(memory, fleet(), 10, paused=False)
     assert memory.released.keys() == {1}
-    assert view.waves[0].state == "baking" and view.waves[1].state == "waiting"
+    assert view.waves[0].state == "baking"
+    assert view.waves[1].state == "waiting"
     answer = gate(view, memory, fleet()[1], 10, current=True)
-    assert answer.decision == "hold" and answer.reason.startswith("waiting for wave canary (baking")
+    assert answer.decision == "hold"
+    assert answer.reason.startswith("waiting for wave canary (baking")
     view = advance(memory, fleet(), 69, paused=False)
     assert 2 not in memory.released  # 59 s Ready: one more second to bake
     view = advance(memory, fleet(), 70, paused=False)
@@ -63,7 +65,8 @@ def test_an_offline_cluster_that_never_reported_the_commit_stops_blocking_at_the
     offline = member("can-2", 1, "Ready", commit=OLD, online=False)
     memory = Memory.start("web", C, WAVES, now=0)
     view = advance(memory, fleet(**{"can-2": offline}), 100, paused=False)
-    assert view.waves[0].counts["offline"] == 1 and view.waves[0].counts["failed"] == 0
+    assert view.waves[0].counts["offline"] == 1
+    assert view.waves[0].counts["failed"] == 0
     advance(memory, fleet(**{"can-2": offline}), 599, paused=False)
     assert 2 not in memory.released
     view = advance(memory, fleet(**{"can-2": offline}), 600, paused=False)
@@ -91,19 +94,25 @@ def test_failures_over_the_budget_halt_the_rollout_for_good():
         **{"sto-1": member("sto-1", 2, "Failed"), "sto-2": member("sto-2", 2, "Pending", failed=True)}
     )
     view = advance(memory, two_failed, 120, paused=False)
-    assert view.state == "halted" and memory.halted_wave == 2
+    assert view.state == "halted"
+    assert memory.halted_wave == 2
     assert {c.cluster for c in view.failing} == {"sto-1", "sto-2"}
     # even when the failed clusters recover, nothing further is released for this commit
-    view = advance(memory, fleet(**{"sto-1": member("sto-1", 2), "sto-2": member("sto-2", 2)}), 9999, paused=False)
-    assert 3 not in memory.released and view.state == "halted"
+    view = advance(
+        memory, fleet(**{"sto-1": member("sto-1", 2), "sto-2": member("sto-2", 2)}), 9999, paused=False
+    )
+    assert 3 not in memory.released
+    assert view.state == "halted"
     answer = gate(view, memory, fleet()[3], 9999, current=True)
-    assert answer.decision == "hold" and "halted in wave stores" in answer.reason
+    assert answer.decision == "hold"
+    assert "halted in wave stores" in answer.reason
 
 
 def test_a_canary_failure_halts_with_the_default_budget_of_zero():
     memory = Memory.start("web", C, WAVES, now=0)
     view = advance(memory, fleet(**{"can-1": member("can-1", 1, "Failed")}), 5, paused=False)
-    assert view.state == "halted" and view.waves[0].state == "halted"
+    assert view.state == "halted"
+    assert view.waves[0].state == "halted"
     assert gate(view, memory, fleet()[0], 5, current=True).decision == "hold"
 
 
@@ -111,9 +120,11 @@ def test_a_paused_rollout_releases_nothing_and_says_so():
     memory = Memory.start("web", C, WAVES, now=0)
     advance(memory, fleet(), 1, paused=True)
     view = advance(memory, fleet(), 1000, paused=True)
-    assert memory.released.keys() == {1} and view.state == "paused"
+    assert memory.released.keys() == {1}
+    assert view.state == "paused"
     answer = gate(view, memory, fleet()[0], 1000, current=True)
-    assert answer.decision == "hold" and "paused" in answer.reason
+    assert answer.decision == "hold"
+    assert "paused" in answer.reason
     advance(memory, fleet(), 1001, paused=False)
     assert 2 in memory.released
 
@@ -124,10 +135,12 @@ def test_max_concurrent_hands_out_slots_and_frees_them_when_a_cluster_is_ready()
     memory = Memory.start("web", C, waves, now=0)
     view = advance(memory, members, 1, paused=False)
     first = gate(view, memory, members[0], 1, current=True)
-    assert first.decision == "go" and first.grant
+    assert first.decision == "go"
+    assert first.grant
     memory.grants["s0"] = 1
     second = gate(view, memory, members[1], 1, current=True)
-    assert second.decision == "hold" and "slot" in second.reason
+    assert second.decision == "hold"
+    assert "slot" in second.reason
     members[0] = member("s0", 1, "InProgress")
     view = advance(memory, members, 2, paused=False)
     assert gate(view, memory, members[1], 2, current=True).decision == "hold"
@@ -142,11 +155,15 @@ def test_a_superseded_commit_is_frozen_where_it_was_released():
     view = advance(memory, fleet(), 100, paused=True)
     assert gate(view, memory, member("sto-1", 2, "Pending"), 100, current=False).decision == "go"
     answer = gate(view, memory, member("oth-1", 3, "Pending"), 100, current=False)
-    assert answer.decision == "hold" and "newer commit" in answer.reason
+    assert answer.decision == "hold"
+    assert "newer commit" in answer.reason
 
 
 def test_amounts():
-    assert amount("50%", 3) == 1 and amount("100%", 7) == 7 and amount(2, 100) == 2 and amount(None, 5) is None
+    assert amount("50%", 3) == 1
+    assert amount("100%", 7) == 7
+    assert amount(2, 100) == 2
+    assert amount(None, 5) is None
 
 
 def test_memory_survives_json():
@@ -201,7 +218,9 @@ def test_released_waves_are_a_growing_prefix_and_a_halt_is_final(steps, pauses, 
         for m in members:
             answer = gate(view, memory, m, number * step_seconds, current=True)
             if answer.decision == "go":
-                assert min(m.wave, 3) in memory.released and memory.halted_at is None and not paused
+                assert min(m.wave, 3) in memory.released
+                assert memory.halted_at is None
+                assert not paused
         halted = memory.halted_at is not None
         released_before = released
 
