@@ -41,7 +41,10 @@ def wave_facts(wave: WavePosition, commit: str | None, *, holding: bool, failed:
         "commit": commit,
         "wave": wave.index,
         "wave_name": wave.name,
-        "waves": [w.to_json() for w in wave.spec.all_waves()],
+        "waves": [
+            {**w.to_json(), "size": size}
+            for w, size in zip(wave.spec.all_waves(), wave.sizes or [None] * wave.count, strict=True)
+        ],
         "paused": wave.spec.paused,
         "holding": holding,
         "failed": failed,

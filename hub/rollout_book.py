@@ -81,6 +81,7 @@ class RolloutBook:
                 held = bundle in paused or bool(own["paused"]) or not current
                 view = self._advance(memory, members, now, paused=held)
                 answer = rollouts.gate(view, memory, me, now, current=current)
+                memory.asked[cluster] = me.wave
                 if answer.grant:
                     memory.grants[cluster] = now
                 rollout_store.save(self._conn, memory)

@@ -14,7 +14,10 @@ FACTS (one cluster's place in one bundle's rollout, as its agent read the fleet 
     {"commit": "<fleet commit>", "wave": 2, "wave_name": "stores", "paused": false,
      "holding": true, "failed": false, "error": "<the bundle's message when it failed>",
      "waves": [{"name": "canary", "max_concurrent": 1 | "25%" | null, "max_failed": 0 | "10%",
-                "bake_seconds": 60, "deadline_seconds": 3600}, ...]}
+                "bake_seconds": 60, "deadline_seconds": 3600, "size": 12}, ...]}
+
+``size`` is how many clusters the bundle targets in that wave (the agent counts them in the repo), so
+that clusters the hub has never heard from still count, as "not yet".
 
 The gate request (``POST /api/v1/rollout/gates``): ``{"cluster": ..., "commit": ..., "bundles":
 {"<bundle>": FACTS}}``; the answer: ``{"cluster": ..., "gates": {"<bundle>": {"commit": ...,
@@ -94,6 +97,7 @@ def _wave(raw: Any, path: str) -> dict[str, Any]:
         "deadline_seconds": _int(
             obj.get("deadline_seconds", 3600), f"{path}.deadline_seconds", 1, 31_536_000
         ),
+        "size": None if obj.get("size") is None else _int(obj["size"], f"{path}.size", 0, 1_000_000),
     }
 
 

@@ -41,6 +41,7 @@ class WaveSpec:
     max_failed: int | str = 0
     bake_seconds: int = 0
     deadline_seconds: int = 3600
+    size: int | None = None  # clusters in the wave per the repo; those never heard from are "not yet"
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> WaveSpec:
@@ -50,6 +51,7 @@ class WaveSpec:
             max_failed=data.get("max_failed", 0),
             bake_seconds=int(data.get("bake_seconds", 0)),
             deadline_seconds=int(data.get("deadline_seconds", 3600)),
+            size=None if data.get("size") is None else int(data["size"]),
         )
 
 
@@ -89,6 +91,7 @@ class Memory:
     halted_wave: int | None = None
     ready_seen: dict[str, float] = field(default_factory=dict)  # cluster -> first seen Ready here
     grants: dict[str, float] = field(default_factory=dict)  # cluster -> time of its "go"
+    asked: dict[str, int] = field(default_factory=dict)  # cluster -> its wave, once it asked at the commit
 
     @classmethod
     def start(cls, bundle: str, commit: str, waves: Sequence[WaveSpec], now: float) -> Memory:
@@ -111,6 +114,7 @@ class Memory:
             halted_wave=data.get("halted_wave"),
             ready_seen={str(k): float(v) for k, v in data.get("ready_seen", {}).items()},
             grants={str(k): float(v) for k, v in data.get("grants", {}).items()},
+            asked={str(k): int(v) for k, v in data.get("asked", {}).items()},
         )
 
 
@@ -134,6 +138,7 @@ class WaveView:
     passed: bool
     seconds_left: float | None  # bake time left (baking) or deadline left (applying), when known
     summary: str
+    size: int  # clusters in the wave: the ones heard from, and the rest the repo says it has
 
 
 @dataclass(frozen=True)
@@ -164,6 +169,17 @@ def _classify(member: Member, memory: Memory, wave: WaveSpec, now: float) -> Clu
     return ClusterState(member.cluster, "in_progress", member.state)
 
 
+def with_askers(memory: Memory, members: Sequence[Member]) -> list[Member]:
+    """A cluster that asked for the commit's gate is at the commit even before its report says so."""
+    known = {m.cluster: m for m in members}
+    for cluster, wave in memory.asked.items():
+        member = known.get(cluster)
+        if member is None or member.commit != memory.commit:
+            online = member.online if member is not None else True
+            known[cluster] = Member(cluster, wave, memory.commit, "Pending", holding=True, online=online)
+    return list(known.values())
+
+
 def _observe_ready(memory: Memory, members: Iterable[Member], now: float) -> None:
     """Start each cluster's bake clock the first time it is seen Ready at the commit; reset it when not."""
     for member in members:
@@ -183,7 +199,7 @@ def advance(memory: Memory, members: Sequence[Member], now: float, *, paused: bo
 
     Only a rollout that is neither paused nor halted releases waves.
     """
-    members = [m for m in members if m.state != "Paused"]  # a paused bundle takes no part
+    members = with_askers(memory, [m for m in members if m.state != "Paused"])  # paused: no part
     _observe_ready(memory, members, now)
     by_wave: dict[int, list[Member]] = {}
     for member in members:
@@ -198,10 +214,7 @@ def advance(memory: Memory, members: Sequence[Member], now: float, *, paused: bo
         released = index in memory.released
         if not released:
             continue
-        if (
-            view.counts["failed"] > (amount(spec.max_failed, len(view.clusters)) or 0)
-            and memory.halted_at is None
-        ):
+        if view.counts["failed"] > (amount(spec.max_failed, view.size) or 0) and memory.halted_at is None:
             memory.halted_at, memory.halted_wave = now, index
         if (
             view.passed
@@ -227,9 +240,12 @@ def _wave_view(index: int, spec: WaveSpec, members: Sequence[Member], memory: Me
     counts = {category: 0 for category in CATEGORIES}
     for each in clusters:
         counts[each.category] += 1
+    unheard = max(0, (spec.size or 0) - len(clusters))  # in the wave per the repo, never reported
+    counts["not_yet"] += unheard
+    size = len(clusters) + unheard
     released_at = memory.released.get(index)
     deadline_over = released_at is not None and now - released_at >= spec.deadline_seconds
-    budget = amount(spec.max_failed, len(clusters)) or 0
+    budget = amount(spec.max_failed, size) or 0
 
     def settled(state: ClusterState) -> bool:
         if state.category == "ready":
@@ -240,7 +256,12 @@ def _wave_view(index: int, spec: WaveSpec, members: Sequence[Member], memory: Me
             return deadline_over and (state.detail == "not yet" or state.category == "offline")
         return False
 
-    passed = released_at is not None and counts["failed"] <= budget and all(settled(s) for s in clusters)
+    passed = (
+        released_at is not None
+        and counts["failed"] <= budget
+        and all(settled(s) for s in clusters)
+        and (unheard == 0 or deadline_over)
+    )
     seconds_left = None
     baking = [
         spec.bake_seconds - (now - memory.ready_seen[c.cluster])
@@ -259,13 +280,13 @@ def _wave_view(index: int, spec: WaveSpec, members: Sequence[Member], memory: Me
         state = "applying"
         if released_at is not None and not deadline_over:
             seconds_left = spec.deadline_seconds - (now - released_at)
-    total = len(clusters)
+    total = size
     summary = (
         f"{counts['ready']} of {total} Ready, {counts['in_progress']} applying, {counts['failed']} failed "
         f"(budget {budget}), {counts['offline']} offline, {counts['not_yet']} not yet"
     )
     return WaveView(
-        index, spec.name, state, spec, counts, clusters, released_at, passed, seconds_left, summary
+        index, spec.name, state, spec, counts, clusters, released_at, passed, seconds_left, summary, size
     )
 
 
@@ -292,7 +313,7 @@ def gate(view: RolloutView, memory: Memory, member: Member, now: float, *, curre
         return Answer(
             "hold",
             f"the rollout of {commit} halted in wave {halted.name}: "
-            f"{halted.counts['failed']} of {len(halted.clusters)} failed",
+            f"{halted.counts['failed']} of {halted.size} failed",
         )
     if index not in memory.released:
         blocking = next(w for w in reversed(view.waves[: index - 1]) if w.released_at is not None)
@@ -302,7 +323,7 @@ def gate(view: RolloutView, memory: Memory, member: Member, now: float, *, curre
         )
     if member.cluster in memory.grants:
         return Answer("go", f"wave {wave.name} released")
-    limit = amount(wave.spec.max_concurrent, len(wave.clusters))
+    limit = amount(wave.spec.max_concurrent, wave.size)
     if limit is not None:
         applying = {c.cluster for c in wave.clusters if c.category == "in_progress"}
         applying |= {

@@ -165,6 +165,7 @@ class WavePosition:
     name: str
     count: int  # waves including the implicit last one
     spec: RolloutSpec
+    sizes: tuple[int, ...] = ()  # how many clusters the bundle targets in each wave, at this commit
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,7 +26,7 @@ from agent.fleet.model import (
     Requirement,
     WavePosition,
 )
-from agent.fleet.selectors import selector_matches
+from agent.fleet.selectors import matching_targets, selector_matches
 from agent.fleet.yamldoc import Document, Path, parse_document
 
 FLEET_FILE = "fleet.yaml"
@@ -265,7 +265,11 @@ def wave_position(repo: FleetRepo, bundle: Bundle, cluster: Cluster) -> WavePosi
     if not spec.staged:
         return None
     index, wave = spec.wave_of(cluster, repo.groups)
-    return WavePosition(index=index, name=wave.name, count=len(spec.waves) + 1, spec=spec)
+    sizes = [0] * (len(spec.waves) + 1)
+    for other in repo.clusters.values():
+        if matching_targets(bundle, other, repo.groups):
+            sizes[spec.wave_of(other, repo.groups)[0] - 1] += 1
+    return WavePosition(index=index, name=wave.name, count=len(sizes), spec=spec, sizes=tuple(sizes))
 
 
 def check_wave_groups_of(

@@ -153,3 +153,12 @@ def test_plan_shows_the_wave(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "WAVE" in out
     assert "2/3 arm" in out
+
+
+def test_each_cluster_learns_how_many_clusters_the_bundle_targets_in_each_wave(tmp_path):
+    root = repo_with(
+        tmp_path, bundles__web__bundle_yaml=bundle("web", "targets:\n  - clusterSelector: {}\n" + WAVES)
+    )
+    wave = fleet.plan_cluster(fleet.load_repo(root), "us-1").releases[-1].wave
+    assert wave is not None
+    assert wave.sizes == (1, 1, 1)  # eu-1 canary, eu-2 arm, us-1 rest

@@ -236,3 +236,24 @@ def test_failed_clusters_never_count_as_offline_and_offline_never_as_failed():
         "offline": 1,
         "not_yet": 0,
     }
+
+
+def test_clusters_the_repo_puts_in_a_wave_but_the_hub_never_heard_from_hold_it_until_the_deadline():
+    waves = (WaveSpec("canary", size=2, deadline_seconds=600), WaveSpec("rest", size=1))
+    memory = Memory.start("web", C, waves, now=0)
+    members = [member("can-1", 1), member("oth-1", 2, "Pending", holding=True)]
+    view = advance(memory, members, 1, paused=False)
+    assert view.waves[0].counts["not_yet"] == 1
+    assert view.waves[0].size == 2
+    advance(memory, members, 599, paused=False)
+    assert 2 not in memory.released
+    advance(memory, members, 600, paused=False)
+    assert 2 in memory.released
+
+
+def test_a_cluster_that_asked_counts_as_waiting_before_its_first_report():
+    memory = Memory.start("web", C, WAVES, now=0)
+    memory.asked["can-1"] = 1
+    view = advance(memory, [member("sto-1", 2, "Pending", holding=True)], 10_000, paused=False)
+    assert [(c.cluster, c.detail) for c in view.waves[0].clusters] == [("can-1", "waiting")]
+    assert 2 not in memory.released
