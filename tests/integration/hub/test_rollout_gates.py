@@ -116,3 +116,15 @@ def test_a_malformed_gate_request_is_refused_with_the_field(hub: HubUnderTest) -
     )
     assert response.status_code == 422
     assert response.json()["field"] == "bundles.web.wave"
+
+
+def test_the_fleet_page_shows_the_halted_rollout_first_with_its_failing_cluster(hub: HubUnderTest) -> None:
+    canary = hub.token("canary-1")
+    assert ask(hub, canary, "canary-1", 1).json()["gates"]["web"]["decision"] == "go"
+    report(hub, canary, "canary-1", 1, "Failed", 1)
+    page = hub.read("/").text
+    assert page.index('id="rollouts"') < page.index("id=clusters")
+    assert 'data-bundle="web" data-state="halted"' in page
+    assert '<a href="/clusters/canary-1">canary-1</a> Failed' in page
+    bundle_page = hub.read("/bundles/web").text
+    assert 'data-wave="canary"' in bundle_page
