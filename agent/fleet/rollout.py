@@ -26,7 +26,7 @@ from agent.fleet.model import (
     Requirement,
     WavePosition,
 )
-from agent.fleet.selectors import matching_targets, selector_matches
+from agent.fleet.selectors import fields_match, matching_targets
 from agent.fleet.yamldoc import Document, Path, parse_document
 
 FLEET_FILE = "fleet.yaml"
@@ -67,15 +67,9 @@ class Wave:
 
     def matches(self, cluster: Cluster, groups: Mapping[str, ClusterGroup]) -> bool:
         """Every selector field the wave sets must match (AND), like a target; the rest wave matches all."""
-        if self.cluster_names is not None and cluster.name not in self.cluster_names:
-            return False
-        if self.selector is not None and not selector_matches(self.selector, cluster.labels):
-            return False
-        if self.group is not None:
-            group = groups.get(self.group)
-            if group is None or not selector_matches(group.selector, cluster.labels):
-                return False
-        return True
+        return fields_match(
+            cluster, groups, names=self.cluster_names, selector=self.selector, group=self.group
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The numbers the hub gates on (selectors stay in the repo: each agent reports its own wave)."""

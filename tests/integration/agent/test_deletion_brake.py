@@ -11,16 +11,24 @@ from tests.integration.agent.harness import API_VERSION, bundle_file, cluster_fi
 pytestmark = pytest.mark.cluster
 
 
+def store_with_three_bundles(unique: str, **extra: str) -> dict[str, str]:
+    """A store cluster and bundles a, b and c that target stores, plus ``extra`` files."""
+    stores = [{"clusterSelector": {"matchLabels": {"tier": "store"}}}]
+    return {
+        f"clusters/{unique}.yaml": cluster_file(unique, {"tier": "store"}),
+        **{
+            f"bundles/{name}/bundle.yaml": bundle_file(name, unique, targets=stores)
+            for name in ("a", "b", "c")
+        },
+        **extra,
+    }
+
+
 def test_retargeting_a_cluster_away_from_every_bundle_prunes_nothing_until_confirmed(
     cluster, fleet_repo_factory, harness_factory, unique
 ):
     ns = unique
-    stores = [{"clusterSelector": {"matchLabels": {"tier": "store"}}}]
-    files = {
-        f"clusters/{unique}.yaml": cluster_file(unique, {"tier": "store"}),
-        **{f"bundles/{name}/bundle.yaml": bundle_file(name, ns, targets=stores) for name in ("a", "b", "c")},
-    }
-    repo = fleet_repo_factory(files)
+    repo = fleet_repo_factory(store_with_three_bundles(unique))
     agent = harness_factory(cluster, unique, repo.url)
     assert agent.run_pass()[0].ok
     everything = {(ns, "a"), (ns, "b"), (ns, "c")}
