@@ -286,6 +286,9 @@ def _reconcile_release(
                     Action.INSTALL if history is None or history.last_deployed() is None else Action.UPGRADE
                 )
                 failures.pop(key, None)
+                gate = _gate(ctx, desired, action, revision.commit, digest)  # a staged change waits
+                if gate is not None and not gate.go:
+                    return _held(ctx, desired, base, history, {}, revision.commit, gate)
     if action in (Action.INSTALL, Action.UPGRADE):
         apply_error, history = _install_or_upgrade(
             ctx, desired, values, digest, revision.commit, history, Path(str(revision.path))

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from tests.demo import BIN, DemoFleet, example_clusters
-from tests.e2e.test_fleet import edit_yaml, eventually, helm_revisions
+from tests.e2e.test_fleet import edit_yaml, eventually, helm_revisions, running_fleet
 from tests.fixtures.gitserver import git
 
 pytestmark = pytest.mark.e2e
@@ -50,20 +50,13 @@ PROBE_BUNDLE = {
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoFleet]:
-    fleet = DemoFleet(
+    yield from running_fleet(
         tmp_path_factory.mktemp("e2e-rollout") / "fleet",
         CLUSTERS,
-        interval=INTERVAL,
-        stale_after_intervals=3,
-        offline_after_intervals=6,
+        INTERVAL,
+        ready_timeout=400,
         seed_files={PROBE: yaml.safe_dump(PROBE_BUNDLE, sort_keys=False)},
     )
-    try:
-        fleet.start()
-        fleet.wait_until_ready(timeout=400)
-        yield fleet
-    finally:
-        fleet.stop()
 
 
 @pytest.fixture(scope="module")
