@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import yaml
 
 from agent import actions, brake, bundlestate, drift, fleet, gates, health, state
 from agent.actions import Action, Failure
+from agent.fleet import windows
 from agent.fleet.merge import merge_values
 from agent.fleet.rollout import FleetSettings
 from agent.helm import ChartRef, Helm, HelmError
@@ -106,6 +108,7 @@ class PassContext:
     stop: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], float] = time.time
     gates: gates.Gates | None = None  # None: no hub, so no staged change can be released
+    maintenance: tuple[windows.Window, ...] = ()  # this cluster's maintenance windows (fleet.yaml)
 
 
 def reconcile_once(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
@@ -138,6 +141,8 @@ def _reconcile(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
     except fleet.UnknownClusterError as error:
         return replace(base, error=str(error), prune_skipped="the plan failed")
     base = replace(base, labels=dict(plan.cluster.labels))
+    settings = repo.settings or FleetSettings()
+    ctx = replace(ctx, maintenance=windows.windows_for(settings.windows, plan.cluster, repo.groups))
     try:
         histories = group_releases(ctx.kube.helm_release_secrets())
     except KubeError as error:
@@ -341,8 +346,13 @@ def _reconcile_release(
 def _gate(
     ctx: PassContext, desired: fleet.DesiredRelease, action: Action, commit: str | None, digest: str
 ) -> gates.Gate | None:
-    """The rollout gate for a staged change this pass would make; None when nothing is gated."""
-    if desired.wave is None or action not in (Action.INSTALL, Action.UPGRADE):
+    """The gate for a change this pass would make (maintenance window, then rollout); None: not gated."""
+    if action not in (Action.INSTALL, Action.UPGRADE):
+        return None
+    closed = windows.closed_reason(ctx.maintenance, datetime.fromtimestamp(ctx.clock(), UTC))
+    if closed is not None:
+        return gates.Gate(False, closed)
+    if desired.wave is None:
         return None
     if ctx.gates is None or not commit:
         return gates.Gate(False, f"waiting for wave {desired.wave.name}: no hub is configured to release it")

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from agent.fleet import schemacheck
+from agent.fleet import schemacheck, windows
 from agent.fleet.errors import Problem
 from agent.fleet.model import (
     Bundle,
@@ -124,6 +124,7 @@ class FleetSettings:
 
     rollout: RolloutSpec = RolloutSpec()
     brake: DeletionBrake = DeletionBrake()
+    windows: tuple[windows.Window, ...] = ()
 
 
 def parse_rollout(document: Document, path: Path) -> tuple[RolloutSpec, list[Problem]]:
@@ -215,7 +216,39 @@ def load_fleet_settings(root: pathlib.Path) -> tuple[FleetSettings, list[Problem
         max_percent=raw_brake.get("maxPercent", DEFAULT_BRAKE_MAX_PERCENT),
         confirmed=frozenset(raw_brake.get("confirm", [])),
     )
-    return FleetSettings(rollout=rollout, brake=brake), problems
+    parsed_windows = []
+    for index, raw in enumerate(document.data.get("maintenanceWindows", [])):
+        window, found = _window(document, raw, ("maintenanceWindows", index))
+        problems += found
+        if window is not None:
+            parsed_windows.append(window)
+    return FleetSettings(rollout=rollout, brake=brake, windows=tuple(parsed_windows)), problems
+
+
+def _window(
+    document: Document, raw: Mapping[str, Any], here: Path
+) -> tuple[windows.Window | None, list[Problem]]:
+    problems = []
+    try:
+        schedule = windows.parse_cron(raw["schedule"])
+    except windows.CronError as error:
+        problems.append(Problem(FLEET_FILE, document.line_of((*here, "schedule")), f"schedule: {error}"))
+    zone_problem = windows.check_time_zone(raw["timeZone"])
+    if zone_problem:
+        problems.append(Problem(FLEET_FILE, document.line_of((*here, "timeZone")), zone_problem))
+    if problems:
+        return None, problems
+    selector = raw.get("clusterSelector")
+    window = windows.Window(
+        name=raw["name"],
+        schedule=schedule,
+        duration_minutes=raw["durationMinutes"],
+        time_zone=raw["timeZone"],
+        cluster_names=tuple(raw["clusterNames"]) if "clusterNames" in raw else None,
+        selector=None if selector is None else _selector(selector),
+        group=raw.get("clusterGroup"),
+    )
+    return window, []
 
 
 def _at(data: Any, path: Path) -> Any:

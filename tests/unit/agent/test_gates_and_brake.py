@@ -142,3 +142,34 @@ def test_the_brake_holds_exactly_when_a_threshold_is_crossed(count, extra, max_r
     refused = brake.check("a", releases(count), owned, settings) is not None
     crossed = count > max_releases or (count > 1 and count * 100 > max_percent * max(owned, 1))
     assert refused == (count > 0 and crossed)
+
+
+# --- maintenance windows in the pass -----------------------------------------------------------------
+
+
+def test_outside_its_maintenance_window_a_cluster_holds_every_change_even_a_released_one(tmp_path: Path):
+    from datetime import datetime
+
+    from agent.actions import Action
+    from agent.fleet.windows import Window, parse_cron
+    from agent.reconcile import _gate
+
+    nightly = Window("nightly", parse_cron("0 2 * * *"), 60, "UTC")
+    gates = Gates("a", tmp_path, lambda request: {"gates": {"web": {"commit": C, "decision": "go"}}})
+
+    class Context:
+        maintenance = (nightly,)
+        gates = None
+
+        def __init__(self, when: str, gates: Gates) -> None:
+            self.gates = gates  # type: ignore[assignment]
+            self.clock = lambda: datetime.fromisoformat(when).timestamp()
+
+    staged, unstaged = Desired(), Desired(wave=None)  # type: ignore[arg-type]
+    day, night = Context("2026-12-01T12:00:00+00:00", gates), Context("2026-12-01T02:30:00+00:00", gates)
+    for desired in (staged, unstaged):
+        held = _gate(day, desired, Action.UPGRADE, C, D)  # type: ignore[arg-type]
+        assert held == Gate(False, "waiting for a maintenance window (nightly)")
+    assert _gate(night, staged, Action.UPGRADE, C, D) == Gate(True, "released")  # type: ignore[arg-type]
+    assert _gate(night, unstaged, Action.UPGRADE, C, D) is None  # type: ignore[arg-type]
+    assert _gate(day, staged, Action.UNCHANGED, C, D) is None  # type: ignore[arg-type]  # nothing to apply
