@@ -12,8 +12,9 @@ hub says "hold" once the failure budget is spent).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import structlog
 
 from agent import state
 from agent.fleet.model import DesiredRelease, WavePosition
+from agent.fleet.windows import Window, closed_reason
 
 log = structlog.get_logger(__name__)
 
@@ -87,6 +89,37 @@ def decide(
     return Gate(
         False, reason if reason.startswith("waiting for") else f"waiting for wave {wave.name}: {reason}"
     )
+
+
+def gate_for(
+    desired: DesiredRelease,
+    commit: str | None,
+    digest: str,
+    *,
+    gates: Gates | None,
+    maintenance: Sequence[Window],
+    now: datetime,
+) -> Gate | None:
+    """The gate for a change (install or upgrade) of ``desired``: the cluster's maintenance windows
+    first, then the rollout's waves; None when the change is not gated at all."""
+    closed = closed_reason(maintenance, now)
+    if closed is not None:
+        return Gate(False, closed)
+    if desired.wave is None:
+        return None
+    if gates is None or not commit:
+        return Gate(False, f"waiting for wave {desired.wave.name}: no hub is configured to release it")
+    return gates.check(desired, commit, digest)
+
+
+def facts_for(
+    desired: DesiredRelease, commit: str | None, gates: Gates | None, *, holding: bool
+) -> dict[str, Any] | None:
+    """What the report says about this cluster's place in the bundle's rollout; None if not staged."""
+    if desired.wave is None:
+        return None
+    failed = gates is not None and gates.has_failed(desired.bundle, commit)
+    return wave_facts(desired.wave, commit, holding=holding, failed=failed)
 
 
 class Gates:

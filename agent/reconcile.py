@@ -269,7 +269,7 @@ def _reconcile_release(
     message = ""
     apply_error: str | None = None
     gate = _gate(ctx, desired, action, revision.commit, digest)
-    if gate is not None and not gate.go:
+    if gate is not None and not gate.go:  # a change that may not advance yet: what runs keeps running
         return _held(ctx, desired, base, history, snapshot, revision.commit, gate)
     if action is Action.CONFLICT:
         return replace(
@@ -346,26 +346,16 @@ def _reconcile_release(
 def _gate(
     ctx: PassContext, desired: fleet.DesiredRelease, action: Action, commit: str | None, digest: str
 ) -> gates.Gate | None:
-    """The gate for a change this pass would make (maintenance window, then rollout); None: not gated."""
     if action not in (Action.INSTALL, Action.UPGRADE):
         return None
-    closed = windows.closed_reason(ctx.maintenance, datetime.fromtimestamp(ctx.clock(), UTC))
-    if closed is not None:
-        return gates.Gate(False, closed)
-    if desired.wave is None:
-        return None
-    if ctx.gates is None or not commit:
-        return gates.Gate(False, f"waiting for wave {desired.wave.name}: no hub is configured to release it")
-    return ctx.gates.check(desired, commit, digest)
+    now = datetime.fromtimestamp(ctx.clock(), UTC)
+    return gates.gate_for(desired, commit, digest, gates=ctx.gates, maintenance=ctx.maintenance, now=now)
 
 
 def _facts(
     ctx: PassContext, desired: fleet.DesiredRelease, commit: str | None, *, holding: bool
 ) -> Mapping[str, Any] | None:
-    if desired.wave is None:
-        return None
-    failed = ctx.gates is not None and ctx.gates.has_failed(desired.bundle, commit)
-    return gates.wave_facts(desired.wave, commit, holding=holding, failed=failed)
+    return gates.facts_for(desired, commit, ctx.gates, holding=holding)
 
 
 def _held(
