@@ -129,6 +129,7 @@ class Gates:
         self._cluster = cluster
         self._path = state_dir / GATES_FILE
         self._ask = ask
+        self.source_fresh = True  # set per pass: the checkout is the remote's current commit
         raw = state.read_json(self._path)
         self._entries: dict[str, dict[str, Any]] = raw if isinstance(raw, dict) else {}
 
@@ -169,6 +170,7 @@ class Gates:
             return None
         assert desired.wave is not None
         facts = wave_facts(desired.wave, commit, holding=True, failed=self.has_failed(desired.bundle, commit))
+        facts["fresh"] = self.source_fresh
         reply = self._ask({"cluster": self._cluster, "commit": commit, "bundles": {desired.bundle: facts}})
         if reply is None:
             return None

@@ -142,6 +142,8 @@ def _reconcile(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
         return replace(base, error=str(error), prune_skipped="the plan failed")
     base = replace(base, labels=dict(plan.cluster.labels))
     settings = repo.settings or FleetSettings()
+    if ctx.gates is not None:  # a stale checkout must not start a rollout of an old commit on the hub
+        ctx.gates.source_fresh = revision.may_prune
     ctx = replace(ctx, maintenance=windows.windows_for(settings.windows, plan.cluster, repo.groups))
     try:
         histories = group_releases(ctx.kube.helm_release_secrets())
@@ -177,7 +179,7 @@ def _reconcile(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
         ctx.cluster,
         [f"{ns}/{name}" for ns, name in prunable],
         owned,
-        (repo.settings or FleetSettings()).brake,
+        settings.brake,
     )
     if refusal is not None:
         log.warning(

@@ -69,6 +69,15 @@ class RolloutBook:
             paused = self._read_pauses()
             for bundle, own in facts.items():
                 memory = self._memories.get((bundle, commit))
+                if memory is None and not own["fresh"]:
+                    gates[bundle] = {
+                        "commit": commit,
+                        "decision": "hold",
+                        "wave": own["wave_name"],
+                        "reason": f"waiting for wave {own['wave_name']}: this cluster's copy of the fleet "
+                        "repo is not current, and the hub knows no rollout of its commit",
+                    }
+                    continue
                 if memory is None:
                     memory = Memory.start(bundle, commit, [WaveSpec.from_json(w) for w in own["waves"]], now)
                     self._memories[(bundle, commit)] = memory

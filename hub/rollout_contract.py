@@ -13,6 +13,7 @@ FACTS (one cluster's place in one bundle's rollout, as its agent read the fleet 
 
     {"commit": "<fleet commit>", "wave": 2, "wave_name": "stores", "paused": false,
      "holding": true, "failed": false, "error": "<the bundle's message when it failed>",
+     "fresh": true,   # gate requests: the agent's checkout is the remote's current commit
      "waves": [{"name": "canary", "max_concurrent": 1 | "25%" | null, "max_failed": 0 | "10%",
                 "bake_seconds": 60, "deadline_seconds": 3600, "size": 12}, ...]}
 
@@ -117,6 +118,7 @@ def parse_facts(raw: Any, path: str) -> dict[str, Any]:
         "holding": _bool(obj.get("holding", False), f"{path}.holding"),
         "failed": _bool(obj.get("failed", False), f"{path}.failed"),
         "error": _text(obj.get("error", ""), f"{path}.error", 1024),
+        "fresh": _bool(obj.get("fresh", True), f"{path}.fresh"),
     }
 
 

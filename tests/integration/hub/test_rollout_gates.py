@@ -128,3 +128,14 @@ def test_the_fleet_page_shows_the_halted_rollout_first_with_its_failing_cluster(
     assert '<a href="/clusters/canary-1">canary-1</a> Failed' in page
     bundle_page = hub.read("/bundles/web").text
     assert 'data-wave="canary"' in bundle_page
+
+
+def test_a_stale_checkout_cannot_start_a_rollout_of_a_commit_the_hub_never_saw(hub: HubUnderTest) -> None:
+    token = hub.token("canary-1")
+    body = {"cluster": "canary-1", "commit": C, "bundles": {"web": {**facts(1), "fresh": False}}}
+    answer = hub.client.post(
+        "/api/v1/rollout/gates", content=json.dumps(body), headers={"Authorization": f"Bearer {token}"}
+    ).json()["gates"]["web"]
+    assert answer["decision"] == "hold"
+    assert "not current" in answer["reason"]
+    assert hub.read("/api/v1/rollouts").json()["rollouts"] == []  # no rollout was started
