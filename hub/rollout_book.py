@@ -21,6 +21,8 @@ from hub.rollouts import Member, Memory, RolloutView, WaveSpec
 
 log = structlog.get_logger("hub")
 
+MAX_ROLLOUTS = 10_000  # remembered (bundle, commit) pairs: a bound on what cluster tokens can create
+
 
 def members_of(bundle: str, views: Sequence[ClusterView]) -> list[Member]:
     """Every cluster whose latest report places it in ``bundle``'s staged rollout."""
@@ -69,14 +71,12 @@ class RolloutBook:
             paused = self._read_pauses()
             for bundle, own in facts.items():
                 memory = self._memories.get((bundle, commit))
-                if memory is None and not own["fresh"]:
-                    gates[bundle] = {
-                        "commit": commit,
-                        "decision": "hold",
-                        "wave": own["wave_name"],
-                        "reason": f"waiting for wave {own['wave_name']}: this cluster's copy of the fleet "
-                        "repo is not current, and the hub knows no rollout of its commit",
-                    }
+                refusal = self._refusal(memory, own)
+                if refusal:
+                    log.warning("rollout_not_started", cluster=cluster, bundle=bundle, reason=refusal)
+                    wave = own["wave_name"]
+                    reason = f"waiting for wave {wave}: {refusal}"
+                    gates[bundle] = {"commit": commit, "decision": "hold", "wave": wave, "reason": reason}
                     continue
                 if memory is None:
                     memory = Memory.start(bundle, commit, [WaveSpec.from_json(w) for w in own["waves"]], now)
@@ -138,6 +138,16 @@ class RolloutBook:
                 failing=[c.cluster for c in view.failing],
             )
         return view
+
+    def _refusal(self, memory: Memory | None, own: Mapping[str, Any]) -> str | None:
+        """Why a gate request may not start a rollout of a commit the hub has not seen, if it may not."""
+        if memory is not None:
+            return None
+        if len(self._memories) >= MAX_ROLLOUTS:
+            return f"the hub already tracks {MAX_ROLLOUTS} rollouts"
+        if not own["fresh"]:
+            return "this cluster's copy of the fleet repo is not current, and no rollout of its commit is known"
+        return None
 
     def _read_pauses(self) -> dict[str, tuple[float, str]]:
         """The pauses set by ``flotilla-hub rollout pause``; each change is logged once by the hub."""

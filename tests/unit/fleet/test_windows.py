@@ -55,14 +55,18 @@ def test_no_window_means_always_and_a_closed_one_says_which():
     )
 
 
-def test_fleet_yaml_windows_are_validated_at_their_line(tmp_path: pathlib.Path):
+def repo_with_window(tmp_path: pathlib.Path, schedule: str, zone: str) -> pathlib.Path:
     files = base_files()
     files["fleet.yaml"] = (
         f"{HEADER}kind: Fleet\nmaintenanceWindows:\n"
-        "  - name: nightly\n    schedule: '0 25 * * *'\n    durationMinutes: 60\n    timeZone: Mars/Olympus\n"
+        f"  - name: nightly\n    schedule: '{schedule}'\n    durationMinutes: 60\n    timeZone: {zone}\n"
         "    clusterSelector: {matchLabels: {region: eu}}\n"
     )
-    problems = fleet.validate_repo(write_repo(tmp_path / "fleet", files))
+    return write_repo(tmp_path / "fleet", files)
+
+
+def test_fleet_yaml_windows_are_validated_at_their_line(tmp_path: pathlib.Path):
+    problems = fleet.validate_repo(repo_with_window(tmp_path, "0 25 * * *", "Mars/Olympus"))
     assert [(p.line, p.message.split(":")[0]) for p in problems] == [
         (5, "schedule"),
         (7, "unknown time zone 'Mars/Olympus' (an IANA name such as Europe/Dublin)"),
@@ -70,13 +74,7 @@ def test_fleet_yaml_windows_are_validated_at_their_line(tmp_path: pathlib.Path):
 
 
 def test_a_window_applies_to_the_clusters_its_selector_matches(tmp_path: pathlib.Path):
-    files = base_files()
-    files["fleet.yaml"] = (
-        f"{HEADER}kind: Fleet\nmaintenanceWindows:\n"
-        "  - name: nightly\n    schedule: '0 2 * * *'\n    durationMinutes: 60\n    timeZone: Europe/Dublin\n"
-        "    clusterSelector: {matchLabels: {region: eu}}\n"
-    )
-    repo = fleet.load_repo(write_repo(tmp_path / "fleet", files))
+    repo = fleet.load_repo(repo_with_window(tmp_path, "0 2 * * *", "Europe/Dublin"))
     assert repo.settings is not None
     (nightly,) = repo.settings.windows
     assert nightly.applies_to(repo.clusters["eu-1"], repo.groups)
