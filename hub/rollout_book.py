@@ -146,7 +146,7 @@ class RolloutBook:
         if len(self._memories) >= MAX_ROLLOUTS:
             return f"the hub already tracks {MAX_ROLLOUTS} rollouts"
         if not own["fresh"]:
-            return "this cluster's copy of the fleet repo is not current, and no rollout of its commit is known"
+            return "this cluster's fleet repo copy is not current, and no rollout of its commit is known"
         return None
 
     def _read_pauses(self) -> dict[str, tuple[float, str]]:
