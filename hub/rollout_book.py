@@ -53,6 +53,7 @@ class RolloutBook:
         self._conn = rollout_store.connect(data_dir)
         self._lock = threading.Lock()
         self._pauses: dict[str, tuple[float, str]] = {}
+        self._saved: dict[tuple[str, str], dict[str, Any]] = {}
         self._memories: dict[tuple[str, str], Memory] = {
             (m.bundle, m.commit): m for m in rollout_store.load(self._conn)
         }
@@ -93,7 +94,7 @@ class RolloutBook:
                 memory.asked[cluster] = me.wave
                 if answer.grant:
                     memory.grants[cluster] = now
-                rollout_store.save(self._conn, memory)
+                self._save(memory)
                 wave = view.waves[min(me.wave, len(view.waves)) - 1].name
                 gates[bundle] = {
                     "commit": commit,
@@ -116,7 +117,7 @@ class RolloutBook:
                 for m in newest.values()
             ]
             for memory in newest.values():
-                rollout_store.save(self._conn, memory)
+                self._save(memory)
         return sorted(pictures, key=lambda p: (not p.active, p.bundle))
 
     def _advance(self, memory: Memory, members: Sequence[Member], now: float, *, paused: bool) -> RolloutView:
@@ -138,6 +139,14 @@ class RolloutBook:
                 failing=[c.cluster for c in view.failing],
             )
         return view
+
+    def _save(self, memory: Memory) -> None:
+        """Write the memory when it changed since it was last written (page views change nothing)."""
+        data = memory.to_json()
+        key = (memory.bundle, memory.commit)
+        if self._saved.get(key) != data:
+            rollout_store.save(self._conn, memory)
+            self._saved[key] = data
 
     def _refusal(self, memory: Memory | None, own: Mapping[str, Any]) -> str | None:
         """Why a gate request may not start a rollout of a commit the hub has not seen, if it may not."""
