@@ -215,9 +215,7 @@ def test_with_the_hub_down_no_wave_advances_and_nothing_is_rolled_back_then_it_r
         time.sleep(BAKE + 4 * INTERVAL)
         for name in (PUNE, DUBLIN, LYON):
             assert helm_revisions(demo, name)["probe"] == before[name], name
-            assert "could not be asked" in probe_message(demo, name) or "waiting for wave" in probe_message(
-                demo, name
-            )
+            assert "the hub could not be asked" in probe_message(demo, name), name
         assert helm_revisions(demo, CANARY)["probe"] == canary_revision  # kept, not rolled back
     finally:
         demo.start_hub()
