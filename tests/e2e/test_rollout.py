@@ -37,7 +37,8 @@ PROBE_BUNDLE = {
     "namespace": "probe",
     "chart": {"path": "../../charts/edge-service"},
     "values": {"config": {"GREETING": "hello"}},
-    "targets": [{"clusterSelector": {"matchExpressions": [{"key": "region", "operator": "Exists"}]}}],
+    # only the clusters this fleet runs: a wave counts every cluster the repo puts in it
+    "targets": [{"clusterName": name} for name in CLUSTERS],
     "helm": {"timeoutSeconds": 12},
     "rollout": {
         "waves": [
