@@ -119,7 +119,9 @@ def facts_for(
     if desired.wave is None:
         return None
     failed = gates is not None and gates.has_failed(desired.bundle, commit)
-    return wave_facts(desired.wave, commit, holding=holding, failed=failed)
+    facts = wave_facts(desired.wave, commit, holding=holding, failed=failed)
+    facts["fresh"] = gates is not None and gates.source_fresh
+    return facts
 
 
 class Gates:

@@ -70,6 +70,7 @@ class RolloutBook:
         gates: dict[str, dict[str, Any]] = {}
         with self._lock:
             paused = self._read_pauses()
+            self._track_reported(views, now)
             for bundle, own in facts.items():
                 memory = self._memories.get((bundle, commit))
                 refusal = self._refusal(memory, own)
@@ -80,9 +81,7 @@ class RolloutBook:
                     gates[bundle] = {"commit": commit, "decision": "hold", "wave": wave, "reason": reason}
                     continue
                 if memory is None:
-                    memory = Memory.start(bundle, commit, [WaveSpec.from_json(w) for w in own["waves"]], now)
-                    self._memories[(bundle, commit)] = memory
-                    log.info("rollout_started", bundle=bundle, commit=commit[:12], waves=len(memory.waves))
+                    memory = self._start(bundle, commit, own, now)
                 me = Member(
                     cluster, int(own["wave"]), commit, "Pending", holding=True, failed=bool(own["failed"])
                 )
@@ -108,6 +107,7 @@ class RolloutBook:
         """The newest rollout of every bundle, active ones first."""
         with self._lock:
             paused = self._read_pauses()
+            self._track_reported(views, now)
             newest: dict[str, Memory] = {}
             for memory in self._memories.values():
                 if memory.bundle not in newest or memory.first_seen > newest[memory.bundle].first_seen:
@@ -139,6 +139,29 @@ class RolloutBook:
                 failing=[c.cluster for c in view.failing],
             )
         return view
+
+    def _start(self, bundle: str, commit: str, facts: Mapping[str, Any], now: float) -> Memory:
+        """A new rollout, ordered after every one the hub already knows of for the bundle."""
+        known = [m.first_seen for m in self._memories.values() if m.bundle == bundle]
+        first_seen = max([now, *(seen + 0.001 for seen in known)])
+        memory = Memory.start(bundle, commit, [WaveSpec.from_json(w) for w in facts["waves"]], first_seen)
+        self._memories[(bundle, commit)] = memory
+        log.info("rollout_started", bundle=bundle, commit=commit[:12], waves=len(memory.waves))
+        return memory
+
+    def _track_reported(self, views: Sequence[ClusterView], now: float) -> None:
+        """A commit that fresh clusters report without ever asking (a no-op for each, like a revert)
+        is a rollout too: the newest, so the picture does not keep showing the one it replaced."""
+        for view in views:
+            for bundle, facts in ((view.summary.rollout or {}).get("bundles") or {}).items():
+                commit = facts.get("commit")
+                if (
+                    commit
+                    and facts.get("fresh", False)
+                    and (bundle, commit) not in self._memories
+                    and len(self._memories) < MAX_ROLLOUTS
+                ):
+                    self._start(bundle, commit, facts, now)
 
     def _save(self, memory: Memory) -> None:
         """Write the memory when it changed since it was last written (page views change nothing)."""

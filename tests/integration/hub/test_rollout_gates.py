@@ -139,3 +139,23 @@ def test_a_stale_checkout_cannot_start_a_rollout_of_a_commit_the_hub_never_saw(h
     assert answer["decision"] == "hold"
     assert "not current" in answer["reason"]
     assert hub.read("/api/v1/rollouts").json()["rollouts"] == []  # no rollout was started
+
+
+def test_a_commit_every_cluster_reports_without_asking_replaces_a_halted_rollout(hub: HubUnderTest) -> None:
+    """A revert is a no-op everywhere, so nobody asks for a gate; the picture moves on all the same."""
+    canary = hub.token("canary-1")
+    assert ask(hub, canary, "canary-1", 1).json()["gates"]["web"]["decision"] == "go"
+    report(hub, canary, "canary-1", 1, "Failed", 1)
+    assert hub.read("/api/v1/rollouts/web").json()["state"] == "halted"
+    reverted = "d" * 40
+    status = dataclasses.replace(
+        make_report("canary-1", 2, [make_bundle("web", "Ready", commit=reverted)], commit=reverted),
+        rollout={
+            "bundles": {"web": {**facts(1, holding=False), "commit": reverted, "fresh": True}},
+            "brake": None,
+        },
+    )
+    assert hub.post(status, canary).status_code == 202
+    picture = hub.read("/api/v1/rollouts/web").json()
+    assert picture["commit"] == reverted
+    assert picture["state"] in ("progressing", "complete")  # the canary bakes, then the rest
