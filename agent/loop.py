@@ -89,6 +89,7 @@ class Agent:
                 self.settings.state_dir,
                 self.reporter.ask_gates if self.reporter is not None else None,
             ),
+            reported=_reported(report.load_last(self.settings.state_dir)),
         )
         outcome = reconcile_once(context, revision)
         if revision.commit and outcome.ok:
@@ -127,6 +128,10 @@ class Agent:
     def close(self) -> None:
         if self.reporter is not None:
             self.reporter.close()
+
+
+def _reported(last: contract.StatusReport | None) -> dict[str, tuple[int | None, str | None]]:
+    return {} if last is None else {b.bundle: (b.helm_revision, b.applied_commit) for b in last.bundles}
 
 
 def _cpu_seconds() -> float:

@@ -109,6 +109,8 @@ class PassContext:
     clock: Callable[[], float] = time.time
     gates: gates.Gates | None = None  # None: no hub, so no staged change can be released
     maintenance: tuple[windows.Window, ...] = ()  # this cluster's maintenance windows (fleet.yaml)
+    reported: Mapping[str, tuple[int | None, str | None]] = field(default_factory=dict)
+    """bundle -> (Helm revision, applied commit) as the last report said: a held release is unchanged."""
 
 
 def reconcile_once(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
@@ -382,11 +384,21 @@ def _held(
         action="hold-rollout",
         helm_revision=current.revision if current else None,
         chart_version=(current.chart_version if current else "") or base.chart_version,
-        applied_commit=current.labels.get(COMMIT_LABEL) if current else None,
+        applied_commit=_held_commit(ctx, desired.bundle, current),
         resources_ready=sum(1 for h in observed.healths if h.ready),
         resources_total=len(observed.healths),
         rollout=_facts(ctx, desired, commit, holding=True),
     )
+
+
+def _held_commit(ctx: PassContext, bundle: str, current: ReleaseRecord | None) -> str | None:
+    """The commit a held release is at: what the last report said while the release is unchanged."""
+    if current is None:
+        return None
+    revision, commit = ctx.reported.get(bundle, (None, None))
+    if revision == current.revision and commit:
+        return commit
+    return current.labels.get(COMMIT_LABEL)
 
 
 def _chart_name(desired: fleet.DesiredRelease) -> str:

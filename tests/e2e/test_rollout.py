@@ -179,11 +179,13 @@ def test_a_clusters_token_cannot_read_another_clusters_gates(demo):
 def test_pause_holds_the_rollout_and_resume_lets_it_finish(demo, clone):
     previous = clone.head()
     eventually("converged", lambda: probe_at(demo, previous))
+    before = helm_revisions(demo, CANARY)["probe"]
     hub_command(demo, "rollout", "pause", "probe", "--by", "e2e")
     commit = set_greeting(clone, "paused")
     eventually("the canary holds, saying why", lambda: "paused" in probe_message(demo, CANARY))
     time.sleep(3 * INTERVAL)
-    assert probe_placements(demo)[CANARY]["commit"] == previous
+    assert helm_revisions(demo, CANARY)["probe"] == before  # nothing applied, not even in wave 1
+    assert probe_placements(demo)[CANARY]["commit"] == previous  # and it says it still runs that
     assert picture(demo)["state"] == "paused"
     hub_command(demo, "rollout", "resume", "probe")
     eventually("the resumed rollout finished", lambda: probe_at(demo, commit), timeout=120)
