@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 import yaml
 
-from agent import actions, brake, bundlestate, drift, fleet, gates, health, state
+from agent import actions, brake, bundlestate, drift, fleet, gates, health, sops, state
 from agent.actions import Action, Failure
 from agent.fleet import windows
 from agent.fleet.merge import merge_values
@@ -107,6 +107,7 @@ class PassContext:
     interval: float
     stop: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], float] = time.time
+    sops: sops.Decryptor | None = None  # decrypts SOPS-encrypted values files (only for helm)
     gates: gates.Gates | None = None  # None: no hub, so no staged change can be released
     maintenance: tuple[windows.Window, ...] = ()  # this cluster's maintenance windows (fleet.yaml)
     reported: Mapping[str, tuple[int | None, str | None]] = field(default_factory=dict)
@@ -466,6 +467,11 @@ def _install_or_upgrade(
         COMMIT_LABEL: (commit or "unknown")[:40],
     }
     options = desired.options
+    try:  # decrypted only now, only for helm: never in the plan, a report, a log or a file
+        values, hidden = sops.reveal(ctx.sops, values, desired.encrypted_files, repo_root)
+    except sops.SopsError as error:
+        log.error("values_decryption_failed", release=desired.release, error=str(error))
+        return str(error), history
     try:
         ctx.helm.upgrade_install(
             release=desired.release,
@@ -479,7 +485,7 @@ def _install_or_upgrade(
         )
         return None, _refreshed_history(ctx, desired)
     except HelmError as error:
-        message = str(error)
+        message = sops.hide(str(error), hidden)
     log.error("helm_apply_failed", release=desired.release, namespace=desired.namespace, error=message)
     refreshed = _refreshed_history(ctx, desired)
     previous = history.last_deployed() if history is not None else None
