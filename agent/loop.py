@@ -23,6 +23,7 @@ from typing import Any
 import structlog
 
 from agent import __version__, inflight, lease, readiness, report, selfupgrade, sops
+from agent.gates import Gates
 from agent.helm import Helm
 from agent.kube import Kube, KubeError
 from agent.lease import AgentLease
@@ -104,6 +105,12 @@ class Agent:
             stop=self.stop,
             lease=self.lease,
             sops=self.decryptor,
+            gates=Gates(
+                self.settings.cluster,
+                self.settings.state_dir,
+                self.reporter.ask_gates if self.reporter is not None else None,
+            ),
+            reported=_reported(report.load_last(self.settings.state_dir)),
         )
         outcome = reconcile_once(context, revision)
         if revision.commit and outcome.ok:
@@ -190,6 +197,10 @@ def _lease_namespace(settings: AgentSettings) -> str:
         except OSError:
             pass
     return "default"
+
+
+def _reported(last: contract.StatusReport | None) -> dict[str, tuple[int | None, str | None]]:
+    return {} if last is None else {b.bundle: (b.helm_revision, b.applied_commit) for b in last.bundles}
 
 
 def _cpu_seconds() -> float:

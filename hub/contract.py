@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from hub import rollout_contract
+
 CURRENT_VERSION = 2
 SUPPORTED_VERSIONS = (1, 2)
 
@@ -168,6 +170,7 @@ class StatusReport:
     self_upgrade_to: str = ""
     self_upgrade_result: str = ""
     errors: ErrorFields = field(default_factory=ErrorFields)
+    rollout: dict[str, Any] | None = None  # staged rollouts and the deletion brake (hub.rollout_contract)
 
     @property
     def health(self) -> str:
@@ -473,7 +476,17 @@ def parse_report(raw: Mapping[str, Any] | bytes | str) -> StatusReport:
         self_upgrade_to=_str(obj, "self_upgrade_to", "", MAX_SHORT, ""),
         self_upgrade_result=_str(obj, "self_upgrade_result", "", MAX_MESSAGE, ""),
         errors=_errors(obj.get("errors"), "errors"),
+        rollout=_rollout(obj.get("rollout")),
     )
+
+
+def _rollout(raw: Any) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        return rollout_contract.parse(raw)
+    except rollout_contract.RolloutContractError as exc:
+        raise ContractError(exc.field_path, exc.message) from None
 
 
 def to_v1_dict(report: StatusReport) -> dict[str, Any]:
