@@ -22,15 +22,17 @@ import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import yaml
 
 from agent import chart as agent_chart
 from agent import selfbundle
-from agent.helm import ChartRef, Helm, HelmError
-from agent.kube import Kube, KubeError
 from agent.manifests import InstallOptions, add_install_arguments, build_manifests, options_from_args
+
+if TYPE_CHECKING:  # the Kubernetes client is imported only when bootstrap runs: every CLI call
+    from agent.kube import Kube  # (the readiness probe too) builds this command's parser
+
 from agent.releases import (
     BUNDLE_LABEL,
     CLUSTER_LABEL,
@@ -81,6 +83,9 @@ def _env_path(name: str) -> Path | None:
 
 
 def _run_bootstrap(args: argparse.Namespace) -> int:
+    from agent.helm import HelmError
+    from agent.kube import KubeError
+
     try:
         options = replace(options_from_args(args), create_namespace=False)
         build_manifests(options)  # refuses inconsistent options before anything is done
@@ -147,6 +152,8 @@ def bootstrap(
     namespace = next(
         o for o in build_manifests(replace(options, create_namespace=True)) if o["kind"] == "Namespace"
     )
+    from agent.kube import Kube
+
     kube = None if dry_run else Kube.connect(kubeconfig)
     ns = options.namespace
     say(1, f"namespace {ns}: {'would apply' if kube is None else 'apply'}")
@@ -181,6 +188,8 @@ def _install_release(
                 f"uninstall it first or choose another --namespace"
             )
     say(what)
+    from agent.helm import ChartRef, Helm
+
     with tempfile.TemporaryDirectory(prefix="flotilla-bootstrap-") as home:
         helm = Helm(binary=helm_binary, kubeconfig=kubeconfig, home=Path(home), create_namespace=False)
         helm.upgrade_install(
