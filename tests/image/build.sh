@@ -31,6 +31,17 @@ export DOCKER_BUILDKIT=1
 log() { printf '[image %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 key() { sha256sum | cut -c1-12; }
+# with_lock NAME FUNCTION ARGS...: one at a time per NAME, so a `make image` and a test session (or
+# two architectures sharing an input) wait for each other instead of building the same thing twice.
+with_lock() {
+  local name="$1"
+  shift
+  mkdir -p "${CACHE}/locks"
+  (
+    flock 9
+    "$@"
+  ) 9>"${CACHE}/locks/${name}"
+}
 
 # A pin from the test tools' build script, else the Dockerfile's default for that build argument.
 pin() {
@@ -67,7 +78,8 @@ MIRRORS=(
   "deb http://deb.debian.org/debian-security ${SUITE}-security main"
 )
 
-base_image() { # ARCH -> prints the imported base image's name
+base_image() { with_lock "root-$1" _base_image "$1"; }
+_base_image() { # ARCH -> prints the imported base image's name
   local arch="$1" packages hash tarball image
   packages="$(dockerfile_arg RUNTIME_PACKAGES)"
   hash="$(printf '%s\n' "$SUITE" "$arch" "$packages" "${MMDEBSTRAP_OPTS[@]}" "${MIRRORS[@]}" | key)"
@@ -95,7 +107,8 @@ base_image() { # ARCH -> prints the imported base image's name
 }
 
 # --- helm and sops ------------------------------------------------------------------------------
-tools_dir() { # ARCH -> prints the directory holding helm and sops for ARCH
+tools_dir() { with_lock "tools-$1" _tools_dir "$1"; }
+_tools_dir() { # ARCH -> prints the directory holding helm and sops for ARCH
   local arch="$1" helm sops dir
   helm="$(pin HELM_VERSION)" sops="$(pin SOPS_VERSION)"
   dir="${CACHE}/tools/helm-${helm}_sops-${sops}/${arch}"
@@ -116,7 +129,8 @@ tools_dir() { # ARCH -> prints the directory holding helm and sops for ARCH
 }
 
 # --- wheels -------------------------------------------------------------------------------------
-pinned_requirements() { # prints the path of the resolved name==version list for pyproject.toml
+pinned_requirements() { with_lock requirements _pinned_requirements; }
+_pinned_requirements() { # prints the path of the resolved name==version list for pyproject.toml
   local hash file
   # keyed by what decides the wheels (dependencies, build requirements), not the whole file
   hash="$("$PYTHON" -c 'import sys, tomllib; d = tomllib.load(open(sys.argv[1], "rb"))
@@ -140,7 +154,8 @@ PY
   echo "$file"
 }
 
-wheelhouse() { # ARCH -> prints the directory of wheels (and sdists) for ARCH
+wheelhouse() { with_lock "wheels-$1" _wheelhouse "$1"; }
+_wheelhouse() { # ARCH -> prints the directory of wheels (and sdists) for ARCH
   local arch="$1" requirements dir
   requirements="$(pinned_requirements)"
   dir="${CACHE}/wheels/$(basename "$requirements" .txt)/${arch}"
