@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 
 from agent import inflight, lease, report, sops
+from agent.gates import Gates
 from agent.helm import Helm
 from agent.kube import Kube, KubeError
 from agent.lease import AgentLease
@@ -102,6 +103,12 @@ class Agent:
             stop=self.stop,
             lease=self.lease,
             sops=self.decryptor,
+            gates=Gates(
+                self.settings.cluster,
+                self.settings.state_dir,
+                self.reporter.ask_gates if self.reporter is not None else None,
+            ),
+            reported=_reported(report.load_last(self.settings.state_dir)),
         )
         outcome = reconcile_once(context, revision)
         if revision.commit and outcome.ok:
@@ -154,6 +161,10 @@ def _lease_namespace(settings: AgentSettings) -> str:
         except OSError:
             pass
     return "default"
+
+
+def _reported(last: contract.StatusReport | None) -> dict[str, tuple[int | None, str | None]]:
+    return {} if last is None else {b.bundle: (b.helm_revision, b.applied_commit) for b in last.bundles}
 
 
 def _cpu_seconds() -> float:

@@ -10,11 +10,12 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from agent import __version__, state
 from agent.reconcile import PassOutcome, ReleaseOutcome
 from agent.signatures import Verdict
-from hub import contract
+from hub import contract, rollout_contract
 
 MAX_LISTED = contract.MAX_RESOURCES
 
@@ -70,6 +71,7 @@ def build(
             cluster_api=_bounded(outcome.cluster_error),
             hub=_bounded(hub_error),
         ),
+        rollout=_rollout(outcome),
     )
 
 
@@ -86,6 +88,28 @@ def _last_known(bundles: list[contract.BundleStatus]) -> list[contract.BundleSta
         )
         for b in bundles
     ]
+
+
+def _rollout(outcome: PassOutcome) -> dict[str, Any] | None:
+    """Each staged bundle's wave facts and a refused prune, or None when there are neither."""
+    staged = {
+        r.bundle: {**r.rollout, "error": r.message[:1024] if r.state in ("Failed", "Degraded") else ""}
+        for r in outcome.releases
+        if r.rollout is not None
+    }
+    refusal = outcome.prune_refused
+    if not staged and refusal is None:
+        return None
+    brake = None
+    if refusal is not None:
+        brake = {
+            "releases": list(refusal.releases[: rollout_contract.MAX_BRAKE_RELEASES]),
+            "prune_id": refusal.prune_id,
+            "owned": refusal.owned,
+            "reason": refusal.reason[:1024],
+            "how_to_confirm": refusal.how_to_confirm[:1024],
+        }
+    return {"bundles": staged, "brake": brake}
 
 
 def _signature(verdict: Verdict | None) -> dict[str, str | None]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from hub import rollout_contract
+
 CURRENT_VERSION = 2
 SUPPORTED_VERSIONS = (1, 2)
 
@@ -161,6 +163,7 @@ class StatusReport:
     source: SourceStatus
     bundles: list[BundleStatus]
     errors: ErrorFields = field(default_factory=ErrorFields)
+    rollout: dict[str, Any] | None = None  # staged rollouts and the deletion brake (hub.rollout_contract)
 
     @property
     def health(self) -> str:
@@ -461,7 +464,17 @@ def parse_report(raw: Mapping[str, Any] | bytes | str) -> StatusReport:
         source=_source(obj["source"], "source"),
         bundles=_list(obj, "bundles", "", MAX_BUNDLES, _bundle, optional=False),
         errors=_errors(obj.get("errors"), "errors"),
+        rollout=_rollout(obj.get("rollout")),
     )
+
+
+def _rollout(raw: Any) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        return rollout_contract.parse(raw)
+    except rollout_contract.RolloutContractError as exc:
+        raise ContractError(exc.field_path, exc.message) from None
 
 
 def to_v1_dict(report: StatusReport) -> dict[str, Any]:
