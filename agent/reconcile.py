@@ -178,11 +178,11 @@ def _reconcile(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
     except fleet.UnknownClusterError as error:
         return replace(base, error=str(error), prune_skipped="the plan failed")
     base = replace(base, labels=dict(plan.cluster.labels))
-    ctx.kube.forget_discovery()  # CRDs may have come or gone since the last pass
     settings = repo.settings or FleetSettings()
     if ctx.gates is not None:  # a stale checkout must not start a rollout of an old commit on the hub
         ctx.gates.source_fresh = revision.may_prune
     ctx = replace(ctx, maintenance=windows.windows_for(settings.windows, plan.cluster, repo.groups))
+    ctx.kube.forget_discovery()  # CRDs may have come or gone since the last pass
     try:
         histories = group_releases(ctx.kube.helm_release_secrets())
     except KubeError as error:
@@ -348,21 +348,26 @@ def _reconcile_release(
         )
 
     action = decide(history)
+    gate = _gate(ctx, desired, action, revision.commit, digest)
+    if gate is not None and not gate.go:  # a change that may not advance yet: what runs keeps running
+        return _held(ctx, desired, base, history, snapshot, revision.commit, gate)
     waiting = _operation_in_progress(ctx, desired, history) if action is Action.RECOVER_PENDING else None
     if waiting is None and action in _CHANGES_THE_CLUSTER:
         waiting = _take_lease(ctx, histories)
         if waiting is None and history is not histories.get((desired.namespace, desired.release)):
             history = histories.get((desired.namespace, desired.release))  # re-read with the lease
-            action = decide(history)
+            decided = decide(history)
+            if decided is not action:
+                action = decided
+                gate = _gate(ctx, desired, action, revision.commit, digest)
+                if gate is not None and not gate.go:
+                    return _held(ctx, desired, base, history, {}, revision.commit, gate)
             if action is Action.RECOVER_PENDING:
                 waiting = _operation_in_progress(ctx, desired, history)
     if waiting is not None:
         action = Action.WAIT
     message = ""
     apply_error: str | None = None
-    gate = _gate(ctx, desired, action, revision.commit, digest)
-    if gate is not None and not gate.go:  # a change that may not advance yet: what runs keeps running
-        return _held(ctx, desired, base, history, snapshot, revision.commit, gate)
     if action is Action.CONFLICT:
         return replace(
             base,
