@@ -10,10 +10,12 @@ import platform
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from agent import __version__, state
 from agent.reconcile import PassOutcome, ReleaseOutcome
-from hub import contract
+from agent.signatures import Verdict
+from hub import contract, rollout_contract
 
 MAX_LISTED = contract.MAX_RESOURCES
 
@@ -27,6 +29,7 @@ def build(
     interval_seconds: float,
     previous: contract.StatusReport | None = None,
     now: datetime | None = None,
+    signature: Verdict | None = None,
 ) -> contract.StatusReport:
     generated = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     transitions = _previous_transitions(previous)
@@ -56,9 +59,46 @@ def build(
                 contract.Problem(file=p.file, line=p.line, message=p.message[: contract.MAX_MESSAGE])
                 for p in outcome.problems[: contract.MAX_PROBLEMS]
             ],
+            **_signature(signature),
         ),
         bundles=bundles,
+        rollout=_rollout(outcome),
     )
+
+
+def _rollout(outcome: PassOutcome) -> dict[str, Any] | None:
+    """Each staged bundle's wave facts and a refused prune, or None when there are neither."""
+    staged = {
+        r.bundle: {**r.rollout, "error": r.message[:1024] if r.state in ("Failed", "Degraded") else ""}
+        for r in outcome.releases
+        if r.rollout is not None
+    }
+    refusal = outcome.prune_refused
+    if not staged and refusal is None:
+        return None
+    brake = None
+    if refusal is not None:
+        brake = {
+            "releases": list(refusal.releases[: rollout_contract.MAX_BRAKE_RELEASES]),
+            "prune_id": refusal.prune_id,
+            "owned": refusal.owned,
+            "reason": refusal.reason[:1024],
+            "how_to_confirm": refusal.how_to_confirm[:1024],
+        }
+    return {"bundles": staged, "brake": brake}
+
+
+def _signature(verdict: Verdict | None) -> dict[str, str | None]:
+    if verdict is None:
+        return {}
+    who = verdict.signer or ("unknown" if verdict.key else None)
+    signer = " ".join(filter(None, [who, f"(key {verdict.key})" if verdict.key else None]))
+    return {
+        "signature": "verified" if verdict.accepted else "refused",
+        "signature_commit": verdict.subject[: contract.MAX_SHORT],
+        "signature_signer": signer[: contract.MAX_SHORT] or None,
+        "signature_reason": verdict.reason[: contract.MAX_MESSAGE] or None,
+    }
 
 
 def _previous_transitions(previous: contract.StatusReport | None) -> Mapping[str, tuple[str, str]]:

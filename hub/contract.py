@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from hub import rollout_contract
+
 CURRENT_VERSION = 2
 SUPPORTED_VERSIONS = (1, 2)
 
@@ -91,6 +93,12 @@ class SourceStatus:
     applied_commit: str | None = None
     error: str | None = None
     errors: list[Problem] = field(default_factory=list)
+    # Signature verification (absent when it is off): "verified" or "refused", the commit (or tag)
+    # checked, who signed it (principal or user id, and key) and, when refused, why.
+    signature: str | None = None
+    signature_commit: str | None = None
+    signature_signer: str | None = None
+    signature_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,7 @@ class StatusReport:
     labels: dict[str, str]
     source: SourceStatus
     bundles: list[BundleStatus]
+    rollout: dict[str, Any] | None = None  # staged rollouts and the deletion brake (hub.rollout_contract)
     agent_arch: str = ""  # optional: the agent's machine (``uname -m``), e.g. x86_64, aarch64, armv7l
 
     @property
@@ -334,7 +343,23 @@ def _source(raw: Any, path: str) -> SourceStatus:
         applied_commit=_opt_str(obj, "applied_commit", path, MAX_SHORT),
         error=_opt_str(obj, "error", path, MAX_MESSAGE),
         errors=_list(obj, "errors", path, MAX_PROBLEMS, _problem),
+        **_signature(obj, path),
     )
+
+
+SIGNATURE_STATES = ("verified", "refused")
+
+
+def _signature(obj: Mapping[str, Any], path: str) -> dict[str, str | None]:
+    state = _opt_str(obj, "signature", path, 32)
+    if state is not None and state not in SIGNATURE_STATES:
+        raise ContractError(_join(path, "signature"), f"must be one of {', '.join(SIGNATURE_STATES)}")
+    return {
+        "signature": state,
+        "signature_commit": _opt_str(obj, "signature_commit", path, MAX_SHORT),
+        "signature_signer": _opt_str(obj, "signature_signer", path, MAX_SHORT),
+        "signature_reason": _opt_str(obj, "signature_reason", path, MAX_MESSAGE),
+    }
 
 
 def _labels(raw: Any, path: str) -> dict[str, str]:
@@ -401,15 +426,26 @@ def parse_report(raw: Mapping[str, Any] | bytes | str) -> StatusReport:
         labels=_labels(obj.get("labels", {}), "labels"),
         source=_source(obj["source"], "source"),
         bundles=_list(obj, "bundles", "", MAX_BUNDLES, _bundle, optional=False),
+        rollout=_rollout(obj.get("rollout")),
         agent_arch=_str(obj, "agent_arch", "", MAX_NAME, ""),
     )
+
+
+def _rollout(raw: Any) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        return rollout_contract.parse(raw)
+    except rollout_contract.RolloutContractError as exc:
+        raise ContractError(exc.field_path, exc.message) from None
 
 
 def to_v1_dict(report: StatusReport) -> dict[str, Any]:
     """The report as the previous contract version would have carried it (for tests and old peers)."""
     data = report.to_json_dict()
     data["version"] = 1
-    data["source"].pop("errors", None)
+    for key in ("errors", "signature", "signature_commit", "signature_signer", "signature_reason"):
+        data["source"].pop(key, None)
     for bundle in data["bundles"]:
         bundle.pop("non_ready", None)
         bundle.pop("modified", None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from hub.contract import StatusReport
 
@@ -31,6 +32,7 @@ class ClusterSummary:
     agent_arch: str
     source_error: str | None
     bundles: tuple[BundleBrief, ...]
+    rollout: dict[str, Any] | None = None  # the report's staged-rollout facts and refused prune
 
 
 def summarize(report: StatusReport, received_at: float) -> ClusterSummary:
@@ -51,4 +53,5 @@ def summarize(report: StatusReport, received_at: float) -> ClusterSummary:
             BundleBrief(b.bundle, b.state, b.applied_commit, b.desired_commit, b.chart_version)
             for b in report.bundles
         ),
+        rollout=report.rollout,
     )

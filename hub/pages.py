@@ -102,7 +102,7 @@ def _short(commit: str | None) -> str:
 def cluster_row(view: ClusterView) -> str:
     s = view.summary
     row_class = view.connectivity.lower()
-    failing = [b.bundle for b in s.bundles if b.state != "Ready"]
+    failing = [b.bundle for b in s.bundles if b.state not in ("Ready", "Paused")]  # paused on purpose
     detail = ", ".join(failing[:5]) + (" …" if len(failing) > 5 else "")
     return (
         f'<tr class="{row_class}" data-cluster="{e(s.name)}">'
@@ -115,7 +115,12 @@ def cluster_row(view: ClusterView) -> str:
 
 
 def index_page(
-    summary: FleetSummary, views: Sequence[ClusterView], params: Mapping[str, str], page: int, error: str = ""
+    summary: FleetSummary,
+    views: Sequence[ClusterView],
+    params: Mapping[str, str],
+    page: int,
+    error: str = "",
+    rollouts: str = "",
 ) -> str:
     pages = max(1, -(-len(views) // PAGE_SIZE))
     page = min(page, pages)
@@ -132,7 +137,7 @@ def index_page(
         nav = f'<p class="pages">Page: {" ".join(links)}</p>'
     problem = f'<p class="badge Failed">{e(error, 300)}</p>' if error else ""
     body = (
-        f"<h1>Fleet</h1>{_cards(summary)}{_filter_form(params)}{problem}"
+        f"<h1>Fleet</h1>{_cards(summary)}{rollouts}{_filter_form(params)}{problem}"
         f'<p id="matching">{len(views)} matching cluster{"s" if len(views) != 1 else ""}</p>'
         "<table id=clusters><thead><tr><th>Cluster</th><th>Health</th><th>Connectivity</th><th>Commit</th>"
         f"<th>Bundles</th><th>Labels</th><th>Agent</th></tr></thead><tbody>{rows}</tbody></table>{nav}"
@@ -183,6 +188,13 @@ def cluster_page(view: ClusterView, report: StatusReport | None) -> str:
         f"<h2>Source</h2><p><code>{e(src.url, 300)}</code> ref <code>{e(src.ref, 100)}</code>: "
         f"desired {_short(src.desired_commit)}, applied {_short(src.applied_commit)}</p>"
     )
+    if src.signature:
+        signer = f" signed by {e(src.signature_signer, 300)}" if src.signature_signer else ""
+        why = f": {e(src.signature_reason, 1000)}" if src.signature_reason else ""
+        source += (
+            f'<p class="signature">Signature of {e(src.signature_commit, 100)}: '
+            f"<strong>{e(src.signature, 20)}</strong>{signer}{why}</p>"
+        )
     if src.error:
         source += f"<pre>{e(src.error, 4096)}</pre>"
     if src.errors:

@@ -7,6 +7,7 @@ always prints the same bytes.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,19 @@ import yaml
 from agent.fleet.model import ChartSource, ClusterPlan, DesiredRelease, ValuesRef
 
 _SHORT_DIGEST = 12
+REDACTED = "<encrypted>"
+_SOPS_LEAF = re.compile(r"^ENC\[[A-Z0-9_]+,data:.*\]$", re.S)
+
+
+def redact_encrypted(values: Any) -> Any:
+    """``values`` with every SOPS ciphertext leaf (``ENC[...]``) shown as ``<encrypted>``."""
+    if isinstance(values, dict):
+        return {key: redact_encrypted(value) for key, value in values.items()}
+    if isinstance(values, list):
+        return [redact_encrypted(value) for value in values]
+    if isinstance(values, str) and _SOPS_LEAF.match(values):
+        return REDACTED
+    return values
 
 
 def plan_to_json_data(plan: ClusterPlan) -> dict[str, Any]:
@@ -35,7 +49,7 @@ def render_table(plan: ClusterPlan) -> str:
         return "\n".join([*lines, "No bundle targets this cluster."]) + "\n"
     lines.append(f"{len(plan.releases)} release(s), in install order (dependencies first):")
     lines.append("")
-    header = ["#", "BUNDLE", "RELEASE", "NAMESPACE", "CHART", "DEPENDS ON", "STATE", "DIGEST"]
+    header = ["#", "BUNDLE", "RELEASE", "NAMESPACE", "CHART", "DEPENDS ON", "STATE", "WAVE", "DIGEST"]
     rows = [
         [
             str(position),
@@ -45,6 +59,7 @@ def render_table(plan: ClusterPlan) -> str:
             describe_chart(release.chart),
             ",".join(release.depends_on) or "-",
             "paused" if release.paused else "active",
+            describe_wave(release),
             release.digest[:_SHORT_DIGEST],
         ]
         for position, release in enumerate(plan.releases, start=1)
@@ -52,7 +67,10 @@ def render_table(plan: ClusterPlan) -> str:
     lines += _table([header, *rows])
     for release in plan.releases:
         lines += ["", f"{release.bundle}: values for {release.namespace}/{release.release}"]
-        lines += _indented(yaml.safe_dump(dict(release.values), sort_keys=True, default_flow_style=False))
+        shown = redact_encrypted(dict(release.values))
+        lines += _indented(yaml.safe_dump(shown, sort_keys=True, default_flow_style=False))
+        for path in release.encrypted_files:
+            lines.append(f"    + {REDACTED} values from {path} (SOPS), decrypted at the edge")
         for ref in release.values_from:
             lines.append(f"    + merged at the edge from {describe_values_ref(ref, release.namespace)}")
     return "\n".join(lines) + "\n"
@@ -64,6 +82,12 @@ def describe_chart(chart: ChartSource) -> str:
     if chart.kind == "repo":
         return f"{chart.repo_url} {chart.name}@{chart.version}"
     return f"{chart.oci_ref}@{chart.version}"
+
+
+def describe_wave(release: DesiredRelease) -> str:
+    """``2/3 stores`` (wave 2 of 3, named stores), or ``-`` for a bundle that is not staged."""
+    wave = release.wave
+    return "-" if wave is None else f"{wave.index}/{wave.count} {wave.name}"
 
 
 def describe_values_ref(ref: ValuesRef, release_namespace: str) -> str:
@@ -86,7 +110,8 @@ def _release_data(release: DesiredRelease) -> dict[str, Any]:
         "release": release.release,
         "namespace": release.namespace,
         "chart": {key: value for key, value in chart.items() if value is not None},
-        "values": release.values,
+        "values": redact_encrypted(release.values),
+        "encryptedValuesFiles": list(release.encrypted_files),
         "valuesFrom": [
             {
                 "kind": ref.kind,
@@ -106,6 +131,9 @@ def _release_data(release: DesiredRelease) -> dict[str, Any]:
             "maxHistory": release.options.max_history,
         },
         "digest": release.digest,
+        "wave": None
+        if release.wave is None
+        else {"index": release.wave.index, "name": release.wave.name, "of": release.wave.count},
     }
 
 

@@ -10,7 +10,7 @@ import pathlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from agent.fleet import versions
+from agent.fleet import rollout, versions
 from agent.fleet.charts import CHART_FILE, LocalChart
 from agent.fleet.errors import Problem
 from agent.fleet.model import (
@@ -80,6 +80,10 @@ def parse_bundle(
         wait=helm.get("wait", defaults.wait),
         max_history=helm.get("maxHistory", defaults.max_history),
     )
+    staged = None
+    if "rollout" in data:
+        staged, found = rollout.parse_rollout(document, ("rollout",))
+        problems.found.extend(found)
     if chart is None or values_files is None:
         return None, problems.found
     bundle = Bundle(
@@ -96,6 +100,7 @@ def parse_bundle(
         paused=data.get("paused", False),
         correct_drift=data.get("correctDrift", True),
         options=options,
+        rollout=staged,
     )
     return bundle, problems.found
 
@@ -255,6 +260,12 @@ def _local_chart(
     )
 
 
+def is_sops_document(data: Mapping[str, Any]) -> bool:
+    """A SOPS-encrypted file: a top-level ``sops`` mapping carrying its MAC."""
+    metadata = data.get("sops")
+    return isinstance(metadata, dict) and "mac" in metadata
+
+
 def _values_files(
     entries: list[str], bundle_dir: pathlib.PurePosixPath, root: pathlib.Path, problems: _Problems
 ) -> tuple[ValuesFile, ...] | None:
@@ -279,6 +290,9 @@ def _values_files(
             problems.found.append(parsed)
         elif not isinstance(parsed.data, dict):
             problems.found.append(Problem(repo_path, 1, "a values file must be a YAML mapping"))
+        elif is_sops_document(parsed.data):
+            clear = {key: value for key, value in parsed.data.items() if key != "sops"}
+            result.append(ValuesFile(path=repo_path, values=clear, encrypted=True))
         else:
             result.append(ValuesFile(path=repo_path, values=parsed.data))
     if len(result) != len(entries):
