@@ -22,6 +22,8 @@ class Action(enum.Enum):
     INSTALL = "install"
     UPGRADE = "upgrade"
     UNCHANGED = "unchanged"  # the deployed digest is the planned one: no helm call at all
+    # Set by the pass, not by decide(): another helm operation or another agent is working on it.
+    WAIT = "wait"
 
 
 @dataclass(frozen=True)

@@ -53,10 +53,12 @@ def derive(
     resources: Sequence[ResourceHealth],
     drifts: Sequence[Drift],
     waiting_for: Sequence[str] = (),
+    waiting_on: str | None = None,
 ) -> BundleState:
     """The bundle's state.  ``applied`` means the deployed digest equals the desired digest.
 
-    ``waiting_for`` optionally names the dependencies that are not Ready, for the message.
+    ``waiting_for`` optionally names the dependencies that are not Ready, for the message;
+    ``waiting_on`` says what else holds the release back (a helm operation or agent still at work).
     """
     ready = sum(1 for r in resources if r.ready)
     total = len(resources)
@@ -76,6 +78,8 @@ def derive(
         if not dependencies_ready:
             names = ", ".join(waiting_for)
             return result("Pending", f"waiting for dependencies{': ' + names if names else ''} to be Ready")
+        if waiting_on:
+            return result("Pending", f"not applied yet: {waiting_on}")
         return result("Pending", "the desired revision is not applied yet")
     failed = [r for r in resources if r.status == "Failed"]
     if failed:

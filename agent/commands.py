@@ -101,8 +101,11 @@ def print_report(report: contract.StatusReport, out: TextIO) -> None:
         signer = f", signer {source.signature_signer}" if source.signature_signer else ""
         why = f": {source.signature_reason}" if source.signature_reason else ""
         print(f"signature: {source.signature_commit} {source.signature}{signer}{why}", file=out)
-    if source.error:
-        print(f"source: {source.error}", file=out)
+    errors = report.errors.items()
+    if source.error and not errors:  # a report from before the separate error fields
+        errors = [("source", source.error)]
+    for label, text in errors:
+        print(f"{label}: {_one_line(text, 300)}", file=out)
     for problem in source.errors:
         print(f"  {problem.file}:{problem.line}: {problem.message}", file=out)
     rows = [("BUNDLE", "RELEASE", "NAMESPACE", "STATE", "READY", "REV", "MESSAGE")]
@@ -115,7 +118,7 @@ def print_report(report: contract.StatusReport, out: TextIO) -> None:
                 bundle.state,
                 f"{bundle.resources_ready}/{bundle.resources_total}",
                 str(bundle.helm_revision or "-"),
-                bundle.message.splitlines()[0][:80] if bundle.message else "",
+                _one_line(bundle.message, 100),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
@@ -131,3 +134,9 @@ def print_report(report: contract.StatusReport, out: TextIO) -> None:
                 f"{resource.message}",
                 file=out,
             )
+
+
+def _one_line(text: str, limit: int) -> str:
+    """A multi-line message on one line (the cause leads: helm's log lines are already gone)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -115,13 +115,18 @@ class Drift:
     def message(self) -> str:
         """``Deployment default/web: spec.replicas is 5, release says 2`` (at most a few differences)."""
         where = f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+        return f"{where}: {self.detail}"
+
+    @property
+    def detail(self) -> str:
+        """The message without the object's name: ``spec.replicas is 5, release says 2``."""
         if self.missing:
-            return f"{where}: missing"
+            return "missing"
         shown = [d.describe() for d in self.differences[:MAX_DIFFERENCES_IN_MESSAGE]]
         hidden = len(self.differences) - len(shown)
         if hidden:
             shown.append(f"and {hidden} more")
-        return f"{where}: {'; '.join(shown)}"
+        return "; ".join(shown)
 
 
 def key_of(obj: Mapping[str, Any]) -> ObjectKey:

@@ -19,6 +19,7 @@ Every message names the object ("Deployment default/web: 1 of 2 replicas availab
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -55,6 +56,12 @@ class ResourceHealth:
         return self.status == "Ready"
 
     @property
+    def detail(self) -> str:
+        """The message without the leading object name (for places that already show the object)."""
+        prefix = f"{describe(self.kind, self.namespace, self.name)}: "
+        return self.message[len(prefix) :] if self.message.startswith(prefix) else self.message
+
+    @property
     def severity(self) -> int:
         return SEVERITY[self.status]
 
@@ -70,6 +77,44 @@ def missing(kind: str, namespace: str, name: str) -> ResourceHealth:
     return ResourceHealth(
         kind, namespace, name, "InProgress", f"{describe(kind, namespace, name)}: not found"
     )
+
+
+def not_served(api_version: str, kind: str, namespace: str, name: str) -> ResourceHealth:
+    """An object whose kind the API server no longer serves (its CustomResourceDefinition was removed)."""
+    return ResourceHealth(
+        kind,
+        namespace,
+        name,
+        "Failed",
+        f"{describe(kind, namespace, name)}: the API server does not serve {api_version} {kind} "
+        "(was its CustomResourceDefinition removed?)",
+    )
+
+
+def within_autoscaler(
+    workload: ResourceHealth, workload_obj: Mapping[str, Any] | None, hpa: Mapping[str, Any] | None
+) -> ResourceHealth:
+    """A Ready workload whose replicas are outside its HPA's bounds is not Ready yet: the HPA has still
+    to scale it (e.g. a chart that stopped setting ``replicas`` when it handed them to an HPA)."""
+    if not workload.ready or workload_obj is None or hpa is None:
+        return workload
+    spec, hpa_spec = workload_obj.get("spec"), hpa.get("spec")
+    if not isinstance(spec, Mapping) or not isinstance(hpa_spec, Mapping):
+        return workload
+    replicas, low, high = spec.get("replicas", 1), hpa_spec.get("minReplicas", 1), hpa_spec.get("maxReplicas")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (replicas, low)):
+        return workload
+    if replicas < low or (isinstance(high, int) and replicas > high):
+        bounds = f"{low}..{high}" if isinstance(high, int) else f"at least {low}"
+        return ResourceHealth(
+            workload.kind,
+            workload.namespace,
+            workload.name,
+            "InProgress",
+            f"{describe(workload.kind, workload.namespace, workload.name)}: {replicas} replicas, outside "
+            f"its HorizontalPodAutoscaler's {bounds}; waiting for the autoscaler",
+        )
+    return workload
 
 
 def assess(
@@ -95,6 +140,8 @@ def assess(
         stale = _stale_generation(metadata, status)
         if stale:
             return verdict("InProgress", stale)
+        if kind == "HorizontalPodAutoscaler" and "conditions" not in status:
+            status = _v1_hpa_conditions(metadata, status)
         rule = _RULES.get(kind, _generic)
         result_status, detail = rule(_mapping(obj.get("spec")), status)
     except _Malformed as error:
@@ -147,6 +194,18 @@ def _explain(condition: Mapping[str, Any]) -> str:
     return f"{reason}: {text}" if text and reason else text or reason
 
 
+def _v1_hpa_conditions(metadata: Mapping[str, Any], status: Mapping[str, Any]) -> Mapping[str, Any]:
+    """autoscaling/v1 carries an HPA's conditions as JSON in an annotation."""
+    raw = _mapping(metadata.get("annotations")).get("autoscaling.alpha.kubernetes.io/conditions")
+    if not isinstance(raw, str):
+        return status
+    try:
+        conditions = json.loads(raw)
+    except ValueError:
+        raise _Malformed("the autoscaling conditions annotation is not JSON") from None
+    return {**status, "conditions": conditions}
+
+
 def _stale_generation(metadata: Mapping[str, Any], status: Mapping[str, Any]) -> str | None:
     if "observedGeneration" not in status or "generation" not in metadata:
         return None
@@ -180,6 +239,7 @@ def _deployment(spec: Mapping[str, Any], status: Mapping[str, Any]) -> _Verdict:
     total = _int(status, "replicas")
     available = _int(status, "availableReplicas")
     ready = _int(status, "readyReplicas")
+    terminating = _int(status, "terminatingReplicas")
     if updated < wanted:
         return "InProgress", f"{updated} of {wanted} replicas updated"
     if total > updated:
@@ -188,7 +248,37 @@ def _deployment(spec: Mapping[str, Any], status: Mapping[str, Any]) -> _Verdict:
         return "InProgress", f"{available} of {wanted} replicas available"
     if ready < wanted:
         return "InProgress", f"{ready} of {wanted} replicas ready"
+    if terminating > 0:
+        return "InProgress", f"{terminating} replicas terminating"
+    if _is_true(progressing) and progressing and progressing.get("reason") in _ROLLOUT_UNDER_WAY:
+        # The counters can look complete for a moment before the controller has finished the rollout:
+        # it says so by moving Progressing to NewReplicaSetAvailable (as `kubectl rollout status` waits).
+        return "InProgress", f"rollout in progress ({_explain(progressing)})"
     return "Ready", f"{available} of {wanted} replicas available"
+
+
+# Progressing reasons of a Deployment whose rollout has not completed yet.
+_ROLLOUT_UNDER_WAY: Final = frozenset({"NewReplicaSetCreated", "FoundNewReplicaSet", "ReplicaSetUpdated"})
+
+
+def _hpa(spec: Mapping[str, Any], status: Mapping[str, Any]) -> _Verdict:
+    """autoscaling/v2: by its conditions.  An HPA that cannot read metrics or its target is not Ready."""
+    conditions = _conditions(status)
+    able, active = conditions.get("AbleToScale"), conditions.get("ScalingActive")
+    if _is_false(able) and able:
+        reason = str(able.get("reason") or "")
+        verdict: Status = "Failed" if reason in ("FailedGetScale", "FailedUpdateScale") else "InProgress"
+        return verdict, f"cannot scale ({_explain(able)})"
+    if _is_false(active) and active:
+        if active.get("reason") == "ScalingDisabled":
+            return "Ready", f"scaling disabled ({_explain(active)})"
+        return "InProgress", f"scaling not active ({_explain(active)})"
+    if active is None or able is None:
+        return "InProgress", "not yet assessed by the autoscaler (no AbleToScale/ScalingActive conditions)"
+    current, desired = _int(status, "currentReplicas"), _int(status, "desiredReplicas")
+    if current != desired:
+        return "InProgress", f"scaling from {current} to {desired} replicas"
+    return "Ready", f"{current} replicas, scaling active"
 
 
 def _replicaset(spec: Mapping[str, Any], status: Mapping[str, Any]) -> _Verdict:
@@ -337,4 +427,5 @@ _RULES: Final[Mapping[str, Callable[[Mapping[str, Any], Mapping[str, Any]], _Ver
     "Pod": _pod,
     "PersistentVolumeClaim": _pvc,
     "Service": _service,
+    "HorizontalPodAutoscaler": _hpa,
 }

@@ -11,9 +11,11 @@ import base64
 import contextlib
 import json
 import os
+import re
+import signal
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,17 +28,35 @@ from agent.redaction import redact_url
 log = structlog.get_logger(__name__)
 
 MESSAGE_LIMIT = 4096
+# How long past its ``--timeout`` a helm run by the agent may live before the agent kills it: a
+# pending release older than its timeout plus this is certainly not being worked on by an agent.
+KILL_AFTER_TIMEOUT_SECONDS = 60
+OnStart = Callable[[int], None]
 
 
 class HelmError(RuntimeError):
     """helm failed; ``str(error)`` is Helm's message."""
 
 
+# Helm 4 logs through slog: "level=WARN msg=..." (sometimes "time=... level=..."): not the error itself.
+_LOG_LINE = re.compile(r"^(time=\S+\s+)?level=(DEBUG|INFO|WARN|WARNING)\b")
+
+
 def scrub(text: str) -> str:
-    text = redact_url(text).strip()
-    if text.startswith("Error: "):
-        text = text[len("Error: ") :]
+    """Helm's error, cause first: its log lines dropped (unless nothing else is left), the
+    ``Error: `` prefix removed, credentials in URLs redacted, bounded."""
+    lines = [line.rstrip() for line in redact_url(text).strip().splitlines()]
+    errors = [line for line in lines if line.strip() and not _LOG_LINE.match(line)]
+    kept = errors or [line for line in lines if line.strip()]
+    text = "\n".join(line.removeprefix("Error: ") for line in kept).strip()
     return text[:MESSAGE_LIMIT]
+
+
+def _signal_name(returncode: int) -> str:
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
 
 
 @dataclass(frozen=True)
@@ -79,6 +99,8 @@ class Helm:
     kubeconfig: Path | None
     home: Path  # Helm's cache/config/data directories live here, in the agent's state directory
     calls: list[str] = field(default_factory=list)  # the subcommands run, for tests and benchmarks
+    # False in the namespaced RBAC mode: the agent may not create namespaces, they exist already.
+    create_namespace: bool = True
     access: Mapping[str, ChartAccess] = field(default_factory=dict)  # by chart host
 
     def _env(self) -> dict[str, str]:
@@ -89,31 +111,51 @@ class Helm:
             env["KUBECONFIG"] = str(self.kubeconfig)
         return env
 
-    def _run(self, args: Sequence[str], timeout: float, stdin: str | None = None) -> str:
+    def _run(
+        self, args: Sequence[str], timeout: float, stdin: str | None = None, on_start: OnStart | None = None
+    ) -> str:
+        """Run helm; ``on_start`` is told helm's pid once it runs (the caller records it: a pending
+        release whose helm is gone can then be told from one still being worked on)."""
         self.calls.append(args[0])
         log.debug("helm", args=list(args[:3]))
         try:
-            result = subprocess.run(
+            process = subprocess.Popen(
                 [self.binary, *args],
                 env=self._env(),
-                input=stdin,
-                stdin=None if stdin is not None else subprocess.DEVNULL,
-                capture_output=True,
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True,
-                timeout=timeout,
-                check=False,
             )
         except FileNotFoundError:
             raise HelmError(f"helm binary {self.binary!r} not found") from None
-        except subprocess.TimeoutExpired:
-            raise HelmError(f"helm {args[0]} did not finish within {timeout:.0f}s") from None
-        if result.returncode != 0:
-            message = scrub(result.stderr or result.stdout or f"helm {args[0]} failed")
-            for access in self.access.values():
-                if access.password:
-                    message = message.replace(access.password, "***")
-            raise HelmError(message)
-        return result.stdout
+        with process:
+            if on_start is not None:
+                on_start(process.pid)
+            try:
+                stdout, stderr = process.communicate(input=stdin, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.communicate()
+                raise HelmError(
+                    f"helm {args[0]} did not finish within {timeout:.0f}s and was stopped"
+                ) from None
+        if process.returncode < 0:
+            said = self._redacted(scrub(stderr or ""))
+            raise HelmError(
+                f"helm {args[0]} was killed by {_signal_name(process.returncode)}"
+                + (f": {said}" if said else "")
+            )
+        if process.returncode != 0:
+            message = scrub(stderr or stdout or "") or f"helm {args[0]} failed (exit {process.returncode})"
+            raise HelmError(self._redacted(message))
+        return stdout
+
+    def _redacted(self, message: str) -> str:
+        for access in self.access.values():
+            if access.password:
+                message = message.replace(access.password, "***")
+        return message
 
     @contextlib.contextmanager
     def _chart_access(self, chart: ChartRef) -> Iterator[list[str]]:
@@ -151,12 +193,13 @@ class Helm:
         timeout_seconds: int,
         wait: bool,
         max_history: int,
+        on_start: OnStart | None = None,
     ) -> None:
         """Install or upgrade.  Values go to helm on its stdin (``--values -``): never on the command
         line, never in a file (decrypted SOPS values must not touch the disk)."""
         args = [
             "upgrade", release, *chart.arguments(), "--install",
-            "--namespace", namespace, "--create-namespace",
+            "--namespace", namespace, *(["--create-namespace"] if self.create_namespace else []),
             "--values", "-",
             "--history-max", str(max_history),
             "--timeout", f"{timeout_seconds}s",
@@ -166,10 +209,22 @@ class Helm:
         if wait:
             args.append("--wait=watcher")
         with self._chart_access(chart) as access:
-            self._run([*args, *access], timeout=timeout_seconds + 60, stdin=json.dumps(values))
+            self._run(
+                [*args, *access],
+                timeout_seconds + KILL_AFTER_TIMEOUT_SECONDS,
+                stdin=json.dumps(values),
+                on_start=on_start,
+            )
 
     def rollback(
-        self, *, release: str, namespace: str, revision: int, timeout_seconds: int, wait: bool
+        self,
+        *,
+        release: str,
+        namespace: str,
+        revision: int,
+        timeout_seconds: int,
+        wait: bool,
+        on_start: OnStart | None = None,
     ) -> None:
         args = [
             "rollback",
@@ -182,11 +237,13 @@ class Helm:
         ]
         if wait:
             args.append("--wait=watcher")
-        self._run(args, timeout=timeout_seconds + 60)
+        self._run(args, timeout_seconds + KILL_AFTER_TIMEOUT_SECONDS, on_start=on_start)
 
-    def uninstall(self, *, release: str, namespace: str, timeout_seconds: int = 120) -> None:
+    def uninstall(
+        self, *, release: str, namespace: str, timeout_seconds: int = 120, on_start: OnStart | None = None
+    ) -> None:
         args = ["uninstall", release, "--namespace", namespace, "--timeout", f"{timeout_seconds}s", "--wait"]
-        self._run(args, timeout=timeout_seconds + 60)
+        self._run(args, timeout_seconds + KILL_AFTER_TIMEOUT_SECONDS, on_start=on_start)
 
     def prepare(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)

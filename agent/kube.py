@@ -26,11 +26,19 @@ from lightkube.generic_resource import load_in_cluster_generic_resources
 log = structlog.get_logger(__name__)
 
 FIELD_MANAGER = "flotilla"
+# Helm 4's CLI applies every object server-side as field manager "helm" (cmd/helm sets
+# kube.ManagedFieldsManager).  Drift is corrected under the same name, so the fields stay Helm's and
+# its next upgrade (server-side apply without --force-conflicts) finds no foreign owner to conflict with.
+HELM_FIELD_MANAGER = "helm"
 HELM_OWNER_SELECTOR: dict[str, Any] = {"owner": "helm"}
 
 
 class KubeError(RuntimeError):
     """The API server could not be reached or refused a request; the message says which."""
+
+
+class KubeConflict(KubeError):
+    """A write lost a race: the object changed (or appeared) since it was read."""
 
 
 ObjectKey = tuple[str, str, str, str]  # apiVersion, kind, namespace ("" for cluster-scoped), name
@@ -52,8 +60,20 @@ class Kube:
 
     client: Client
     writes: int = 0
+    server: str = ""  # the API server's URL, for messages
+    # When set, the only namespaces the agent may touch: lists go per namespace, never cluster-wide.
+    namespaces: tuple[str, ...] | None = None
     _unknown_kinds: set[tuple[str, str]] = field(default_factory=set)
     _crds_loaded: bool = False
+    # Kinds a LIST answered 404 for this pass (a CRD removed from the cluster): (apiVersion, kind).
+    unserved: set[tuple[str, str]] = field(default_factory=set)
+
+    def forget_discovery(self) -> None:
+        """Look kinds up afresh: called at the start of a pass and after helm changed the cluster
+        (a chart may have installed or removed CRDs), so a long-running agent sees new CRDs."""
+        self._unknown_kinds.clear()
+        self._crds_loaded = False
+        self.unserved.clear()
 
     @classmethod
     def connect(cls, kubeconfig: Path | None) -> Kube:
@@ -62,7 +82,10 @@ class Kube:
             config = (
                 KubeConfig.from_file(str(kubeconfig)) if kubeconfig else KubeConfig.from_service_account()
             )
-            return cls(Client(config=config, field_manager=FIELD_MANAGER, timeout=httpx2.Timeout(30.0)))
+            single = config.get()
+            server = str(single.cluster.server) if single is not None and single.cluster is not None else ""
+            client = Client(config=config, field_manager=FIELD_MANAGER, timeout=httpx2.Timeout(30.0))
+            return cls(client, server=server)
         except Exception as error:  # lightkube raises several types for a bad config
             where = f"kubeconfig {kubeconfig}" if kubeconfig else "in-cluster service account"
             raise KubeError(f"cannot load {where}: {error}") from None
@@ -79,11 +102,13 @@ class Kube:
         labels = dict(HELM_OWNER_SELECTOR)
         if release is not None:
             labels["name"] = release
+        scopes = [namespace] if namespace != "*" or self.namespaces is None else list(self.namespaces)
         return [
             self._to_dict(item)
+            for scope in scopes
             for item in self._call(
-                lambda: list(self.client.list(secret, namespace=namespace, labels=labels)),
-                "list Helm release secrets",
+                lambda scope=scope: list(self.client.list(secret, namespace=scope, labels=labels)),
+                f"list Helm release secrets{'' if scope == '*' else ' in namespace ' + scope}",
             )
         ]
 
@@ -123,13 +148,28 @@ class Kube:
                 continue
             namespaced = _is_namespaced(resource)
             namespaces = {key[2] for key in keys} if namespaced else {""}
-            scope = "*" if len(namespaces) > 1 else next(iter(namespaces))
-            items = self._call(
-                lambda resource=resource, scope=scope, namespaced=namespaced: list(
-                    self.client.list(resource, namespace=scope) if namespaced else self.client.list(resource)
-                ),
-                f"list {kind}",
-            )
+            restricted = self.namespaces is not None
+            scopes = sorted(namespaces) if len(namespaces) == 1 or restricted else ["*"]
+            try:
+                items = [
+                    item
+                    for scope in scopes
+                    for item in self._call(
+                        lambda resource=resource, scope=scope, namespaced=namespaced: list(
+                            self.client.list(resource, namespace=scope)
+                            if namespaced
+                            else self.client.list(resource)
+                        ),
+                        f"list {kind}",
+                        not_found_ok=True,
+                    )
+                ]
+            except _NotServed:
+                self.unserved.add((api_version, kind))
+                log.warning("kind_not_served", api_version=api_version, kind=kind)
+                for key in keys:
+                    result[key] = None
+                continue
             found = {object_key(d): d for d in map(self._to_dict, items)}
             for key in keys:
                 lookup = key if namespaced else (key[0], key[1], "", key[3])
@@ -138,8 +178,8 @@ class Kube:
 
     # ---------------------------------------------------------------- writes
 
-    def apply(self, obj: Mapping[str, Any], namespace: str) -> None:
-        """Server-side apply of one manifest object, taking ownership of conflicting fields."""
+    def apply(self, obj: Mapping[str, Any], namespace: str, *, field_manager: str = FIELD_MANAGER) -> None:
+        """Server-side apply of one manifest object, taking ownership of conflicting fields (force)."""
         api_version, kind, _, name = object_key(obj)
         resource = self._resource(api_version, kind)
         if resource is None:
@@ -154,7 +194,11 @@ class Kube:
         self.writes += 1
         self._call(
             lambda: self.client.apply(  # type: ignore[call-overload]
-                codecs.from_dict(body), name=name, namespace=metadata.get("namespace"), force=True
+                codecs.from_dict(body),
+                name=name,
+                namespace=metadata.get("namespace"),
+                field_manager=field_manager,
+                force=True,
             ),
             f"apply {kind} {metadata.get('namespace', '')}/{name}",
         )
@@ -183,13 +227,51 @@ class Kube:
         self._unknown_kinds.add((api_version, kind))
         return None
 
-    def _call(self, action: Any, what: str) -> Any:
+    # ---------------------------------------------------------------- the agent's lease
+
+    def read_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A coordination.k8s.io Lease as a dict, None when it does not exist."""
+        from lightkube.resources.coordination_v1 import Lease
+
+        what = f"read Lease {namespace}/{name}"
+        try:
+            found = self._call(
+                lambda: self.client.get(Lease, name, namespace=namespace), what, not_found_ok=True
+            )
+        except _NotServed:
+            return None
+        return self._to_dict(found)
+
+    def write_lease(self, body: Mapping[str, Any], *, create: bool) -> dict[str, Any]:
+        """Create, or replace (optimistically: ``metadata.resourceVersion`` must still be current)."""
+        metadata = body.get("metadata") or {}
+        where = f"Lease {metadata.get('namespace')}/{metadata.get('name')}"
+        self.writes += 1
+        try:
+            obj = codecs.from_dict(dict(body))
+            written = self.client.create(obj) if create else self.client.replace(obj)
+        except ApiError as error:
+            if error.status.code == 409:
+                raise KubeConflict(f"cannot write {where}: {error.status.message}") from None
+            raise KubeError(f"cannot write {where}: {error.status.message}") from None
+        except httpx2.HTTPError as error:
+            raise KubeError(f"cannot write {where}: API server unreachable ({error})") from None
+        return self._to_dict(written)
+
+    def _call(self, action: Any, what: str, *, not_found_ok: bool = False) -> Any:
         try:
             return action()
         except ApiError as error:
+            if not_found_ok and error.status.code == 404:
+                raise _NotServed(what) from None
             raise KubeError(f"cannot {what}: {error.status.message}") from None
+        except httpx2.HTTPStatusError as error:  # an answer that is not a Kubernetes Status
+            code = error.response.status_code
+            if not_found_ok and code == 404:  # e.g. the kind's CRD was removed: "404 page not found"
+                raise _NotServed(what) from None
+            raise KubeError(f"cannot {what}: the API server answered HTTP {code}") from None
         except httpx2.HTTPError as error:
-            raise KubeError(f"cannot {what}: API server unreachable ({error})") from None
+            raise KubeError(f"cannot {what}: API server {self.server} unreachable ({error})") from None
 
     @staticmethod
     def _to_dict(obj: Any) -> dict[str, Any]:
@@ -197,6 +279,10 @@ class Kube:
             return obj
         converted = obj.to_dict()
         return dict(converted)
+
+
+class _NotServed(Exception):
+    """A LIST answered 404: the API server does not serve the kind (its CRD is gone)."""
 
 
 def _is_namespaced(resource: Any) -> bool:

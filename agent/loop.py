@@ -21,14 +21,15 @@ from typing import Any
 
 import structlog
 
-from agent import report, sops
+from agent import inflight, lease, report, sops
 from agent.gates import Gates
 from agent.helm import Helm
 from agent.kube import Kube, KubeError
+from agent.lease import AgentLease
 from agent.reconcile import PassContext, PassOutcome, reconcile_once
 from agent.redaction import redact_url
 from agent.reporter import Reporter, next_sequence
-from agent.settings import AgentSettings, SettingsError
+from agent.settings import SERVICE_ACCOUNT_NAMESPACE, AgentSettings, SettingsError
 from agent.source import Source, SourceError, SourceRevision, SourceSpec
 from hub import contract
 
@@ -48,6 +49,7 @@ class Agent:
     kube: Kube
     helm: Helm
     reporter: Reporter | None
+    lease: AgentLease | None = None
     decryptor: sops.Decryptor | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     wake: threading.Event = field(default_factory=threading.Event)
@@ -62,6 +64,7 @@ class Agent:
             binary=settings.helm,
             kubeconfig=settings.kubeconfig,
             home=settings.state_dir / "helm",
+            create_namespace=settings.namespaces is None,
             access=settings.chart_access,
         )
         helm.prepare()
@@ -71,12 +74,16 @@ class Agent:
                 log.warning("hub_token_missing", hub=settings.hub_url)
             reporter = Reporter(settings.hub_url, settings.hub_token or "", settings.state_dir)
         kube = Kube.connect(settings.kubeconfig)
+        kube.namespaces = settings.namespaces
         return cls(
             settings=settings,
             source=build_source(settings),
             kube=kube,
             helm=helm,
             reporter=reporter,
+            lease=lease.for_agent(
+                kube, settings.state_dir, settings.cluster, _lease_namespace(settings), inflight.host()
+            ),
             decryptor=sops.from_secret(kube, settings.sops_key_secret, settings.sops)
             if settings.sops_key_secret
             else None,
@@ -94,6 +101,7 @@ class Agent:
             helm=self.helm,
             interval=self.settings.interval,
             stop=self.stop,
+            lease=self.lease,
             sops=self.decryptor,
             gates=Gates(
                 self.settings.cluster,
@@ -130,6 +138,7 @@ class Agent:
             ref=self.source.spec.pin,
             interval_seconds=self.settings.interval,
             previous=previous,
+            hub_error=self.reporter.last_error if self.reporter is not None else None,
             signature=revision.signature,
         )
         report.save(self.settings.state_dir, status)
@@ -140,6 +149,18 @@ class Agent:
     def close(self) -> None:
         if self.reporter is not None:
             self.reporter.close()
+
+
+def _lease_namespace(settings: AgentSettings) -> str:
+    """The setting, else the pod's own namespace when in-cluster, else ``default``."""
+    if settings.lease_namespace:
+        return settings.lease_namespace
+    if settings.kubeconfig is None:
+        try:
+            return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "default"
+        except OSError:
+            pass
+    return "default"
 
 
 def _reported(last: contract.StatusReport | None) -> dict[str, tuple[int | None, str | None]]:
@@ -191,7 +212,8 @@ def run(settings: AgentSettings) -> int:
             agent.wake.clear()  # before the pass: a change made during it wakes the next one
             try:
                 outcome, _ = agent.run_pass()
-                failures = 0 if (outcome.error is None and outcome.source_error is None) else failures + 1
+                failed = outcome.error or outcome.cluster_error or outcome.source_error
+                failures = failures + 1 if failed else 0
             except Exception as error:  # a bug must not kill an edge agent: log, back off, retry
                 log.exception("pass_crashed", error=str(error))
                 failures += 1

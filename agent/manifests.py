@@ -18,8 +18,9 @@ from typing import Any, Literal
 import yaml
 
 from agent import __version__
+from agent import rbac as rbac_modes
 
-RbacMode = Literal["cluster-admin", "least-privilege"]
+RbacMode = Literal["cluster-admin", "least-privilege", "namespaced"]
 StateStorage = Literal["pvc", "emptyDir", "hostPath"]
 PullPolicy = Literal["IfNotPresent", "Always", "Never"]
 Manifest = dict[str, Any]
@@ -66,54 +67,44 @@ class InstallOptions:
     host_path: str = STATE_DIR
     git_credentials_secret: str | None = None
     hub_token_secret: str = DEFAULT_HUB_TOKEN_SECRET
+    target_namespaces: tuple[str, ...] = ()  # --rbac namespaced: where releases may go
     verify_signatures: Literal["off", "ssh", "gpg"] = "off"
     trusted_keys_configmap: str | None = None  # public keys: a ConfigMap, not a Secret
     sops_key_secret: str | None = None  # a Secret in the agent's namespace holding the site's age key
 
 
-# What ``--rbac least-privilege`` grants: the kinds ordinary application charts ship, Helm's release
-# storage (Secrets in the release namespace) and what the health checks read.  No CRDs, webhooks,
-# APIServices, StorageClasses, PriorityClasses, and no ``escalate``/``bind`` on RBAC objects.
-_ALL_VERBS = ["get", "list", "watch", "create", "update", "patch", "delete"]
-_READ_VERBS = ["get", "list", "watch"]
-LEAST_PRIVILEGE_RULES: tuple[Manifest, ...] = (
-    {
-        "apiGroups": [""],
-        "resources": [
-            "namespaces",
-            "configmaps",
-            "secrets",
-            "services",
-            "serviceaccounts",
-            "persistentvolumeclaims",
-            "pods",
-        ],
-        "verbs": _ALL_VERBS,
-    },
-    {"apiGroups": [""], "resources": ["events", "endpoints", "pods/log"], "verbs": _READ_VERBS},
-    {
-        "apiGroups": ["apps"],
-        "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"],
-        "verbs": _ALL_VERBS,
-    },
-    {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": _ALL_VERBS},
-    {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": _ALL_VERBS},
-    {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": _ALL_VERBS},
-    {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses", "networkpolicies"], "verbs": _ALL_VERBS},
-    {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": _READ_VERBS},
-    {
-        "apiGroups": ["rbac.authorization.k8s.io"],
-        "resources": ["roles", "rolebindings", "clusterroles", "clusterrolebindings"],
-        "verbs": _ALL_VERBS,
-    },
-)
+LEAST_PRIVILEGE_RULES = rbac_modes.LEAST_PRIVILEGE_RULES
 
 
 def build_manifests(options: InstallOptions) -> list[Manifest]:
     """The objects, in the order ``kubectl apply`` should create them."""
-    rbac = _cluster_admin_rbac(options) if options.rbac == "cluster-admin" else _least_privilege_rbac(options)
+    if options.rbac == "namespaced" and not options.target_namespaces:
+        raise ValueError("--rbac namespaced needs --target-namespaces")
+    if options.rbac == "cluster-admin":
+        rbac = _cluster_admin_rbac(options)
+    elif options.rbac == "least-privilege":
+        rbac = _least_privilege_rbac(options)
+    else:
+        rbac = rbac_modes.namespaced_rbac(
+            name=NAME,
+            agent_namespace=options.namespace,
+            service_account=NAME,
+            target_namespaces=options.target_namespaces,
+            labels=_labels(options),
+        )
+    lease = (  # cluster-admin holds these rights already
+        []
+        if options.rbac == "cluster-admin"
+        else rbac_modes.role_and_binding(
+            f"{NAME}-lease",
+            options.namespace,
+            [*rbac_modes.LEASE_RULES, *rbac_modes.secret_read_rules(options.sops_key_secret)],
+            {"name": NAME, "namespace": options.namespace},
+            _labels(options),
+        )
+    )
     storage = [_state_claim(options)] if options.state_storage == "pvc" else []
-    return [_namespace(options), _service_account(options), *rbac, *storage, _deployment(options)]
+    return [_namespace(options), _service_account(options), *rbac, *lease, *storage, _deployment(options)]
 
 
 class _PlainDumper(yaml.SafeDumper):
@@ -257,6 +248,10 @@ def _env(options: InstallOptions) -> list[Manifest]:
         ("FLOTILLA_INTERVAL", str(options.interval)),
         ("FLOTILLA_STATE_DIR", STATE_DIR),
         ("FLOTILLA_HUB_URL", options.hub_url),
+        (
+            "FLOTILLA_NAMESPACES",
+            ",".join(options.target_namespaces) if options.rbac == "namespaced" else None,
+        ),
     ]
     if options.hub_url:
         values.append(("FLOTILLA_HUB_TOKEN_FILE", f"{HUB_TOKEN_DIR}/{HUB_TOKEN_KEY}"))
@@ -449,10 +444,18 @@ def add_manifests_command(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--rbac",
-        choices=["cluster-admin", "least-privilege"],
+        choices=["cluster-admin", "least-privilege", "namespaced"],
         default="cluster-admin",
-        help="cluster-admin (default: charts can create anything) or a ClusterRole limited to common "
-        "workload, config, service and RBAC kinds (no CRDs, webhooks or other cluster-wide kinds)",
+        help="cluster-admin (default: charts can create anything), least-privilege (a ClusterRole "
+        "limited to common workload, config, service and RBAC kinds) or namespaced (those kinds only "
+        "in --target-namespaces; nothing elsewhere)",
+    )
+    parser.add_argument(
+        "--target-namespaces",
+        type=_namespace_list,
+        default=(),
+        metavar="NS[,NS...]",
+        help="with --rbac namespaced: the namespaces the fleet repo's bundles for this cluster use",
     )
     parser.add_argument(
         "--state-storage",
@@ -526,10 +529,21 @@ def options_from_args(args: argparse.Namespace) -> InstallOptions:
         host_path=args.host_path,
         git_credentials_secret=args.git_credentials_secret,
         hub_token_secret=args.hub_token_secret,
+        target_namespaces=args.target_namespaces,
         verify_signatures=args.verify_signatures,
         trusted_keys_configmap=args.trusted_keys_configmap,
         sops_key_secret=args.sops_key_secret,
     )
+
+
+def _namespace_list(value: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
+    bad = [n for n in names if not _DNS_LABEL.match(n)]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{value!r} names no namespace")
+    if bad:
+        raise argparse.ArgumentTypeError(f"{', '.join(bad)} is not a namespace name")
+    return names
 
 
 def _run_manifests(args: argparse.Namespace) -> int:
@@ -540,5 +554,10 @@ def _run_manifests(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    sys.stdout.write(render_manifests(options_from_args(args)))
+    try:
+        text = render_manifests(options_from_args(args))
+    except ValueError as error:
+        print(f"flotilla-agent manifests: {error}", file=sys.stderr)
+        return 2
+    sys.stdout.write(text)
     return 0

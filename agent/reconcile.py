@@ -18,18 +18,31 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 import yaml
 
-from agent import actions, brake, bundlestate, drift, fleet, gates, health, sops, state
+from agent import (
+    actions,
+    brake,
+    bundlestate,
+    correction,
+    drift,
+    fleet,
+    gates,
+    health,
+    inflight,
+    operations,
+    sops,
+    state,
+)
 from agent.actions import Action, Failure
 from agent.fleet import windows
 from agent.fleet.merge import merge_values
 from agent.fleet.rollout import FleetSettings
 from agent.helm import ChartRef, Helm, HelmError
-from agent.kube import Kube, KubeError, ObjectKey, object_key
+from agent.kube import HELM_FIELD_MANAGER, Kube, KubeError, ObjectKey, object_key
 from agent.releases import (
     BUNDLE_LABEL,
     CLUSTER_LABEL,
@@ -37,6 +50,7 @@ from agent.releases import (
     DIGEST_LABEL,
     OWNER_LABEL,
     OWNER_VALUE,
+    TIMEOUT_LABEL,
     ReleaseHistory,
     ReleaseRecord,
     digest_label,
@@ -76,7 +90,8 @@ class PassOutcome:
     source_error: str | None = None
     offline: bool = False
     problems: tuple[fleet.Problem, ...] = ()
-    error: str | None = None  # a pass-level failure: plan, cluster API unreachable, ...
+    error: str | None = None  # the plan failed (e.g. this cluster is not in the fleet repo)
+    cluster_error: str | None = None  # the cluster's API server could not be reached or refused
     releases: tuple[ReleaseOutcome, ...] = ()
     pruned: tuple[str, ...] = ()
     prune_skipped: str | None = None  # why pruning was not attempted, when it was not
@@ -90,6 +105,7 @@ class PassOutcome:
         """Everything planned is Ready (or paused on purpose) and nothing failed: ``once`` exits 0."""
         return (
             self.error is None
+            and self.cluster_error is None
             and self.source_error is None
             and not self.problems
             and all(r.state in ("Ready", "Paused") for r in self.releases)
@@ -107,6 +123,8 @@ class PassContext:
     interval: float
     stop: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], float] = time.time
+    lease: Gate | None = None  # taken before the pass first changes anything (agent.lease)
+    host: str = field(default_factory=inflight.host)
     sops: sops.Decryptor | None = None  # decrypts SOPS-encrypted values files (only for helm)
     gates: gates.Gates | None = None  # None: no hub, so no staged change can be released
     maintenance: tuple[windows.Window, ...] = ()  # this cluster's maintenance windows (fleet.yaml)
@@ -114,12 +132,27 @@ class PassContext:
     """bundle -> (Helm revision, applied commit) as the last report said: a held release is unchanged."""
 
 
+class Gate(Protocol):
+    """The agent's Lease as a pass sees it (agent.lease.AgentLease)."""
+
+    @property
+    def held(self) -> bool: ...
+
+    def acquire(self) -> str | None: ...
+
+    def release(self) -> None: ...
+
+
 def reconcile_once(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
     """Run one pass over a synced source revision."""
     started = time.monotonic()
     writes_before = ctx.kube.writes
     calls_before = len(ctx.helm.calls)
-    outcome = _reconcile(ctx, revision)
+    try:
+        outcome = _reconcile(ctx, revision)
+    finally:
+        if ctx.lease is not None:
+            ctx.lease.release()
     return replace(
         outcome,
         helm_calls=tuple(ctx.helm.calls[calls_before:]),
@@ -148,10 +181,13 @@ def _reconcile(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
     if ctx.gates is not None:  # a stale checkout must not start a rollout of an old commit on the hub
         ctx.gates.source_fresh = revision.may_prune
     ctx = replace(ctx, maintenance=windows.windows_for(settings.windows, plan.cluster, repo.groups))
+    ctx.kube.forget_discovery()  # CRDs may have come or gone since the last pass
     try:
         histories = group_releases(ctx.kube.helm_release_secrets())
     except KubeError as error:
-        return replace(base, error=str(error), prune_skipped="the cluster's releases could not be read")
+        return replace(
+            base, cluster_error=str(error), prune_skipped="the cluster's releases could not be read"
+        )
 
     snapshot = _live_snapshot(ctx, plan.releases, histories)
     failures = state.load_failures(ctx.state_dir)
@@ -172,6 +208,8 @@ def _reconcile(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
     base = replace(base, releases=tuple(outcomes))
 
     why_not = _why_not_prune(revision, interrupted=ctx.stop.is_set())
+    if why_not is None and _prunable(ctx, plan.releases, histories):
+        why_not = _take_lease(ctx, histories)
     if why_not:
         if _prunable(ctx, plan.releases, histories):
             log.warning("prune_skipped", reason=why_not)
@@ -190,6 +228,28 @@ def _reconcile(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
         )
         return replace(base, prune_refused=refusal, prune_skipped=refusal.message())
     return replace(base, pruned=_prune(ctx, plan.releases, histories))
+
+
+def _take_lease(ctx: PassContext, histories: dict[tuple[str, str], ReleaseHistory]) -> str | None:
+    """None once this pass holds the agent's Lease (so it may change the cluster); else why not.
+
+    Taking it fresh re-reads the releases: another agent may have changed them before it let go.
+    """
+    if ctx.lease is None:
+        return None
+    if ctx.lease.held:
+        return None
+    busy = ctx.lease.acquire()
+    if busy:
+        log.info("lease_busy", reason=busy)
+        return busy
+    try:
+        fresh = group_releases(ctx.kube.helm_release_secrets())
+    except KubeError as error:
+        return f"the cluster's releases could not be read again: {error}"
+    histories.clear()
+    histories.update(fresh)
+    return None
 
 
 def _why_not_prune(revision: SourceRevision, *, interrupted: bool) -> str | None:
@@ -223,7 +283,8 @@ def _prune(
     pruned = []
     for namespace, name in _prunable(ctx, planned, histories):
         try:
-            ctx.helm.uninstall(release=name, namespace=namespace)
+            with inflight.operation(ctx.state_dir, namespace, name, "uninstall") as started:
+                ctx.helm.uninstall(release=name, namespace=namespace, on_start=started)
             pruned.append(f"{namespace}/{name}")
             log.info("release_pruned", release=name, namespace=namespace)
         except HelmError as error:
@@ -238,7 +299,7 @@ def _reconcile_release(
     ctx: PassContext,
     desired: fleet.DesiredRelease,
     revision: SourceRevision,
-    histories: Mapping[tuple[str, str], ReleaseHistory],
+    histories: dict[tuple[str, str], ReleaseHistory],
     snapshot: Mapping[ObjectKey, dict[str, Any] | None],
     states: Mapping[str, str],
     failures: dict[str, Failure],
@@ -253,6 +314,14 @@ def _reconcile_release(
         chart=_chart_name(desired),
         chart_version=desired.chart.version or "",
     )
+    allowed = ctx.kube.namespaces
+    if allowed is not None and desired.namespace not in allowed:
+        return replace(
+            base,
+            state="Failed",
+            message=f"namespace {desired.namespace} is not one this agent may write to "
+            f"(its namespaces setting: {', '.join(allowed)})",
+        )
     try:  # a paused bundle is left exactly as it is: not even its valuesFrom are read
         values, values_digest, digest = (
             (dict(desired.values), "", desired.digest)
@@ -263,19 +332,38 @@ def _reconcile_release(
         return replace(base, state="Failed", message=str(missing), digest=desired.digest)
     base = replace(base, digest=digest, values_digest=values_digest)
     blocked = [d for d in desired.depends_on if states.get(d) != "Ready"]
-    action = actions.decide(
-        digest=digest,
-        history=history,
-        paused=desired.paused,
-        dependencies_ready=not blocked,
-        failure=failures.get(key),
-        now=ctx.clock(),
-    )
-    message = ""
-    apply_error: str | None = None
+
+    def decide(history: ReleaseHistory | None) -> Action:
+        return actions.decide(
+            digest=digest,
+            history=history,
+            paused=desired.paused,
+            dependencies_ready=not blocked,
+            failure=failures.get(key),
+            now=ctx.clock(),
+        )
+
+    action = decide(history)
     gate = _gate(ctx, desired, action, revision.commit, digest)
     if gate is not None and not gate.go:  # a change that may not advance yet: what runs keeps running
         return _held(ctx, desired, base, history, snapshot, revision.commit, gate)
+    waiting = _operation_in_progress(ctx, desired, history) if action is Action.RECOVER_PENDING else None
+    if waiting is None and action in _CHANGES_THE_CLUSTER:
+        waiting = _take_lease(ctx, histories)
+        if waiting is None and history is not histories.get((desired.namespace, desired.release)):
+            history = histories.get((desired.namespace, desired.release))  # re-read with the lease
+            decided = decide(history)
+            if decided is not action:
+                action = decided
+                gate = _gate(ctx, desired, action, revision.commit, digest)
+                if gate is not None and not gate.go:
+                    return _held(ctx, desired, base, history, {}, revision.commit, gate)
+            if action is Action.RECOVER_PENDING:
+                waiting = _operation_in_progress(ctx, desired, history)
+    if waiting is not None:
+        action = Action.WAIT
+    message = ""
+    apply_error: str | None = None
     if action is Action.CONFLICT:
         return replace(
             base,
@@ -316,7 +404,13 @@ def _reconcile_release(
     unchanged_by_this_pass = history is histories.get((desired.namespace, desired.release))
     observed = _observe(ctx, current, snapshot if unchanged_by_this_pass else {})
     corrected = False
-    if observed.drifts and desired.correct_drift and action is not Action.PAUSED and apply_error is None:
+    if (
+        observed.drifts
+        and desired.correct_drift
+        and action not in (Action.PAUSED, Action.WAIT)
+        and apply_error is None
+        and _take_lease(ctx, histories) is None
+    ):
         corrected = _correct(ctx, desired, observed)
     deployed_digest_matches = current is not None and current.digest == digest_label(digest)
     result = bundlestate.derive(
@@ -327,6 +421,7 @@ def _reconcile_release(
         resources=observed.healths,
         drifts=observed.drifts,
         waiting_for=blocked,
+        waiting_on=waiting,
     )
     if corrected:
         message = "; ".join(filter(None, [message, f"corrected drift in {len(observed.drifts)} object(s)"]))
@@ -346,6 +441,30 @@ def _reconcile_release(
         modified=tuple(result.modified),
         rollout=_facts(ctx, desired, revision.commit, holding=False),
     )
+
+
+_CHANGES_THE_CLUSTER = frozenset({Action.INSTALL, Action.UPGRADE, Action.RECOVER_PENDING})
+
+
+def _operation_in_progress(
+    ctx: PassContext, desired: fleet.DesiredRelease, history: ReleaseHistory | None
+) -> str | None:
+    """None when the pending release may be recovered now; else what is still working on it."""
+    if history is None:
+        return None
+    current = history.current
+    verdict = operations.judge_pending(
+        status=current.status,
+        revision=current.revision,
+        started_at=current.started_at,
+        timeout_seconds=current.timeout_seconds(desired.options.timeout_seconds),
+        now=ctx.clock(),
+        record=inflight.load(ctx.state_dir, desired.namespace, desired.release),
+        host=ctx.host,
+        helm_running=inflight.helm_running,
+    )
+    log.info("pending_release", release=desired.release, recover=verdict.recover, reason=verdict.reason)
+    return None if verdict.recover else verdict.reason
 
 
 def _gate(
@@ -465,44 +584,66 @@ def _install_or_upgrade(
         BUNDLE_LABEL: desired.bundle,
         CLUSTER_LABEL: ctx.cluster,
         COMMIT_LABEL: (commit or "unknown")[:40],
+        TIMEOUT_LABEL: str(desired.options.timeout_seconds),
     }
-    options = desired.options
     try:  # decrypted only now, only for helm: never in the plan, a report, a log or a file
         values, hidden = sops.reveal(ctx.sops, values, desired.encrypted_files, repo_root)
     except sops.SopsError as error:
         log.error("values_decryption_failed", release=desired.release, error=str(error))
         return str(error), history
     try:
-        ctx.helm.upgrade_install(
-            release=desired.release,
-            namespace=desired.namespace,
-            chart=chart,
-            values=values,
-            labels=labels,
-            timeout_seconds=options.timeout_seconds,
-            wait=options.wait,
-            max_history=options.max_history,
-        )
+        with inflight.operation(ctx.state_dir, desired.namespace, desired.release, "upgrade") as started:
+            _upgrade_install(ctx, desired, chart, values, labels, started)
         return None, _refreshed_history(ctx, desired)
     except HelmError as error:
         message = sops.hide(str(error), hidden)
     log.error("helm_apply_failed", release=desired.release, namespace=desired.namespace, error=message)
     refreshed = _refreshed_history(ctx, desired)
     previous = history.last_deployed() if history is not None else None
+    if "another operation" in message:  # Helm's own lock: someone else's operation, never ours to undo
+        return message, refreshed
     if previous is not None and refreshed is not None and refreshed.current.revision != previous.revision:
         try:
-            ctx.helm.rollback(
-                release=desired.release,
-                namespace=desired.namespace,
-                revision=previous.revision,
-                timeout_seconds=options.timeout_seconds,
-                wait=False,
-            )
+            _rollback(ctx, desired, previous.revision)
             message += f" (rolled back to revision {previous.revision})"
         except HelmError as rollback_error:
             message += f" (rollback to revision {previous.revision} failed: {rollback_error})"
         refreshed = _refreshed_history(ctx, desired)
     return message, refreshed
+
+
+def _upgrade_install(
+    ctx: PassContext,
+    desired: fleet.DesiredRelease,
+    chart: ChartRef,
+    values: Mapping[str, Any],
+    labels: Mapping[str, str],
+    started: Callable[[int], None],
+) -> None:
+    options = desired.options
+    ctx.helm.upgrade_install(
+        release=desired.release,
+        namespace=desired.namespace,
+        chart=chart,
+        values=values,
+        labels=labels,
+        timeout_seconds=options.timeout_seconds,
+        wait=options.wait,
+        max_history=options.max_history,
+        on_start=started,
+    )
+
+
+def _rollback(ctx: PassContext, desired: fleet.DesiredRelease, revision: int) -> None:
+    with inflight.operation(ctx.state_dir, desired.namespace, desired.release, "rollback") as started:
+        ctx.helm.rollback(
+            release=desired.release,
+            namespace=desired.namespace,
+            revision=revision,
+            timeout_seconds=desired.options.timeout_seconds,
+            wait=False,
+            on_start=started,
+        )
 
 
 def _chart_ref(desired: fleet.DesiredRelease, repo_root: Path) -> ChartRef:
@@ -521,22 +662,23 @@ def _recover_pending(ctx: PassContext, desired: fleet.DesiredRelease, history: R
     log.warning("release_pending_recovery", release=desired.release, status=current.status)
     try:
         if previous is None:
-            ctx.helm.uninstall(release=desired.release, namespace=desired.namespace)
+            with inflight.operation(
+                ctx.state_dir, desired.namespace, desired.release, "uninstall"
+            ) as started:
+                ctx.helm.uninstall(release=desired.release, namespace=desired.namespace, on_start=started)
         else:
-            ctx.helm.rollback(
-                release=desired.release,
-                namespace=desired.namespace,
-                revision=previous.revision,
-                timeout_seconds=desired.options.timeout_seconds,
-                wait=False,
-            )
+            _rollback(ctx, desired, previous.revision)
     except HelmError as error:
         return f"release was left {current.status} and could not be recovered: {error}"
     return None
 
 
 def _refreshed_history(ctx: PassContext, desired: fleet.DesiredRelease) -> ReleaseHistory | None:
-    """The release's history as it is now, after this pass changed it (one LIST of its records only)."""
+    """The release's history as it is now, after this pass changed it (one LIST of its records only).
+
+    Helm just ran, and a chart may have brought or removed CRDs: kinds are looked up afresh.
+    """
+    ctx.kube.forget_discovery()
     secrets = ctx.kube.helm_release_secrets(namespace=desired.namespace, release=desired.release)
     return group_releases(secrets).get((desired.namespace, desired.release))
 
@@ -546,6 +688,8 @@ class _Observed:
     healths: tuple[health.ResourceHealth, ...]
     drifts: tuple[drift.Drift, ...]
     objects: Mapping[ObjectKey, Mapping[str, Any]]
+    live: Mapping[ObjectKey, Mapping[str, Any] | None] = field(default_factory=dict)
+    controller_replicas: frozenset[ObjectKey] = frozenset()  # spec.replicas belongs to an autoscaler
 
 
 def _live_snapshot(
@@ -590,38 +734,56 @@ def _observe(
                 for k in objects
             )
             return _Observed(unknown, (), objects)
-    scaled_by_hpa = _hpa_targets(objects.values())
+    scaled_by_hpa = correction.hpa_targets(objects.values())
     healths = []
     drifts = []
+    autoscaled = set()
     for key, wanted in objects.items():
         current = live.get(key)
-        healths.append(
-            health.assess(current) if current is not None else health.missing(key[1], key[2], key[3])
-        )
-        difference = drift.compare(wanted, current, ignore_replicas=(key[1], key[3]) in scaled_by_hpa)
+        if (key[0], key[1]) in ctx.kube.unserved:
+            healths.append(health.not_served(key[0], key[1], key[2], key[3]))
+            continue  # nothing to correct until the kind is served again: reported, not retried
+        assessed = health.assess(current) if current is not None else health.missing(key[1], key[2], key[3])
+        healths.append(health.within_autoscaler(assessed, current, _scaler_of(key, objects, live)))
+        if (key[1], key[3]) in scaled_by_hpa or correction.replicas_owned_by_autoscaler(current):
+            autoscaled.add(key)
+        difference = drift.compare(wanted, current, ignore_replicas=key in autoscaled)
         if difference is not None:
             drifts.append(difference)
-    return _Observed(tuple(healths), tuple(drifts), objects)
+    return _Observed(tuple(healths), tuple(drifts), objects, live, frozenset(autoscaled))
 
 
-def _hpa_targets(objects: Any) -> set[tuple[str, str]]:
-    targets = set()
-    for obj in objects:
-        if obj.get("kind") == "HorizontalPodAutoscaler":
-            ref = (obj.get("spec") or {}).get("scaleTargetRef") or {}
-            targets.add((str(ref.get("kind", "")), str(ref.get("name", ""))))
-    return targets
+def _scaler_of(
+    key: ObjectKey,
+    objects: Mapping[ObjectKey, Mapping[str, Any]],
+    live: Mapping[ObjectKey, Mapping[str, Any] | None],
+) -> Mapping[str, Any] | None:
+    """The live HPA of the same release that scales the object ``key``, if any."""
+    for hpa_key, obj in objects.items():
+        if hpa_key[1] != "HorizontalPodAutoscaler" or hpa_key[2] != key[2]:
+            continue
+        ref = (obj.get("spec") or {}).get("scaleTargetRef") or {}
+        if (ref.get("kind"), ref.get("name")) == (key[1], key[3]):
+            return live.get(hpa_key)
+    return None
 
 
 def _correct(ctx: PassContext, desired: fleet.DesiredRelease, observed: _Observed) -> bool:
-    """Re-apply the release's own version of each drifted object (server-side apply)."""
+    """Re-apply Helm's own version of each drifted object, as Helm's field manager (see correction)."""
     corrected = 0
     for difference in observed.drifts:
         wanted = observed.objects.get(difference.key)
         if wanted is None:
             continue
+        body = correction.correction_body(
+            wanted,
+            observed.live.get(difference.key),
+            release=desired.release,
+            release_namespace=desired.namespace,
+            keep_live_replicas=difference.key in observed.controller_replicas,
+        )
         try:
-            ctx.kube.apply(wanted, desired.namespace)
+            ctx.kube.apply(body, desired.namespace, field_manager=HELM_FIELD_MANAGER)
             corrected += 1
         except KubeError as error:
             log.error("drift_correction_failed", object=difference.message, error=str(error))

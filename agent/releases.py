@@ -14,6 +14,7 @@ import gzip
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import yaml
@@ -24,6 +25,7 @@ DIGEST_LABEL = "flotilla.dev/digest"
 BUNDLE_LABEL = "flotilla.dev/bundle"
 CLUSTER_LABEL = "flotilla.dev/cluster"
 COMMIT_LABEL = "flotilla.dev/commit"
+TIMEOUT_LABEL = "flotilla.dev/timeout"  # the --timeout (seconds) the revision was applied with
 PENDING_STATUSES = ("pending-install", "pending-upgrade", "pending-rollback")
 # libyaml's loader when PyYAML was built with it (the wheels are): manifests are parsed every pass.
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -47,6 +49,7 @@ class ReleaseRecord:
     labels: Mapping[str, str] = field(default_factory=dict)
     manifest: str = ""
     description: str = ""
+    started_at: float | None = None  # when the helm that wrote this revision began (seconds, epoch)
 
     @functools.cached_property
     def objects(self) -> tuple[dict[str, Any], ...]:
@@ -64,6 +67,11 @@ class ReleaseRecord:
     @property
     def pending(self) -> bool:
         return self.status in PENDING_STATUSES
+
+    def timeout_seconds(self, default: int) -> int:
+        """The ``--timeout`` this revision was applied with, when the agent recorded it."""
+        value = self.labels.get(TIMEOUT_LABEL, "")
+        return int(value) if value.isdigit() else default
 
 
 class ReleaseDecodeError(ValueError):
@@ -92,7 +100,23 @@ def decode_release_secret(secret: Mapping[str, Any]) -> ReleaseRecord:
         labels=labels,
         manifest=str(document.get("manifest") or ""),
         description=str(info.get("description") or ""),
+        started_at=_started_at(labels, info),
     )
+
+
+def _started_at(labels: Mapping[str, str], info: Mapping[str, Any]) -> float | None:
+    """Helm's storage label ``createdAt`` (unix seconds, set when the revision is first stored), else
+    the release's ``info.last_deployed``."""
+    created = str(labels.get("createdAt", ""))
+    if created.isdigit():
+        return float(created)
+    deployed = info.get("last_deployed")
+    if isinstance(deployed, str) and deployed:
+        try:
+            return datetime.fromisoformat(deployed.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ Pure except for :func:`save` and :func:`load_last`, which use the state director
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,15 +29,19 @@ def build(
     interval_seconds: float,
     previous: contract.StatusReport | None = None,
     now: datetime | None = None,
+    hub_error: str | None = None,
     signature: Verdict | None = None,
 ) -> contract.StatusReport:
     generated = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     transitions = _previous_transitions(previous)
     bundles = [_bundle(release, outcome.commit, transitions, generated) for release in outcome.releases]
-    error = outcome.source_error or outcome.error
-    if outcome.problems and not error:
+    if outcome.cluster_error and not bundles and previous is not None:
+        bundles = _last_known(previous.bundles)
+    repo_error = outcome.error
+    if outcome.problems and not repo_error:
         commit = (outcome.commit or "unknown")[:12]
-        error = f"the fleet repo at {commit} is invalid: {len(outcome.problems)} problem(s)"
+        repo_error = f"the fleet repo at {commit} is invalid: {len(outcome.problems)} problem(s)"
+    error = outcome.source_error or repo_error
     # The cluster is "at" a commit when every bundle it runs (paused ones aside) is at that commit.
     applied = {b.applied_commit for b in bundles if b.state != "Paused"} or {outcome.commit}
     return contract.StatusReport(
@@ -60,8 +65,29 @@ def build(
             **_signature(signature),
         ),
         bundles=bundles,
+        errors=contract.ErrorFields(
+            source=_bounded(outcome.source_error),
+            fleet_repo=_bounded(repo_error),
+            cluster_api=_bounded(outcome.cluster_error),
+            hub=_bounded(hub_error),
+        ),
         rollout=_rollout(outcome),
     )
+
+
+def _bounded(text: str | None) -> str | None:
+    return text[: contract.MAX_MESSAGE] if text else None
+
+
+def _last_known(bundles: list[contract.BundleStatus]) -> list[contract.BundleStatus]:
+    """The previous report's bundles, each saying it was not checked this pass (the API is down)."""
+    note = "not checked this pass: the cluster API is unreachable"
+    return [
+        replace(
+            b, message=(f"{note}; last known: {b.message}" if b.message else note)[: contract.MAX_MESSAGE]
+        )
+        for b in bundles
+    ]
 
 
 def _rollout(outcome: PassOutcome) -> dict[str, Any] | None:
@@ -125,13 +151,13 @@ def _bundle(
         resources_total=release.resources_total,
         non_ready=[
             contract.ResourceStatus(
-                kind=h.kind, namespace=h.namespace, name=h.name, status=h.status, message=h.message[:1024]
+                kind=h.kind, namespace=h.namespace, name=h.name, status=h.status, message=h.detail[:1024]
             )
             for h in release.non_ready[:MAX_LISTED]
         ],
         modified=[
             contract.ResourceStatus(
-                kind=d.kind, namespace=d.namespace, name=d.name, status="Modified", message=d.message[:1024]
+                kind=d.kind, namespace=d.namespace, name=d.name, status="Modified", message=d.detail[:1024]
             )
             for d in release.modified[:MAX_LISTED]
         ],

@@ -134,6 +134,7 @@ class Reporter:
         self._last_activity = clock()
         self._failures = 0
         self._retry_at = 0.0
+        self.last_error: str | None = None  # why the last delivery failed; None once one succeeds
         self._thread = threading.Thread(target=self._run, name="flotilla-reporter", daemon=True)
         if start:
             self._thread.start()
@@ -233,6 +234,7 @@ class Reporter:
             if 200 <= status < 300:
                 path.unlink(missing_ok=True)
                 self._failures = 0
+                self.last_error = None
                 self._last_activity = self._clock()
                 log.debug("report_sent", hub=self._hub_for_logs, sequence=sequence, status=status)
             elif is_permanent(status):
@@ -242,6 +244,7 @@ class Reporter:
                 )
             else:
                 self._failures += 1
+                self.last_error = f"{self._hub_for_logs}: {detail or f'HTTP {status}'}"
                 delay = backoff_delay(self._failures, self._rng, self._first_backoff, self._max_backoff)
                 self._retry_at = self._clock() + delay
                 log.warning(

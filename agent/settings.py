@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,18 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("helm", "--helm", "FLOTILLA_HELM", "helm binary (default: helm on PATH)", "helm"),
     Setting(
+        "lease_namespace",
+        "--lease-namespace",
+        "FLOTILLA_LEASE_NAMESPACE",
+        "namespace of the agent's Lease (default: the pod's namespace in-cluster, else 'default')",
+    ),
+    Setting(
+        "namespaces",
+        "--namespaces",
+        "FLOTILLA_NAMESPACES",
+        "comma-separated namespaces the agent may write to (namespaced RBAC mode); default: all",
+    ),
+    Setting(
         "verify_signatures",
         "--verify-signatures",
         "FLOTILLA_VERIFY_SIGNATURES",
@@ -106,6 +119,8 @@ class AgentSettings:
     hub_token: str | None = None
     helm: str = "helm"
     config_file: Path | None = None
+    lease_namespace: str | None = None
+    namespaces: tuple[str, ...] | None = None  # None: every namespace
     signatures: SignaturePolicy = field(default_factory=SignaturePolicy)
     sops_key_secret: str | None = None  # "namespace/name"
     chart_access: Mapping[str, ChartAccess] = field(default_factory=dict)  # by registry/repo host
@@ -216,10 +231,26 @@ def _validated(raw: Mapping[str, str | None], config_file: Path | None) -> Agent
         hub_token=hub_token,
         helm=raw.get("helm") or "helm",
         config_file=config_file,
+        lease_namespace=raw.get("lease_namespace") or None,
+        namespaces=_namespaces(raw.get("namespaces")),
         signatures=signature_policy(raw.get("verify_signatures"), raw.get("trusted_keys")),
         sops_key_secret=_secret_reference(raw.get("sops_key_secret")),
         sops=raw.get("sops") or "sops",
     )
+
+
+def _namespaces(raw: str | None) -> tuple[str, ...] | None:
+    if not raw:
+        return None
+    names = tuple(sorted({n.strip() for n in raw.split(",") if n.strip()}))
+    bad = [n for n in names if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", n)]
+    if not names:
+        raise SettingsError(f"--namespaces: {raw!r} names no namespace")
+    if bad:
+        raise SettingsError(
+            f"--namespaces: {', '.join(bad)} is not a namespace name (lower-case letters, digits and '-')"
+        )
+    return names
 
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")

@@ -50,12 +50,17 @@ def worst_state(states: Iterable[str]) -> str:
     return min(states, key=lambda state: _SEVERITY.get(state, 0), default="Ready")
 
 
-def cluster_health(bundle_states: Iterable[str], source_error: str | None) -> str:
-    """Health of a cluster: its worst bundle; Failed if the source/plan failed and nothing is known.
+def cluster_health(
+    bundle_states: Iterable[str], source_error: str | None, cluster_api_error: str | None = None
+) -> str:
+    """Health of a cluster: its worst bundle; Failed if the source/plan failed and nothing is known,
+    and Failed whenever the agent could not reach its own cluster's API (nothing it says is current).
 
     A paused bundle is an operator's decision, not a health problem: it counts only when every
     bundle of the cluster is paused (the cluster is then ``Paused``).
     """
+    if cluster_api_error:
+        return "Failed"
     states = list(bundle_states)
     if not states:
         return "Failed" if source_error else "Ready"
@@ -102,6 +107,30 @@ class SourceStatus:
 
 
 @dataclass(frozen=True)
+class ErrorFields:
+    """What failed this pass, one field per boundary (optional in version 2; absent means none).
+
+    ``source.error`` stays what it always was — the Git source or the fleet repo — for older readers.
+    """
+
+    source: str | None = None  # the Git source could not be fetched (the last good commit is used)
+    fleet_repo: str | None = None  # the fleet repo at the commit is invalid, or no plan for this cluster
+    cluster_api: str | None = None  # the cluster's API server could not be reached or refused the agent
+    hub: str | None = None  # the agent's last attempt to deliver a report to the hub failed
+
+    LABELS = (
+        ("source", "source"),
+        ("fleet_repo", "fleet repo"),
+        ("cluster_api", "cluster API"),
+        ("hub", "hub"),
+    )
+
+    def items(self) -> list[tuple[str, str]]:
+        """(label, message) of every error that is set, in a fixed order."""
+        return [(label, text) for key, label in self.LABELS if (text := getattr(self, key))]
+
+
+@dataclass(frozen=True)
 class BundleStatus:
     bundle: str
     release: str
@@ -133,11 +162,12 @@ class StatusReport:
     labels: dict[str, str]
     source: SourceStatus
     bundles: list[BundleStatus]
+    errors: ErrorFields = field(default_factory=ErrorFields)
     rollout: dict[str, Any] | None = None  # staged rollouts and the deletion brake (hub.rollout_contract)
 
     @property
     def health(self) -> str:
-        return cluster_health((b.state for b in self.bundles), self.source.error)
+        return cluster_health((b.state for b in self.bundles), self.source.error, self.errors.cluster_api)
 
     def to_json_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (hand-written: ``dataclasses.asdict`` is ten times slower)."""
@@ -145,6 +175,7 @@ class StatusReport:
         return {
             **self.__dict__,
             "labels": dict(self.labels),
+            "errors": dict(self.errors.__dict__),
             "source": {**source.__dict__, "errors": [dict(p.__dict__) for p in source.errors]},
             "bundles": [
                 {
@@ -346,6 +377,13 @@ def _source(raw: Any, path: str) -> SourceStatus:
     )
 
 
+def _errors(raw: Any, path: str) -> ErrorFields:
+    if raw is None:
+        return ErrorFields()
+    obj = _mapping(raw, path)
+    return ErrorFields(**{key: _opt_str(obj, key, path, MAX_MESSAGE) for key, _ in ErrorFields.LABELS})
+
+
 SIGNATURE_STATES = ("verified", "refused")
 
 
@@ -425,6 +463,7 @@ def parse_report(raw: Mapping[str, Any] | bytes | str) -> StatusReport:
         labels=_labels(obj.get("labels", {}), "labels"),
         source=_source(obj["source"], "source"),
         bundles=_list(obj, "bundles", "", MAX_BUNDLES, _bundle, optional=False),
+        errors=_errors(obj.get("errors"), "errors"),
         rollout=_rollout(obj.get("rollout")),
     )
 
@@ -442,6 +481,7 @@ def to_v1_dict(report: StatusReport) -> dict[str, Any]:
     """The report as the previous contract version would have carried it (for tests and old peers)."""
     data = report.to_json_dict()
     data["version"] = 1
+    data.pop("errors", None)
     for key in ("errors", "signature", "signature_commit", "signature_signer", "signature_reason"):
         data["source"].pop(key, None)
     for bundle in data["bundles"]:

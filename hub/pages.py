@@ -193,8 +193,10 @@ def cluster_page(view: ClusterView, report: StatusReport | None) -> str:
             f'<p class="signature">Signature of {e(src.signature_commit, 100)}: '
             f"<strong>{e(src.signature, 20)}</strong>{signer}{why}</p>"
         )
-    if src.error:
-        source += f"<pre>{e(src.error, 4096)}</pre>"
+    errors = report.errors.items() or ([("source", src.error)] if src.error else [])
+    source += "".join(
+        f"<p class=error-field><b>{e(label)}</b></p><pre>{e(text, 4096)}</pre>" for label, text in errors
+    )
     if src.errors:
         source += (
             "<ul>"

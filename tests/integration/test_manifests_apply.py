@@ -24,6 +24,8 @@ PLURALS = {
     "Secret": "secrets",
     "ClusterRole": "clusterroles",
     "ClusterRoleBinding": "clusterrolebindings",
+    "Role": "roles",
+    "RoleBinding": "rolebindings",
     "PersistentVolumeClaim": "persistentvolumeclaims",
     "Deployment": "deployments",
 }

@@ -33,9 +33,12 @@ def fleet_repo_factory(git_server: GitServer, tmp_path: Path) -> Callable[[dict[
 def harness_factory(tmp_path: Path) -> Iterator[Callable[..., AgentHarness]]:
     made: list[AgentHarness] = []
 
-    def make(cluster: Cluster, cluster_name: str, repo_url: str, **overrides: object) -> AgentHarness:
+    def make(
+        cluster: Cluster, cluster_name: str, repo_url: str, state_dir: Path | None = None, **overrides: object
+    ) -> AgentHarness:
+        """``state_dir`` apart from the default one makes a second, distinct agent for the cluster."""
         harness = AgentHarness(
-            cluster, cluster_name, repo_url, tmp_path / f"state-{cluster_name}", dict(overrides)
+            cluster, cluster_name, repo_url, state_dir or tmp_path / f"state-{cluster_name}", dict(overrides)
         )
         made.append(harness)
         return harness

@@ -137,3 +137,34 @@ def flotilla_releases(cluster: Cluster, cluster_name: str) -> set[tuple[str, str
         f"/api/v1/secrets?labelSelector=owner%3Dhelm,flotilla.dev%2Fcluster%3D{cluster_name},status%3Ddeployed"
     )["items"]
     return {(s["metadata"]["namespace"], s["metadata"]["labels"]["name"]) for s in secrets}
+
+
+class PassWatcher:
+    """Collects the ``pass_finished`` events of a ``flotilla-agent run`` process from its stderr."""
+
+    def __init__(self, process: Any) -> None:
+        import json
+        import threading
+
+        self.process = process
+        self.passes: list[dict[str, Any]] = []
+
+        def read() -> None:
+            for line in process.stderr:
+                event = json.loads(line) if line.startswith("{") else {}
+                if event.get("event") == "pass_finished":
+                    self.passes.append(event)
+
+        threading.Thread(target=read, daemon=True).start()
+
+    def wait_for(self, predicate: Any, what: str, timeout: float = 90) -> dict[str, Any]:
+        """The first finished pass (from now on, the latest) that ``predicate`` accepts."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.passes and predicate(self.passes[-1]):
+                return self.passes[-1]
+            assert self.process.poll() is None, "the agent exited"
+            assert time.monotonic() < deadline, f"{what}: {self.passes[-3:]}"
+            time.sleep(0.2)

@@ -3,15 +3,13 @@ interval is up (watchdog), and SIGTERM ends it cleanly."""
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
-import threading
 import time
 
 import pytest
 
-from tests.integration.agent.harness import bundle_file, cluster_file
+from tests.integration.agent.harness import PassWatcher, bundle_file, cluster_file
 
 pytestmark = pytest.mark.cluster
 
@@ -30,16 +28,7 @@ def test_a_commit_to_a_local_path_repo_wakes_the_loop_and_sigterm_stops_it(
     command = agent.command("run")
     command[command.index("--repo-url") + 1] = local_path
     process = subprocess.Popen([*command, "--interval", "600"], stderr=subprocess.PIPE, text=True)
-    passes: list[dict] = []
-
-    def read() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            event = json.loads(line) if line.startswith("{") else {}
-            if event.get("event") == "pass_finished":
-                passes.append(event)
-
-    threading.Thread(target=read, daemon=True).start()
+    passes = PassWatcher(process).passes
     try:
         deadline = time.monotonic() + 120
         while not passes:

@@ -510,3 +510,95 @@ def test_failed_is_worse_than_unknown_is_worse_than_in_progress_is_worse_than_re
 def test_describe_names_namespaced_and_cluster_scoped_objects() -> None:
     assert describe("Deployment", "default", "web") == "Deployment default/web"
     assert describe("Namespace", "", "shop") == "Namespace shop"
+
+
+# --- autoscalers and rollouts (issue 10)
+
+
+def hpa(
+    *conditions: Any, current: int = 3, desired: int = 3, v1_annotation: str | None = None
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    if v1_annotation is not None:
+        meta["annotations"] = {"autoscaling.alpha.kubernetes.io/conditions": v1_annotation}
+    status: dict[str, Any] = {"currentReplicas": current, "desiredReplicas": desired}
+    if conditions:
+        status["conditions"] = list(conditions)
+    return obj("HorizontalPodAutoscaler", {"minReplicas": 2, "maxReplicas": 5}, status, **meta)
+
+
+ABLE = cond("AbleToScale", "True", "ReadyForNewScale")
+ACTIVE = cond("ScalingActive", "True", "ValidMetricFound")
+
+
+@pytest.mark.parametrize(
+    ("live", "status", "says"),
+    [
+        pytest.param(
+            hpa(ABLE, ACTIVE), "Ready", "3 replicas, scaling active", id="an HPA with metrics is Ready"
+        ),
+        pytest.param(
+            hpa(ABLE, cond("ScalingActive", "False", "FailedGetResourceMetric", "no metrics returned")),
+            "InProgress",
+            "scaling not active (FailedGetResourceMetric: no metrics returned)",
+            id="an HPA without metrics is not Ready and says why",
+        ),
+        pytest.param(
+            hpa(cond("AbleToScale", "False", "FailedGetScale", "deployments/scale not found"), ACTIVE),
+            "Failed",
+            "cannot scale (FailedGetScale: deployments/scale not found)",
+            id="an HPA that cannot reach its target has Failed",
+        ),
+        pytest.param(hpa(), "InProgress", "not yet assessed", id="an HPA no controller has looked at yet"),
+        pytest.param(
+            hpa(ABLE, ACTIVE, current=1, desired=3), "InProgress", "scaling from 1 to 3", id="mid-scale"
+        ),
+        pytest.param(
+            hpa(
+                v1_annotation='[{"type":"AbleToScale","status":"True"},'
+                '{"type":"ScalingActive","status":"False","reason":"FailedGetResourceMetric"}]'
+            ),
+            "InProgress",
+            "FailedGetResourceMetric",
+            id="autoscaling/v1 carries its conditions in an annotation",
+        ),
+    ],
+)
+def test_an_hpa_is_judged_by_its_conditions(live: dict[str, Any], status: str, says: str) -> None:
+    health = assess(live)
+    assert health.status == status
+    assert says in health.message
+
+
+def test_a_deployment_whose_rollout_has_not_completed_is_in_progress_even_when_counters_look_done() -> None:
+    rolling = cond("Progressing", "True", "ReplicaSetUpdated", 'ReplicaSet "web-2" is progressing.')
+    done = cond(
+        "Progressing", "True", "NewReplicaSetAvailable", 'ReplicaSet "web-2" has successfully progressed.'
+    )
+    assert (
+        assess(obj("Deployment", {"replicas": 2}, deploy_status(2, 2, 2, 2, rolling))).status == "InProgress"
+    )
+    assert assess(obj("Deployment", {"replicas": 2}, deploy_status(2, 2, 2, 2, done))).status == "Ready"
+    terminating = {**deploy_status(2, 2, 2, 2, done), "terminatingReplicas": 1}
+    assert assess(obj("Deployment", {"replicas": 2}, terminating)).message.endswith("1 replicas terminating")
+
+
+def test_a_workload_outside_its_hpas_bounds_waits_for_the_autoscaler() -> None:
+    from agent.health import within_autoscaler
+
+    deployment = obj("Deployment", {"replicas": 1}, deploy_status(1, 1, 1, 1))
+    ready = assess(deployment)
+    assert ready.status == "Ready"
+    below = within_autoscaler(ready, deployment, hpa(ABLE, ACTIVE))
+    assert below.status == "InProgress"
+    assert (
+        below.detail == "1 replicas, outside its HorizontalPodAutoscaler's 2..5; waiting for the autoscaler"
+    )
+    inside = obj("Deployment", {"replicas": 3}, deploy_status(3, 3, 3, 3))
+    assert within_autoscaler(assess(inside), inside, hpa(ABLE, ACTIVE)).status == "Ready"
+    assert within_autoscaler(ready, deployment, None) is ready
+
+
+def test_detail_is_the_message_without_the_object_name() -> None:
+    health = assess(obj("Deployment", {"replicas": 2}, deploy_status(2, 2, 1, 1)))
+    assert health.detail == "1 of 2 replicas available"

@@ -59,3 +59,16 @@ def test_manifest_objects_fill_in_the_release_namespace_and_skip_empty_documents
         ("ConfigMap", "release-ns"),
         ("Service", "elsewhere"),
     ]
+
+
+def test_helm_log_lines_are_dropped_and_the_cause_leads() -> None:
+    from agent.helm import scrub
+
+    stderr = (
+        'level=WARN msg="upgrade failed" name=web error="context deadline exceeded"\n'
+        'time=2026-12-01T23:00:00Z level=INFO msg="rolling back"\n'
+        "Error: UPGRADE FAILED: resource Deployment/shop/web not ready. status: InProgress\n"
+    )
+    assert scrub(stderr) == "UPGRADE FAILED: resource Deployment/shop/web not ready. status: InProgress"
+    assert scrub('level=WARN msg="only a warning"') == 'level=WARN msg="only a warning"'
+    assert scrub("Error: x https://user:secret@example.com/r") == "x https://example.com/r"

@@ -84,3 +84,72 @@ def test_the_cluster_is_at_a_commit_when_every_active_bundle_is_and_mixed_commit
         )
     )
     assert mixed.source.applied_commit is None
+
+
+def test_git_and_the_cluster_api_both_down_keep_both_errors_and_the_last_known_bundles():
+    ready = build(outcome(ReleaseOutcome("web", "web", "ns", "Ready", message="3 of 3 resources ready")))
+    both = build(
+        outcome(
+            source_error="cannot reach 127.0.0.1:9/fleet.git",
+            cluster_error="cannot list Helm release secrets",
+        ),
+        previous=ready,
+        minute=1,
+    )
+    assert both.errors.source == "cannot reach 127.0.0.1:9/fleet.git"
+    assert both.errors.cluster_api == "cannot list Helm release secrets"
+    assert both.source.error == "cannot reach 127.0.0.1:9/fleet.git"
+    assert both.health == "Failed"
+    assert [b.bundle for b in both.bundles] == ["web"]
+    assert both.bundles[0].message.startswith("not checked this pass: the cluster API is unreachable")
+    parsed = contract.parse_report(both.to_json())
+    assert parsed == both
+    assert [label for label, _ in parsed.errors.items()] == ["source", "cluster API"]
+
+
+def test_the_cluster_api_down_alone_is_not_a_source_error():
+    built = build(outcome(cluster_error="cannot list Helm release secrets: API server unreachable"))
+    assert built.source.error is None
+    assert built.errors.source is None
+    assert built.errors.cluster_api
+    assert built.health == "Failed"
+
+
+def test_a_report_without_error_fields_still_parses_and_v1_peers_never_see_them():
+    built = build(outcome(cluster_error="down"))
+    data = built.to_json_dict()
+    del data["errors"]
+    assert contract.parse_report(data).errors == contract.ErrorFields()
+    assert "errors" not in contract.to_v1_dict(built)
+
+
+def test_resource_messages_in_the_report_do_not_repeat_the_object():
+    from agent.health import ResourceHealth
+
+    health = ResourceHealth(
+        "Deployment", "ns", "web", "InProgress", "Deployment ns/web: 1 of 2 replicas available"
+    )
+    built = build(outcome(ReleaseOutcome("web", "web", "ns", "InProgress", non_ready=(health,))))
+    assert built.bundles[0].non_ready[0].message == "1 of 2 replicas available"
+
+
+def test_the_table_shows_each_error_on_its_own_line_and_messages_on_one_line():
+    import io
+
+    from agent.commands import print_report
+
+    built = build(
+        outcome(
+            ReleaseOutcome(
+                "web", "web", "ns", "Failed", message="UPGRADE FAILED: timed out\nwaiting for web"
+            ),
+            source_error="git down",
+            cluster_error="api down",
+        )
+    )
+    out = io.StringIO()
+    print_report(built, out)
+    lines = out.getvalue().splitlines()
+    assert "source: git down" in lines
+    assert "cluster API: api down" in lines
+    assert any(line.endswith("UPGRADE FAILED: timed out waiting for web") for line in lines)

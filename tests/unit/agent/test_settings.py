@@ -89,3 +89,29 @@ def test_credentials_are_read_from_their_file_and_never_shown(tmp_path):
     shown = repr(settings)
     for secret in ("hunter2-secret", "hub-secret-token", "inline-secret"):
         assert secret not in shown
+
+
+def test_namespaces_and_lease_namespace_settings():
+    settings = load_settings(
+        parse("--repo-url", "r", "--cluster", "c", "--namespaces", "shop, cache,shop"),
+        environ={"FLOTILLA_LEASE_NAMESPACE": "flotilla-system"},
+    )
+    assert settings.namespaces == ("cache", "shop")
+    assert settings.lease_namespace == "flotilla-system"
+    assert load_settings(parse("--repo-url", "r", "--cluster", "c"), environ={}).namespaces is None
+    with pytest.raises(SettingsError, match="--namespaces: Bad_NS"):
+        load_settings(parse("--repo-url", "r", "--cluster", "c", "--namespaces", "ok,Bad_NS"), environ={})
+
+
+def test_the_lease_lives_in_the_pods_namespace_in_cluster_else_in_default(tmp_path, monkeypatch):
+    from agent import loop
+
+    settings = load_settings(parse("--repo-url", "r", "--cluster", "c"), environ={})
+    namespace_file = tmp_path / "namespace"
+    namespace_file.write_text("edge-agent\n")
+    monkeypatch.setattr(loop, "SERVICE_ACCOUNT_NAMESPACE", namespace_file)
+    assert loop._lease_namespace(settings) == "edge-agent"
+    with_kubeconfig = load_settings(
+        parse("--repo-url", "r", "--cluster", "c", "--kubeconfig", "k"), environ={}
+    )
+    assert loop._lease_namespace(with_kubeconfig) == "default"

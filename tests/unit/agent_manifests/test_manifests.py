@@ -321,6 +321,8 @@ def test_command_prints_the_yaml_for_its_flags(capsys: pytest.CaptureFixture[str
         "ServiceAccount",
         "ClusterRole",
         "ClusterRoleBinding",
+        "Role",  # the agent's Lease, in its own namespace
+        "RoleBinding",
         "Deployment",
     ]
     deployment = printed[-1]
