@@ -1,0 +1,159 @@
+"""What one cluster may apply from a fleet repo that has problems: failure isolated per bundle.
+
+The rule (documented in fleet-repo-example/README.md, "Failure isolation"):
+
+- a problem in a bundle's files (its bundle.yaml, values files, local chart) blocks that bundle,
+  and every bundle that dependsOn it, on every cluster (its targets are unknown);
+- a problem in a group file blocks the bundles that use the group;
+- a problem in a cluster file blocks that cluster: its agent applies and prunes nothing;
+- a problem that concerns one cluster (two bundles installing one release there, a dependency not
+  targeted there, merged values too big) blocks the bundles concerned on that cluster only;
+- a problem with the repo as a whole (over the read budget, not a directory) blocks everything.
+
+A blocked bundle's release is left exactly as it is: not upgraded, not rolled back, never pruned.
+Everything else is applied. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from agent.fleet.errors import FleetRepoError, Problem, UnknownClusterError
+from agent.fleet.model import ClusterPlan, DesiredRelease
+from agent.fleet.planning import dependency_order, desired_release
+from agent.fleet.repo import LoadedFleet
+from agent.fleet.selectors import matching_targets
+from agent.fleet.valuesize import json_size, too_big
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockedRelease:
+    """A bundle this cluster would run that is not applied this time, and why."""
+
+    bundle: str
+    release: str
+    namespace: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentPlan:
+    plan: ClusterPlan
+    problems: tuple[Problem, ...]
+    """Every problem of the repo, plus those that concern this cluster only."""
+    blocked: tuple[BlockedRelease, ...]
+    protected_bundles: frozenset[str]
+    """Bundles whose releases must not be pruned: broken or blocked, so their targets are unknown."""
+
+
+def plan_agent(loaded: LoadedFleet, cluster_name: str) -> AgentPlan:
+    """The releases ``cluster_name`` applies from ``loaded``, and what is held back.
+
+    Raises ``FleetRepoError`` when the repo as a whole or this cluster's own file has problems,
+    ``UnknownClusterError`` when no file declares the cluster.
+    """
+    if loaded.fatal:
+        raise FleetRepoError(loaded.problems)
+    cluster = loaded.clusters.get(cluster_name)
+    if cluster is None:
+        if cluster_name in loaded.broken_clusters:
+            raise FleetRepoError(loaded.problems)
+        raise UnknownClusterError(cluster_name, loaded.clusters)
+    problems = list(loaded.problems)
+    blocked: dict[str, BlockedRelease] = {}
+    releases: dict[str, DesiredRelease] = {}
+    for name, bundle in loaded.bundles.items():
+        release = desired_release(bundle, cluster, loaded.groups)
+        if release is None:
+            continue
+        size = json_size(release.values)
+        if size > loaded.limits.max_values_bytes:
+            problem = too_big(bundle, cluster_name, size, loaded.limits)
+            problems.append(problem)
+            blocked[name] = _blocked(release, problem.message)
+        else:
+            releases[name] = release
+    _block_collisions(releases, blocked, problems, cluster_name, loaded)
+    _block_dependencies(releases, blocked, problems, cluster_name, loaded)
+    for name, (bundle, reason) in loaded.blocked.items():
+        if matching_targets(bundle, cluster, loaded.groups):
+            blocked[name] = BlockedRelease(name, bundle.release, bundle.namespace, reason)
+    return AgentPlan(
+        plan=ClusterPlan(cluster=cluster, releases=dependency_order(releases)),
+        problems=tuple(sorted(set(problems))),
+        blocked=tuple(blocked[name] for name in sorted(blocked)),
+        protected_bundles=frozenset(loaded.broken_bundles | blocked.keys() | loaded.blocked.keys()),
+    )
+
+
+def _blocked(release: DesiredRelease, reason: str) -> BlockedRelease:
+    return BlockedRelease(release.bundle, release.release, release.namespace, reason)
+
+
+def _block_collisions(
+    releases: dict[str, DesiredRelease],
+    blocked: dict[str, BlockedRelease],
+    problems: list[Problem],
+    cluster_name: str,
+    loaded: LoadedFleet,
+) -> None:
+    """Two bundles installing one release here: neither is applied (which one is meant is unknown)."""
+    by_key: dict[tuple[str, str], list[str]] = {}
+    for name, release in releases.items():
+        by_key.setdefault((release.namespace, release.release), []).append(name)
+    for (namespace, release_name), names in by_key.items():
+        if len(names) < 2:
+            continue
+        first, *others = sorted(names)
+        for other in others:
+            bundle = loaded.bundles[other]
+            problems.append(
+                Problem(
+                    bundle.origin.file,
+                    bundle.origin.line,
+                    f"bundles {first!r} and {other!r} both install release {release_name!r} in namespace "
+                    f"{namespace!r} on cluster {cluster_name}; set a different releaseName or namespace",
+                )
+            )
+        for name in names:
+            blocked[name] = _blocked(
+                releases.pop(name), "not applied: another bundle installs the same release"
+            )
+
+
+def _block_dependencies(
+    releases: dict[str, DesiredRelease],
+    blocked: dict[str, BlockedRelease],
+    problems: list[Problem],
+    cluster_name: str,
+    loaded: LoadedFleet,
+) -> None:
+    """A bundle whose dependency is not applied here is not applied either, transitively."""
+    changed = True
+    while changed:
+        changed = False
+        for name in sorted(releases):
+            bundle = loaded.bundles[name]
+            for dependency in bundle.depends_on:
+                if dependency.bundle in releases:
+                    continue
+                if dependency.bundle in loaded.bundles and dependency.bundle not in blocked:
+                    problems.append(
+                        Problem(
+                            bundle.origin.file,
+                            dependency.line,
+                            f"bundle {name!r} depends on {dependency.bundle!r}, which is not targeted at "
+                            f"cluster {cluster_name}; target {dependency.bundle!r} there too or drop the "
+                            "dependency",
+                        )
+                    )
+                reason = f"not applied: it depends on {dependency.bundle!r}, which is not applied here"
+                blocked[name] = _blocked(releases.pop(name), reason)
+                changed = True
+                break
+
+
+def protected_releases(plan: AgentPlan) -> Mapping[tuple[str, str], str]:
+    """(namespace, release) of every blocked release this cluster runs, which pruning must skip."""
+    return {(b.namespace, b.release): b.bundle for b in plan.blocked}
