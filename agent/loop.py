@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 
 from agent import report
+from agent.fleet import ContentCache
 from agent.helm import Helm
 from agent.kube import Kube, KubeError
 from agent.reconcile import PassContext, PassOutcome, reconcile_once
@@ -49,6 +50,7 @@ class Agent:
     reporter: Reporter | None
     stop: threading.Event = field(default_factory=threading.Event)
     wake: threading.Event = field(default_factory=threading.Event)
+    fleet_cache: ContentCache = field(default_factory=ContentCache)
 
     @classmethod
     def from_settings(cls, settings: AgentSettings) -> Agent:
@@ -83,6 +85,7 @@ class Agent:
             helm=self.helm,
             interval=self.settings.interval,
             stop=self.stop,
+            fleet_cache=self.fleet_cache,
         )
         outcome = reconcile_once(context, revision)
         if revision.commit and outcome.ok:

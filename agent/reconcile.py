@@ -4,8 +4,9 @@ This is the single ladder of steps; each step's work lives in its own module (``
 ``actions``, ``helm``, ``kube``, ``health``, ``drift``, ``bundlestate``).  The pass never raises for
 a problem it can report: every failure ends up in the returned :class:`PassOutcome`.
 
-Safety rule: releases are pruned only when the source was fetched fresh, the repo validated and
-the plan succeeded.  A cut network, a broken commit or an unknown cluster never deletes anything.
+Safety rule: releases are pruned only when the source was fetched fresh and this cluster's plan
+succeeded.  A cut network, a broken cluster file or an unknown cluster never deletes anything, and
+a release whose bundle has problems (see ``fleet.isolation``) is left exactly as it is.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ class PassContext:
     interval: float
     stop: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], float] = time.time
+    fleet_cache: fleet.ContentCache = field(default_factory=fleet.ContentCache)
 
 
 def reconcile_once(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
@@ -125,15 +127,17 @@ def _reconcile(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
     if revision.path is None:
         return replace(base, prune_skipped="no checkout of the fleet repo is available yet")
     try:
-        repo = fleet.load_repo(revision.path)
+        agent_plan = fleet.plan_agent(fleet.load_fleet(revision.path, cache=ctx.fleet_cache), ctx.cluster)
     except fleet.FleetRepoError as error:
         log.error("fleet_repo_invalid", commit=revision.commit, problems=len(error.problems))
         return replace(base, problems=tuple(error.problems), prune_skipped="the fleet repo failed validation")
-    try:
-        plan = fleet.plan_cluster(repo, ctx.cluster)
     except fleet.UnknownClusterError as error:
         return replace(base, error=str(error), prune_skipped="the plan failed")
-    base = replace(base, labels=dict(plan.cluster.labels))
+    plan = agent_plan.plan
+    if agent_plan.problems:  # isolated: what they block is left alone, everything else applies
+        log.error("fleet_repo_problems", commit=revision.commit, problems=len(agent_plan.problems),
+                  blocked=[b.bundle for b in agent_plan.blocked])  # fmt: skip
+    base = replace(base, labels=dict(plan.cluster.labels), problems=agent_plan.problems)
     try:
         histories = group_releases(ctx.kube.helm_release_secrets())
     except KubeError as error:
@@ -155,14 +159,33 @@ def _reconcile(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
                  namespace=desired.namespace, action=outcome.action, state=outcome.state)  # fmt: skip
     if failures != failures_before:
         state.save_failures(ctx.state_dir, failures)
+    outcomes += [_blocked_outcome(blocked, histories) for blocked in agent_plan.blocked]
     base = replace(base, releases=tuple(outcomes))
 
     why_not = _why_not_prune(revision, interrupted=ctx.stop.is_set())
     if why_not:
-        if _prunable(ctx, plan.releases, histories):
+        if _prunable(ctx, agent_plan, histories):
             log.warning("prune_skipped", reason=why_not)
         return replace(base, prune_skipped=why_not)
-    return replace(base, pruned=_prune(ctx, plan.releases, histories))
+    return replace(base, pruned=_prune(ctx, agent_plan, histories))
+
+
+def _blocked_outcome(
+    blocked: fleet.BlockedRelease, histories: Mapping[tuple[str, str], ReleaseHistory]
+) -> ReleaseOutcome:
+    """A release held back by a problem in the repo: reported as it is, left exactly as it is."""
+    history = histories.get((blocked.namespace, blocked.release))
+    current = history.current if history is not None else None
+    return ReleaseOutcome(
+        bundle=blocked.bundle,
+        release=blocked.release,
+        namespace=blocked.namespace,
+        state="Failed",
+        message=blocked.reason,
+        helm_revision=current.revision if current else None,
+        chart_version=current.chart_version if current else "",
+        applied_commit=current.labels.get(COMMIT_LABEL) if current else None,
+    )
 
 
 def _why_not_prune(revision: SourceRevision, *, interrupted: bool) -> str | None:
@@ -174,27 +197,27 @@ def _why_not_prune(revision: SourceRevision, *, interrupted: bool) -> str | None
 
 
 def _prunable(
-    ctx: PassContext,
-    planned: Sequence[fleet.DesiredRelease],
-    histories: Mapping[tuple[str, str], ReleaseHistory],
+    ctx: PassContext, agent_plan: fleet.AgentPlan, histories: Mapping[tuple[str, str], ReleaseHistory]
 ) -> list[tuple[str, str]]:
-    wanted = {(r.namespace, r.release) for r in planned}
+    """Releases this agent installed that are no longer planned, except those of a bundle with
+    problems (its targets are unknown) or held back on this cluster."""
+    wanted = {(r.namespace, r.release) for r in agent_plan.plan.releases}
+    wanted |= {(b.namespace, b.release) for b in agent_plan.blocked}
     return sorted(
         key
         for key, history in histories.items()
         if history.current.owned
         and history.current.labels.get(CLUSTER_LABEL) == ctx.cluster
+        and history.current.labels.get(BUNDLE_LABEL) not in agent_plan.protected_bundles
         and key not in wanted
     )
 
 
 def _prune(
-    ctx: PassContext,
-    planned: Sequence[fleet.DesiredRelease],
-    histories: Mapping[tuple[str, str], ReleaseHistory],
+    ctx: PassContext, agent_plan: fleet.AgentPlan, histories: Mapping[tuple[str, str], ReleaseHistory]
 ) -> tuple[str, ...]:
     pruned = []
-    for namespace, name in _prunable(ctx, planned, histories):
+    for namespace, name in _prunable(ctx, agent_plan, histories):
         try:
             ctx.helm.uninstall(release=name, namespace=namespace)
             pruned.append(f"{namespace}/{name}")

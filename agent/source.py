@@ -39,7 +39,6 @@ from typing import Any, Final
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import structlog
-from git.cmd import Git
 
 from agent.redaction import redact_url
 
@@ -461,6 +460,8 @@ class Source:
         return self._git(args, cwd=self.checkout, timeout=None)
 
     def _git(self, args: list[str], *, cwd: Path | None, timeout: float | None) -> _Outcome:
+        from git.cmd import Git  # GitPython runs `git version` on import: only when git is used
+
         runner = Git(str(cwd) if cwd else None)
         try:
             status, stdout, stderr = runner.execute(
