@@ -205,7 +205,7 @@ def _chart(
     if version is not None and not versions.is_valid_constraint(version):
         problems.add(
             ("chart", "version"),
-            f"chart.version {version!r} is neither a version nor a semver range "
+            f"chart.version {excerpt(str(version))} is neither a version nor a semver range "
             "(e.g. 1.2.3, ^1.2, >=1.0 <2.0)",
         )
         return None
