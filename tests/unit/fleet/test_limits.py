@@ -150,7 +150,8 @@ def test_a_file_past_the_size_limit_is_refused_before_it_is_read(tmp_path: pathl
 def test_the_repo_total_is_bounded_and_stops_the_whole_load(tmp_path: pathlib.Path) -> None:
     root = write_repo(tmp_path, base_files())
     problems = problems_of(root, max_repo_bytes=300)
-    assert problems and all("read per load of the fleet repo" in p.message for p in problems)
+    assert problems
+    assert all("read per load of the fleet repo" in p.message for p in problems)
     loaded = fleet.load_fleet(root, limits=Limits(max_repo_bytes=300))
     assert loaded.fatal
     with pytest.raises(fleet.FleetRepoError):
@@ -168,13 +169,13 @@ def test_merged_values_past_helms_release_limit_block_that_release(tmp_path: pat
     root = write_repo(tmp_path, files)
     problem = only(problems_of(root, max_values_bytes=1000))
     assert problem.file == "bundles/web/bundle.yaml"
-    assert (
-        "for cluster 'eu-1' are 1" in problem.message and "exceeds the limit of 1000 bytes" in problem.message
-    )
+    assert "for cluster 'eu-1' are 1" in problem.message
+    assert "exceeds the limit of 1000 bytes" in problem.message
     loaded = fleet.load_fleet(root, limits=Limits(max_values_bytes=1000))
     eu = fleet.plan_agent(loaded, "eu-1")
     assert [r.bundle for r in eu.plan.releases] == ["base"]
-    assert [b.bundle for b in eu.blocked] == ["web"] and "web" in eu.protected_bundles
+    assert [b.bundle for b in eu.blocked] == ["web"]
+    assert "web" in eu.protected_bundles
     assert [r.bundle for r in fleet.plan_agent(loaded, "us-1").plan.releases] == ["base", "web"]
 
 
