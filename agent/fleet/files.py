@@ -90,6 +90,8 @@ class RepoFiles:
         self.cache = cache if cache is not None else ContentCache()
         self.over_budget = False
         self._charged: set[str] = set()
+        self._walked: dict[str, tuple[str, os.stat_result]] = {}
+        """Regular files met by a walk (which follows no symlink): inside the repo by construction."""
 
     def yaml_parser(self, relative: str, content: bytes) -> Document | Problem:
         """Parses a YAML file within this load's limits (pass to :meth:`read`)."""
@@ -169,6 +171,7 @@ class RepoFiles:
                 elif entry.is_dir(follow_symlinks=False):
                     pending.append(relative)
                 elif entry.is_file(follow_symlinks=False):
+                    self._walked[relative] = (entry.path, entry.stat(follow_symlinks=False))
                     yield relative, entry
 
     # -------------------------------------------------------------------------------- reading
@@ -179,12 +182,17 @@ class RepoFiles:
         Raises :class:`Refused` for a file outside the repo, not regular, too big, or past the
         repo's total budget.
         """
-        _, real = self.locate(relative)
-        info = self._regular_stat(real)
+        walked = self._walked.get(relative)
+        if walked is None:
+            real = self.locate(relative)[1]
+            info = self._regular_stat(real)
+        else:
+            real, info = walked
+            self._check_size(info)
+        self._charge(info.st_size, relative)
         digest, content = self.cache.content_hash(
             relative, _signature(info), lambda: self._read_bytes(real, info.st_size)
         )
-        self._charge(info.st_size, relative)
 
         def compute() -> ResultT:
             return parse(relative, content if content is not None else self._read_bytes(real, info.st_size))
@@ -195,12 +203,15 @@ class RepoFiles:
         info = os.stat(real)
         if not stat.S_ISREG(info.st_mode):
             raise Refused("is not a regular file")
+        self._check_size(info)
+        return info
+
+    def _check_size(self, info: os.stat_result) -> None:
         if info.st_size > self.limits.max_file_bytes:
             raise Refused(
                 f"is {info.st_size} bytes, which exceeds the limit of "
                 f"{size_text(self.limits.max_file_bytes)} per file"
             )
-        return info
 
     def _charge(self, size: int, path: str) -> None:
         """Count a file against the repo's budget, once per load however often it is listed."""

@@ -33,6 +33,8 @@ class Limits:
     """Digits of one integer."""
     max_scalar_bytes: int = 256 * 1024
     """One string, key or number."""
+    max_problems_per_file: int = 20
+    """Problems reported for one file; the rest are counted in one more problem."""
     max_values_bytes: int = 1024 * 1024
     """The merged values of one release, as JSON: Helm stores a release in one Secret (1 MiB)."""
 

@@ -239,7 +239,9 @@ def _parse(name: str, content: bytes, kind: schemacheck.Kind, files: RepoFiles) 
         return _Parsed(None, (document,), None)
     data: Any = document.data
     declared = data.get("name") if isinstance(data, dict) else None
-    found = _kind_problem(document, kind) or schemacheck.check(document, kind)
+    found = _kind_problem(document, kind) or schemacheck.check(
+        document, kind, files.limits.max_problems_per_file
+    )
     return _Parsed(document, tuple(found), declared if isinstance(declared, str) else None)
 
 

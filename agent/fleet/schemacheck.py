@@ -80,13 +80,17 @@ def _inline_refs(node: Any, common_defs: Mapping[str, Any]) -> Any:
     return {key: _inline_refs(value, common_defs) for key, value in node.items() if key != "$defs"}
 
 
-def check(document: Document, kind: Kind) -> list[Problem]:
-    """Every schema violation in ``document`` as a problem on the line it concerns."""
+def check(document: Document, kind: Kind, limit: int = 20) -> list[Problem]:
+    """Every schema violation in ``document`` as a problem on the line it concerns, at most
+    ``limit`` of them and then one problem counting the others."""
     if _fast_check(kind)(document.data):
         return []
     problems: list[Problem] = []
     for error in _validator(kind).iter_errors(document.data):
         problems.extend(_problems(document, error))
+    if len(problems) > limit:
+        more = len(problems) - limit
+        problems = [*problems[:limit], Problem(document.file, 0, f"and {more} more problems in this file")]
     return problems
 
 

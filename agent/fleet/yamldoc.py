@@ -37,6 +37,9 @@ _SCALAR_TAGS = {"tag:yaml.org,2002:null", "tag:yaml.org,2002:bool", _INT, "tag:y
 _TEXT_TAGS = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"}
 _constructor = yaml.constructor.SafeConstructor()
 _NO_KEY = object()
+_PLAIN: dict[str, Any] = {}
+"""Plain scalars already resolved (``eu-west``, ``true``, ``3``): the same few recur in every file."""
+_PLAIN_CACHED = 20_000
 _MERGE_KEY = object()
 
 
@@ -132,20 +135,22 @@ class _Builder:
     def build(self, loader: Any) -> Any:
         self.loader = loader
         documents = 0
+        scalar, start, end, alias = self._scalar, self._start, self._end, self._alias
         while loader.check_event():
             event = loader.get_event()
-            if isinstance(event, yaml.DocumentStartEvent):
+            kind = type(event)
+            if kind is yaml.ScalarEvent:
+                scalar(event)
+            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                start(event)
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                end()
+            elif kind is yaml.AliasEvent:
+                alias(event)
+            elif kind is yaml.DocumentStartEvent:
                 documents += 1
                 if documents > 1:
                     raise _Invalid(_line(event), "expected a single YAML document, found several ('---')")
-            elif isinstance(event, yaml.ScalarEvent):
-                self._scalar(event)
-            elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
-                self._start(event)
-            elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
-                self._end()
-            elif isinstance(event, yaml.AliasEvent):
-                self._alias(event)
         return self.root
 
     def _count(self, line: int, nodes: int = 1) -> None:
@@ -188,10 +193,13 @@ class _Builder:
         top.key = _NO_KEY
 
     def _scalar(self, event: yaml.ScalarEvent) -> None:
-        line = _line(event)
-        self._count(line)
+        mark: Any = event.start_mark
+        line = mark.line + 1
+        self.nodes += 1
+        if self.nodes > self.limits.max_nodes:
+            self._count(line, 0)
         top = self.stack[-1] if self.stack else None
-        if top is not None and isinstance(top.container, dict) and top.key is _NO_KEY:
+        if top is not None and top.key is _NO_KEY and type(top.container) is dict:
             self._key(top, event, line)
             return
         value = self._scalar_value(event, line)
@@ -200,10 +208,10 @@ class _Builder:
         self._add(value, line, 0)
 
     def _key(self, top: _Frame, event: yaml.ScalarEvent, line: int) -> None:
-        if event.tag is None and self.loader.resolve(yaml.ScalarNode, event.value, event.implicit) == _MERGE:
+        key = event.value
+        if key == "<<" and event.tag is None and event.implicit[0]:
             top.key, top.key_line = _MERGE_KEY, line
             return
-        key = event.value
         if key in top.container:
             first = self.lines[(*top.path, key)]
             raise _Invalid(line, f"duplicate key {excerpt(key)} (first set on line {first})")
@@ -211,6 +219,14 @@ class _Builder:
 
     def _scalar_value(self, event: yaml.ScalarEvent, line: int) -> Any:
         tag = event.tag
+        if tag is None:
+            if not event.implicit[0]:  # quoted, literal or folded: a string
+                return event.value
+            cached = _PLAIN.get(event.value, _NO_KEY)
+            if cached is not _NO_KEY and not (
+                type(cached) is int and len(event.value) > self.limits.max_int_digits
+            ):
+                return cached
         if tag is None or tag == "!":
             tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
         if tag in _TEXT_TAGS:
@@ -223,9 +239,16 @@ class _Builder:
                 f"an integer of {len(event.value)} digits exceeds the limit of {self.limits.max_int_digits}",
             )
         node = yaml.ScalarNode(tag, event.value, None, None, event.style)
-        value = _constructor.yaml_constructors[tag](_constructor, node)
+        try:
+            value = _constructor.yaml_constructors[tag](_constructor, node)
+        except (ValueError, TypeError, ArithmeticError, yaml.YAMLError):  # e.g. '!!int 1e9', '!!float 0x1'
+            raise _Invalid(line, f"{excerpt(event.value)} is not a valid {tag.rsplit(':', 1)[-1]}") from None
         if isinstance(value, float) and not math.isfinite(value):
             raise _Invalid(line, f"{excerpt(event.value)} is not a finite number")
+        if event.tag is None and event.implicit[0] and len(event.value) <= 64:
+            if len(_PLAIN) >= _PLAIN_CACHED:
+                _PLAIN.clear()
+            _PLAIN[event.value] = value
         return value
 
     def _start(self, event: yaml.MappingStartEvent | yaml.SequenceStartEvent) -> None:

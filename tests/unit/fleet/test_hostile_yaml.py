@@ -116,5 +116,5 @@ def test_the_loader_gives_a_bounded_problem_list_and_never_raises(content: bytes
         for name in loaded.clusters:
             fleet.plan_agent(loaded, name)
         assert time.perf_counter() - started < 5.0
-        assert len(problems) <= 5
+        assert len(problems) <= 21  # one file: at most 20 problems and one counting the others
         assert all(len(problem.message) < 300 for problem in problems)
