@@ -13,8 +13,10 @@ exactly those on checkout), and the parsed result of each content, so it parses 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
+import operator
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -27,8 +29,17 @@ from agent.fleet.yamldoc import Document, parse_bytes
 ResultT = TypeVar("ResultT")
 _YAML_SUFFIXES = (".yaml", ".yml")
 _Signature = tuple[int, int, int, int, int]
+Fact = tuple[tuple[str, ...], object]
+"""A question a load asked of the disk (``("read", path, kind)``, ...) and the answer it got."""
 ChartFile = tuple[str, str, os.stat_result]
 """A file of a local chart: its path relative to the chart, its real path, its ``stat``."""
+
+
+_NOT_ASKED = object()
+
+
+def _same(outcome: object) -> object:
+    return outcome
 
 
 class Refused(Exception):
@@ -74,6 +85,32 @@ class ContentCache:
         self._used_parsed[key] = result
         return result
 
+    def touch(self, key: tuple[str, str, str]) -> None:
+        """Keep ``key`` for the next load, as if it had been used."""
+        if key not in self._used_parsed and key in self._parsed:
+            self._used_parsed[key] = self._parsed[key]
+
+    def derived(self, source: object, kind: str, compute: Callable[[], ResultT]) -> ResultT:
+        """``compute()``, remembered for as long as ``source`` (a cached parse result) is reused."""
+        found = self.memo(source, kind)
+        if found is None:
+            found = (compute(),)
+            self.remember(source, kind, found[0])
+        result: ResultT = found[0]
+        return result
+
+    def memo(self, source: object, kind: str) -> tuple[Any] | None:
+        """``(value,)`` remembered for ``source`` under ``kind``, or None."""
+        key = (kind, str(id(source)), "")
+        entry = self._used_parsed.get(key) or self._parsed.get(key)
+        if entry is None or entry[0] is not source:  # ids are reused once an object is gone
+            return None
+        self._used_parsed[key] = entry
+        return (entry[1],)
+
+    def remember(self, source: object, kind: str, value: object) -> None:
+        self._used_parsed[(kind, str(id(source)), "")] = (source, value)
+
     def finish_load(self) -> None:
         """Keep only what the load that just ended used."""
         self._hashes, self._used_hashes = self._used_hashes, {}
@@ -90,6 +127,9 @@ class RepoFiles:
         self.cache = cache if cache is not None else ContentCache()
         self.over_budget = False
         self._charged: set[str] = set()
+        self._located: dict[str, tuple[str, str] | Refused] = {}
+        self._traces: list[list[Fact]] = []
+        self._answers: dict[tuple[str, ...], object] = {}
         self._walked: dict[str, tuple[str, os.stat_result]] = {}
         """Regular files met by a walk (which follows no symlink): inside the repo by construction."""
 
@@ -97,10 +137,96 @@ class RepoFiles:
         """Parses a YAML file within this load's limits (pass to :meth:`read`)."""
         return parse_bytes(relative, content, self.limits)
 
+    # ------------------------------------------------------------------------------- tracing
+
+    @contextlib.contextmanager
+    def tracing(self) -> Iterator[list[Fact]]:
+        """Collect what the code inside looked at (paths located, files' content digests, charts'
+        signatures): if :meth:`still_true` holds for them at a later load, its result still holds."""
+        facts: list[Fact] = []
+        self._traces.append(facts)
+        try:
+            yield facts
+        finally:
+            self._traces.pop()
+            if self._traces:
+                self._traces[-1].extend(facts)
+
+    def replay(self, facts: list[Fact]) -> None:
+        """Record ``facts`` into the current trace (a result reused from a memo)."""
+        if self._traces:
+            self._traces[-1].extend(facts)
+
+    def still_true(self, facts: list[Fact]) -> bool:
+        """Whether every question gets the same answer now (each asked once per load)."""
+        for question, outcome in facts:
+            answer = self._answers.get(question, _NOT_ASKED)
+            if answer is _NOT_ASKED:
+                try:
+                    answer = self._answer(question)
+                except Refused as refused:
+                    answer = ("refused", refused.message)
+                self._answers[question] = answer
+            if answer != outcome:
+                return False
+        return True
+
+    def _answer(self, question: tuple[str, ...]) -> object:
+        operation, relative = question[0], question[1]
+        if operation == "locate":
+            return self._locate_known(relative)
+        if operation == "is_dir":
+            return self._is_dir(relative)
+        if operation == "exists":
+            return os.path.lexists(os.path.join(self.root, relative))
+        if operation == "read":
+            digest = self._digest(relative)[0]
+            self.cache.touch((question[2], relative, digest))
+            return digest
+        return self._chart_signature(relative)[0]
+
+    def _record(self, question: tuple[str, ...], outcome: object) -> None:
+        if self._traces:
+            self._traces[-1].append((question, outcome))
+
+    def _traced(
+        self,
+        question: tuple[str, ...],
+        answer: Callable[[], ResultT],
+        fact: Callable[[ResultT], object] = _same,
+    ) -> ResultT:
+        """``answer()``, recording ``fact(answer)`` (or the refusal) as the answer to ``question``."""
+        try:
+            outcome = answer()
+        except Refused as refused:
+            self._record(question, ("refused", refused.message))
+            raise
+        self._record(question, fact(outcome))
+        return outcome
+
     # ------------------------------------------------------------------------------- locating
 
     def locate(self, relative: str) -> tuple[str, str]:
         """(path relative to the root, real absolute path) of an existing path inside the repo."""
+        return self._traced(("locate", relative), lambda: self._locate_known(relative))
+
+    def exists(self, relative: str) -> bool:
+        """Whether anything (even a dangling symlink) is at ``relative``."""
+        return self._traced(("exists", relative), lambda: os.path.lexists(os.path.join(self.root, relative)))
+
+    def _locate_known(self, relative: str) -> tuple[str, str]:
+        known = self._located.get(relative)
+        if known is None:
+            try:
+                known = self._locate(relative)
+            except Refused as refused:
+                known = refused
+            self._located[relative] = known
+        if isinstance(known, Refused):
+            raise known
+        return known
+
+    def _locate(self, relative: str) -> tuple[str, str]:
         try:
             real = os.path.realpath(os.path.join(self.root, relative), strict=True)
         except FileNotFoundError:
@@ -114,8 +240,11 @@ class RepoFiles:
         return os.path.relpath(real, self.root).replace(os.sep, "/"), real
 
     def is_dir(self, relative: str) -> bool:
+        return self._traced(("is_dir", relative), lambda: self._is_dir(relative))
+
+    def _is_dir(self, relative: str) -> bool:
         try:
-            return stat.S_ISDIR(os.stat(self.locate(relative)[1]).st_mode)
+            return stat.S_ISDIR(os.stat(self._locate_known(relative)[1]).st_mode)
         except (Refused, OSError):
             return False
 
@@ -127,6 +256,20 @@ class RepoFiles:
             if entry.name.endswith(_YAML_SUFFIXES):
                 files.append(relative)
         return sorted(files), refused
+
+    def regular_file_in(self, directory: str, name: str) -> bool | None:
+        """Whether ``directory/name`` (``directory`` found by a walk) is a regular file: True, and
+        it is then read without resolving it again; None when nothing is there; False otherwise."""
+        relative = f"{directory}/{name}"
+        path = os.path.join(self.root, relative)
+        try:
+            info = os.lstat(path)
+        except OSError:
+            return None
+        if stat.S_ISREG(info.st_mode):
+            self._walked[relative] = (path, info)
+            return True
+        return False
 
     def subdirectories(self, folder: str) -> tuple[list[str], list[tuple[str, str]]]:
         """Direct subdirectories of ``folder``; symlinks among them are refused (not followed)."""
@@ -182,9 +325,20 @@ class RepoFiles:
         Raises :class:`Refused` for a file outside the repo, not regular, too big, or past the
         repo's total budget.
         """
+        digest, real, info, content = self._traced(
+            ("read", relative, kind), lambda: self._digest(relative), operator.itemgetter(0)
+        )
+
+        def compute() -> ResultT:
+            return parse(relative, content if content is not None else self._read_bytes(real, info.st_size))
+
+        return self.cache.parsed((kind, relative, digest), compute)
+
+    def _digest(self, relative: str) -> tuple[str, str, os.stat_result, bytes | None]:
+        """The content digest, real path and ``stat`` of a file, and its bytes if it had to be read."""
         walked = self._walked.get(relative)
         if walked is None:
-            real = self.locate(relative)[1]
+            real = self._locate_known(relative)[1]
             info = self._regular_stat(real)
         else:
             real, info = walked
@@ -193,11 +347,7 @@ class RepoFiles:
         digest, content = self.cache.content_hash(
             relative, _signature(info), lambda: self._read_bytes(real, info.st_size)
         )
-
-        def compute() -> ResultT:
-            return parse(relative, content if content is not None else self._read_bytes(real, info.st_size))
-
-        return self.cache.parsed((kind, relative, digest), compute)
+        return digest, real, info, content
 
     def _regular_stat(self, real: str) -> os.stat_result:
         info = os.stat(real)
@@ -261,10 +411,18 @@ class RepoFiles:
         return sorted(result, key=lambda item: item[0])
 
     def chart_digest(self, chart_dir: str, compute: Callable[[list[ChartFile]], str]) -> str:
+        """``compute(files)`` for the chart's files, remembered while none of them changes."""
+        signature, files = self._traced(
+            ("chart", chart_dir), lambda: self._chart_signature(chart_dir), operator.itemgetter(0)
+        )
+        return self.cache.parsed(("chart", chart_dir, signature), lambda: compute(files))
+
+    def _chart_signature(self, chart_dir: str) -> tuple[str, list[ChartFile]]:
         files = self.chart_files(chart_dir)
         key = repr([(name, _signature(info)) for name, _, info in files])
-        signature_digest = hashlib.blake2b(key.encode(), digest_size=20).hexdigest()
-        return self.cache.parsed(("chart", chart_dir, signature_digest), lambda: compute(files))
+        signature = hashlib.blake2b(key.encode(), digest_size=20).hexdigest()
+        self.cache.touch(("chart", chart_dir, signature))
+        return signature, files
 
 
 def _symlink_reason(files: RepoFiles, relative: str) -> str:

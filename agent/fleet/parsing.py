@@ -6,7 +6,6 @@ boundary, so that the planner never touches the disk.
 
 from __future__ import annotations
 
-import os
 import pathlib
 import posixpath
 from collections.abc import Callable, Mapping
@@ -246,7 +245,7 @@ def _local_chart(
     if not files.is_dir(repo_path):
         problems.add(("chart", "path"), f"chart.path {shown}: no such directory ({repo_path})")
         return None
-    if not os.path.lexists(os.path.join(files.root, repo_path, CHART_FILE)):
+    if not files.exists(f"{repo_path}/{CHART_FILE}"):
         problems.add(("chart", "path"), f"chart.path {shown}: {repo_path} has no {CHART_FILE}")
         return None
     chart = read_chart(repo_path)

@@ -17,7 +17,7 @@ from typing import Any
 
 from agent.fleet import charts, parsing, schemacheck, validation
 from agent.fleet.errors import FleetRepoError, Problem
-from agent.fleet.files import ContentCache, Refused, RepoFiles
+from agent.fleet.files import ContentCache, Fact, Refused, RepoFiles
 from agent.fleet.limits import DEFAULT, Limits
 from agent.fleet.model import Bundle, Cluster, ClusterGroup, FleetRepo
 from agent.fleet.yamldoc import Document
@@ -100,21 +100,28 @@ class _Loader:
         self.broken: dict[str, set[str]] = {"Cluster": set(), "ClusterGroup": set(), "Bundle": set()}
         self.salvaged_dependencies: dict[str, validation.DependsOn] = {}
         self._charts: dict[str, charts.LocalChart | Problem] = {}
+        self._chart_facts: dict[str, list[Fact]] = {}
 
     def load(self) -> LoadedFleet:
         files = self.files
         if not files.is_dir("clusters"):
             self.problems.append(Problem("clusters", 0, "no clusters/ directory: is this a fleet repo?"))
-        clusters = [parsing.parse_cluster(doc) for doc in self.documents(self._listed("clusters"), "Cluster")]
+        cache = files.cache
+        clusters = [
+            cache.derived(doc, "ClusterModel", functools.partial(parsing.parse_cluster, doc))
+            for doc in self.documents(self._listed("clusters"), "Cluster")
+        ]
         groups: list[ClusterGroup] = []
         for document in self.documents(self._listed("groups"), "ClusterGroup"):
-            group, problems = parsing.parse_group(document)
+            group, problems = cache.derived(
+                document, "GroupModel", functools.partial(parsing.parse_group, document)
+            )
             self._add(problems, "ClusterGroup", group.name)
             if not problems:
                 groups.append(group)
         bundles: list[Bundle] = []
         for document in self.documents(self._bundle_files(), "Bundle"):
-            bundle, problems = parsing.parse_bundle(document, files, self.read_chart)
+            bundle, problems = self._bundle(document)
             self._add(problems, "Bundle", document.data["name"])
             if bundle is None or problems:
                 self.salvage(document)
@@ -142,7 +149,7 @@ class _Loader:
             self.broken["Bundle"].add(path.rsplit("/", 1)[-1])
         result = []
         for directory in directories:
-            if os.path.lexists(os.path.join(self.files.root, directory, BUNDLE_FILE)):
+            if self.files.regular_file_in(directory, BUNDLE_FILE) is not None:
                 result.append(f"{directory}/{BUNDLE_FILE}")
             else:
                 self.problems.append(Problem(directory, 0, f"bundle directory has no {BUNDLE_FILE}"))
@@ -177,10 +184,28 @@ class _Loader:
             name, dependencies = salvaged
             self.salvaged_dependencies.setdefault(name, (document.file, dependencies))
 
+    def _bundle(self, document: Document) -> tuple[Bundle | None, list[Problem]]:
+        """``parse_bundle``, reused from the last load while the files it read are unchanged."""
+        files = self.files
+        cached = files.cache.memo(document, "BundleModel")
+        if cached is not None:
+            facts, result = cached[0]
+            if files.still_true(facts):
+                files.replay(facts)
+                return result  # type: ignore[no-any-return]
+        with files.tracing() as facts:
+            result = parsing.parse_bundle(document, files, self.read_chart)
+        files.cache.remember(document, "BundleModel", (facts, result))
+        return result
+
     def read_chart(self, repo_path: str) -> charts.LocalChart | Problem:
         """Each local chart is read once, however many bundles use it."""
         if repo_path not in self._charts:
-            self._charts[repo_path] = charts.read_local_chart(self.files, repo_path)
+            with self.files.tracing() as facts:
+                self._charts[repo_path] = charts.read_local_chart(self.files, repo_path)
+            self._chart_facts[repo_path] = facts
+        else:
+            self.files.replay(self._chart_facts[repo_path])
         return self._charts[repo_path]
 
     def _assemble(
