@@ -1,5 +1,5 @@
-"""What the agent does when things go wrong: an unreachable Git server, a commit that fails
-validation, a chart that does not render, an upgrade that never becomes ready, a missing
+"""What the agent does when things go wrong: an unreachable Git server, a commit with a broken
+bundle file, a chart that does not render, an upgrade that never becomes ready, a missing
 valuesFrom Secret, and a release of the same name installed by hand."""
 
 from __future__ import annotations
@@ -67,33 +67,48 @@ def test_offline_restart_with_a_populated_state_dir_keeps_everything_ready(
     assert result.returncode == 1
 
 
-def test_commit_that_fails_validation_applies_nothing_and_the_report_names_file_and_line(
+def test_a_broken_bundle_file_leaves_its_release_untouched_while_the_others_upgrade_and_prune(
     cluster, fleet_repo_factory, harness_factory, unique
 ):
-    repo = fleet_repo_factory(two_bundles(unique, unique))
+    files = two_bundles(unique, unique)
+    files["bundles/db/bundle.yaml"] = bundle_file("db", unique, targets=[{"clusterName": unique}])
+    repo = fleet_repo_factory(files)
     agent = harness_factory(cluster, unique, repo.url)
     assert agent.run_pass()[0].ok
-    broken = bundle_file("api", unique, targets=[{"clusterName": unique}]).replace("namespace:", "namepsace:")
+    revisions = {r.bundle: r.helm_revision for r in agent.run_pass()[0].releases}
+    broken = bundle_file("api", unique, values={"region": "new"}, targets=[{"clusterName": unique}])
     repo.write(
         {
             "bundles/web/bundle.yaml": bundle_file(
                 "web", unique, values={"region": "new"}, targets=[{"clusterName": unique}]
             ),
-            "bundles/api/bundle.yaml": broken,
+            "bundles/api/bundle.yaml": broken.replace("namespace:", "namepsace:"),  # a typo: api is broken
+            "bundles/db/bundle.yaml": None,  # and db is deleted: still pruned
         },
-        "typo",
+        "typo in api, web upgraded, db removed",
     )
 
     outcome, report = agent.run_pass()
 
-    assert outcome.releases == ()
-    assert outcome.helm_calls == ()
-    assert outcome.pruned == ()
-    assert any(p.file == "bundles/api/bundle.yaml" and p.line > 0 for p in report.source.errors), (
-        report.source
-    )
+    releases = by_bundle(outcome)
+    assert releases["web"].state == "Ready"
+    assert releases["web"].helm_revision == revisions["web"] + 1
+    assert "api" not in releases  # its targets are unknown: nothing is decided about it
+    assert outcome.pruned == (f"{unique}/db",)
+    assert outcome.helm_calls.count("upgrade") == 1, outcome.helm_calls  # web only
+    assert [(p.file, p.line) for p in report.source.errors] == [("bundles/api/bundle.yaml", 4)]
     assert flotilla_releases(cluster, unique) == {(unique, "web"), (unique, "api")}
-    assert get(cluster, f"/api/v1/namespaces/{unique}/configmaps/web-config")["data"]["region"] == "none"
+    assert get(cluster, f"/api/v1/namespaces/{unique}/configmaps/web-config")["data"]["region"] == "new"
+    assert get(cluster, f"/api/v1/namespaces/{unique}/configmaps/api-config")["data"]["region"] == "none"
+    assert not outcome.ok
+
+    # The next ordinary commit fixes api: it is upgraded, and the agent is whole again.
+    repo.write({"bundles/api/bundle.yaml": broken}, "fix the typo")
+    outcome, report = agent.run_pass()
+    assert outcome.ok, outcome
+    assert by_bundle(outcome)["api"].helm_revision == revisions["api"] + 1
+    assert get(cluster, f"/api/v1/namespaces/{unique}/configmaps/api-config")["data"]["region"] == "new"
+    assert not report.source.errors
 
 
 def test_chart_that_does_not_render_is_failed_with_helms_message(
