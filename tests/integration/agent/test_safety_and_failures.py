@@ -72,6 +72,8 @@ def test_a_broken_bundle_file_leaves_its_release_untouched_while_the_others_upgr
 ):
     files = two_bundles(unique, unique)
     files["bundles/db/bundle.yaml"] = bundle_file("db", unique, targets=[{"clusterName": unique}])
+    worker = bundle_file("worker", unique, dependsOn=["api"], targets=[{"clusterName": unique}])
+    files["bundles/worker/bundle.yaml"] = worker
     repo = fleet_repo_factory(files)
     agent = harness_factory(cluster, unique, repo.url)
     assert agent.run_pass()[0].ok
@@ -84,8 +86,16 @@ def test_a_broken_bundle_file_leaves_its_release_untouched_while_the_others_upgr
             ),
             "bundles/api/bundle.yaml": broken.replace("namespace:", "namepsace:"),  # a typo: api is broken
             "bundles/db/bundle.yaml": None,  # and db is deleted: still pruned
+            # worker depends on api: held back, although its own file is fine
+            "bundles/worker/bundle.yaml": bundle_file(
+                "worker",
+                unique,
+                dependsOn=["api"],
+                values={"region": "new"},
+                targets=[{"clusterName": unique}],
+            ),
         },
-        "typo in api, web upgraded, db removed",
+        "typo in api, web and worker changed, db removed",
     )
 
     outcome, report = agent.run_pass()
@@ -94,12 +104,16 @@ def test_a_broken_bundle_file_leaves_its_release_untouched_while_the_others_upgr
     assert releases["web"].state == "Ready"
     assert releases["web"].helm_revision == revisions["web"] + 1
     assert "api" not in releases  # its targets are unknown: nothing is decided about it
+    assert releases["worker"].state == "Failed"
+    assert releases["worker"].message == "not applied: it depends on 'api', which has problems"
+    assert releases["worker"].helm_revision == revisions["worker"]
     assert outcome.pruned == (f"{unique}/db",)
     assert outcome.helm_calls.count("upgrade") == 1, outcome.helm_calls  # web only
     assert [(p.file, p.line) for p in report.source.errors] == [("bundles/api/bundle.yaml", 4)]
-    assert flotilla_releases(cluster, unique) == {(unique, "web"), (unique, "api")}
+    assert flotilla_releases(cluster, unique) == {(unique, "web"), (unique, "api"), (unique, "worker")}
     assert get(cluster, f"/api/v1/namespaces/{unique}/configmaps/web-config")["data"]["region"] == "new"
     assert get(cluster, f"/api/v1/namespaces/{unique}/configmaps/api-config")["data"]["region"] == "none"
+    assert get(cluster, f"/api/v1/namespaces/{unique}/configmaps/worker-config")["data"]["region"] == "none"
     assert not outcome.ok
 
     # The next ordinary commit fixes api: it is upgraded, and the agent is whole again.
@@ -107,7 +121,9 @@ def test_a_broken_bundle_file_leaves_its_release_untouched_while_the_others_upgr
     outcome, report = agent.run_pass()
     assert outcome.ok, outcome
     assert by_bundle(outcome)["api"].helm_revision == revisions["api"] + 1
+    assert by_bundle(outcome)["worker"].helm_revision == revisions["worker"] + 1
     assert get(cluster, f"/api/v1/namespaces/{unique}/configmaps/api-config")["data"]["region"] == "new"
+    assert get(cluster, f"/api/v1/namespaces/{unique}/configmaps/worker-config")["data"]["region"] == "new"
     assert not report.source.errors
 
 
