@@ -24,6 +24,7 @@ from agent.fleet.model import ClusterPlan, DesiredRelease
 from agent.fleet.planning import dependency_order, desired_release
 from agent.fleet.repo import LoadedFleet
 from agent.fleet.selectors import matching_targets
+from agent.fleet.validation import collision_message, untargeted_message
 from agent.fleet.valuesize import json_size, too_big
 
 
@@ -60,22 +61,21 @@ def plan_agent(loaded: LoadedFleet, cluster_name: str) -> AgentPlan:
         if cluster_name in loaded.broken_clusters:
             raise FleetRepoError(loaded.problems)
         raise UnknownClusterError(cluster_name, loaded.clusters)
-    problems = list(loaded.problems)
-    blocked: dict[str, BlockedRelease] = {}
     releases: dict[str, DesiredRelease] = {}
     for name, bundle in loaded.bundles.items():
         release = desired_release(bundle, cluster, loaded.groups)
-        if release is None:
-            continue
-        size = json_size(release.values)
-        if size > loaded.limits.max_values_bytes:
-            problem = too_big(bundle, cluster_name, size, loaded.limits)
-            problems.append(problem)
-            blocked[name] = _blocked(release, problem.message)
-        else:
+        if release is not None:
             releases[name] = release
-    _block_collisions(releases, blocked, problems, cluster_name, loaded)
-    _block_dependencies(releases, blocked, problems, cluster_name, loaded)
+    checks = _OnCluster(loaded, cluster_name, releases)
+    for name in list(releases):
+        size = json_size(releases[name].values)
+        if size > loaded.limits.max_values_bytes:
+            problem = too_big(loaded.bundles[name], cluster_name, size, loaded.limits)
+            checks.problems.append(problem)
+            checks.block(name, problem.message)
+    checks.collisions()
+    checks.dependencies()
+    blocked, problems = checks.blocked, [*loaded.problems, *checks.problems]
     for name, (bundle, reason) in loaded.blocked.items():
         if matching_targets(bundle, cluster, loaded.groups):
             blocked[name] = BlockedRelease(name, bundle.release, bundle.namespace, reason)
@@ -91,67 +91,52 @@ def _blocked(release: DesiredRelease, reason: str) -> BlockedRelease:
     return BlockedRelease(release.bundle, release.release, release.namespace, reason)
 
 
-def _block_collisions(
-    releases: dict[str, DesiredRelease],
-    blocked: dict[str, BlockedRelease],
-    problems: list[Problem],
-    cluster_name: str,
-    loaded: LoadedFleet,
-) -> None:
-    """Two bundles installing one release here: neither is applied (which one is meant is unknown)."""
-    by_key: dict[tuple[str, str], list[str]] = {}
-    for name, release in releases.items():
-        by_key.setdefault((release.namespace, release.release), []).append(name)
-    for (namespace, release_name), names in by_key.items():
-        if len(names) < 2:
-            continue
-        first, *others = sorted(names)
-        for other in others:
-            bundle = loaded.bundles[other]
-            problems.append(
-                Problem(
-                    bundle.origin.file,
-                    bundle.origin.line,
-                    f"bundles {first!r} and {other!r} both install release {release_name!r} in namespace "
-                    f"{namespace!r} on cluster {cluster_name}; set a different releaseName or namespace",
+class _OnCluster:
+    """The checks that concern one cluster, each blocking the releases it concerns."""
+
+    def __init__(self, loaded: LoadedFleet, cluster_name: str, releases: dict[str, DesiredRelease]) -> None:
+        self.loaded = loaded
+        self.cluster_name = cluster_name
+        self.releases = releases
+        self.blocked: dict[str, BlockedRelease] = {}
+        self.problems: list[Problem] = []
+
+    def block(self, name: str, reason: str) -> None:
+        self.blocked[name] = _blocked(self.releases.pop(name), reason)
+
+    def collisions(self) -> None:
+        """Two bundles installing one release here: neither is applied (which one is meant is unknown)."""
+        by_key: dict[tuple[str, str], list[str]] = {}
+        for name, release in self.releases.items():
+            by_key.setdefault((release.namespace, release.release), []).append(name)
+        for (namespace, release_name), names in by_key.items():
+            if len(names) < 2:
+                continue
+            first, *others = sorted(names)
+            for other in others:
+                bundle = self.loaded.bundles[other]
+                message = collision_message(
+                    first, other, release_name, namespace, f"cluster {self.cluster_name}"
                 )
-            )
-        for name in names:
-            blocked[name] = _blocked(
-                releases.pop(name), "not applied: another bundle installs the same release"
-            )
+                self.problems.append(Problem(bundle.origin.file, bundle.origin.line, message))
+            for name in names:
+                self.block(name, "not applied: another bundle installs the same release")
 
-
-def _block_dependencies(
-    releases: dict[str, DesiredRelease],
-    blocked: dict[str, BlockedRelease],
-    problems: list[Problem],
-    cluster_name: str,
-    loaded: LoadedFleet,
-) -> None:
-    """A bundle whose dependency is not applied here is not applied either, transitively."""
-    changed = True
-    while changed:
-        changed = False
-        for name in sorted(releases):
-            bundle = loaded.bundles[name]
-            for dependency in bundle.depends_on:
-                if dependency.bundle in releases:
+    def dependencies(self) -> None:
+        """A bundle whose dependency is not applied here is not applied either, transitively."""
+        changed = True
+        while changed:
+            changed = False
+            for name in sorted(self.releases):
+                bundle = self.loaded.bundles[name]
+                missing = next((d for d in bundle.depends_on if d.bundle not in self.releases), None)
+                if missing is None:
                     continue
-                if dependency.bundle in loaded.bundles and dependency.bundle not in blocked:
-                    problems.append(
-                        Problem(
-                            bundle.origin.file,
-                            dependency.line,
-                            f"bundle {name!r} depends on {dependency.bundle!r}, which is not targeted at "
-                            f"cluster {cluster_name}; target {dependency.bundle!r} there too or drop the "
-                            "dependency",
-                        )
-                    )
-                reason = f"not applied: it depends on {dependency.bundle!r}, which is not applied here"
-                blocked[name] = _blocked(releases.pop(name), reason)
+                if missing.bundle in self.loaded.bundles and missing.bundle not in self.blocked:
+                    message = untargeted_message(name, missing.bundle, f"cluster {self.cluster_name}")
+                    self.problems.append(Problem(bundle.origin.file, missing.line, message))
+                self.block(name, f"not applied: it depends on {missing.bundle!r}, which is not applied here")
                 changed = True
-                break
 
 
 def protected_releases(plan: AgentPlan) -> Mapping[tuple[str, str], str]:

@@ -136,11 +136,7 @@ def check_targeting(
                 continue
             missing = index.names_of(targeted[bundle.name] & ~targeted[dependency.bundle])
             if missing:
-                message = (
-                    f"bundle {bundle.name!r} depends on {dependency.bundle!r}, which is not targeted at "
-                    f"{_some(missing, 'cluster')}; target {dependency.bundle!r} there too "
-                    "or drop the dependency"
-                )
+                message = untargeted_message(bundle.name, dependency.bundle, _some(missing, "cluster"))
                 problems.append(Problem(bundle.origin.file, dependency.line, message))
     by_release: defaultdict[tuple[str, str], list[Bundle]] = defaultdict(list)
     for bundle in bundles.values():
@@ -150,13 +146,25 @@ def check_targeting(
             for second in sharing[i + 1 :]:
                 both = index.names_of(targeted[first.name] & targeted[second.name])
                 if both:
-                    message = (
-                        f"bundles {first.name!r} and {second.name!r} both install release {release!r} in "
-                        f"namespace {namespace!r} on {_some(both, 'cluster')}; set a different releaseName "
-                        "or namespace"
+                    message = collision_message(
+                        first.name, second.name, release, namespace, _some(both, "cluster")
                     )
                     problems.append(Problem(second.origin.file, second.origin.line, message))
     return problems
+
+
+def untargeted_message(bundle: str, dependency: str, where: str) -> str:
+    return (
+        f"bundle {bundle!r} depends on {dependency!r}, which is not targeted at {where}; "
+        f"target {dependency!r} there too or drop the dependency"
+    )
+
+
+def collision_message(first: str, second: str, release: str, namespace: str, where: str) -> str:
+    return (
+        f"bundles {first!r} and {second!r} both install release {release!r} in namespace {namespace!r} "
+        f"on {where}; set a different releaseName or namespace"
+    )
 
 
 def _some(names: Iterable[str], noun: str) -> str:
