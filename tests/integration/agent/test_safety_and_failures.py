@@ -4,6 +4,8 @@ valuesFrom Secret, and a release of the same name installed by hand."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 
 import pytest
@@ -256,3 +258,46 @@ def test_a_release_installed_by_hand_is_reported_as_a_conflict_and_left_alone(
     assert "not installed by Flotilla" in states["web"].message
     assert states["api"].state == "Ready"
     assert get(cluster, f"/api/v1/namespaces/{unique}/configmaps/web-config")["data"]["region"] == "by-hand"
+
+
+def test_a_commit_linking_files_outside_the_repo_reads_none_of_them(
+    cluster, fleet_repo_factory, harness_factory, unique, tmp_path, capfd
+):
+    marker = f"HOST-SECRET-{unique}-5c1e"
+    outside = tmp_path / "host"
+    outside.mkdir()
+    (outside / "token.yaml").write_text(f"region: {marker}\n")
+    repo = fleet_repo_factory(two_bundles(unique, unique))
+    agent = harness_factory(cluster, unique, repo.url)
+    assert agent.run_pass()[0].ok
+    checkout = repo.clone.path
+    shutil.copytree(checkout / "charts" / "app", checkout / "charts" / "evil")
+    (checkout / "charts" / "evil" / "templates" / "leak.yaml").symlink_to(outside / "token.yaml")
+    (checkout / "bundles" / "web" / "leak.yaml").symlink_to(outside / "token.yaml")
+    web = bundle_file("web", unique, valuesFiles=["leak.yaml"], targets=[{"clusterName": unique}])
+    api = bundle_file("api", unique, values={"region": "new"}, targets=[{"clusterName": unique}])
+    repo.write(
+        {"bundles/web/bundle.yaml": web, "bundles/api/bundle.yaml": api.replace("charts/app", "charts/evil")},
+        "symlinks to host files",
+    )
+
+    outcome, report = agent.run_pass()
+
+    assert outcome.releases == ()
+    assert outcome.helm_calls == ()
+    assert outcome.pruned == ()
+    messages = {(p.file, p.message) for p in report.source.errors}
+    assert ("charts/evil", "local chart file charts/evil/templates/leak.yaml is a symlink to a path outside "
+            "the fleet repo; not read") in messages  # fmt: skip
+    assert any(file == "bundles/web/bundle.yaml" and "symlink" in message for file, message in messages)
+    configmaps = get(cluster, f"/api/v1/namespaces/{unique}/configmaps")
+    assert marker not in json.dumps(configmaps)
+    assert marker not in report.to_json()
+    assert marker not in "".join(capfd.readouterr())
+
+    # The next ordinary commit drops the links: both bundles apply again.
+    repo.write({"bundles/web/bundle.yaml": web.replace("valuesFiles:\n- leak.yaml\n", ""),
+                "bundles/api/bundle.yaml": api}, "no more links")  # fmt: skip
+    outcome, _ = agent.run_pass()
+    assert outcome.ok, outcome
+    assert get(cluster, f"/api/v1/namespaces/{unique}/configmaps/api-config")["data"]["region"] == "new"
