@@ -129,6 +129,7 @@ class RepoFiles:
         self._charged: set[str] = set()
         self._located: dict[str, tuple[str, str] | Refused] = {}
         self._traces: list[list[Fact]] = []
+        self._entries = 0
         self._answers: dict[tuple[str, ...], object] = {}
         self._walked: dict[str, tuple[str, os.stat_result]] = {}
         """Regular files met by a walk (which follows no symlink): inside the repo by construction."""
@@ -303,6 +304,12 @@ class RepoFiles:
             except OSError as error:
                 refused.append((current, f"cannot be listed ({error.strerror})"))
                 continue
+            self._entries += len(entries)
+            if self._entries > self.limits.max_files:
+                self.over_budget = True
+                refused.append((current, f"listing it passes the limit of {self.limits.max_files} files and "
+                                "directories per load of the fleet repo"))  # fmt: skip
+                return
             for entry in entries:
                 relative = f"{current}/{entry.name}"
                 if entry.is_symlink():
@@ -316,6 +323,8 @@ class RepoFiles:
                 elif entry.is_file(follow_symlinks=False):
                     self._walked[relative] = (entry.path, entry.stat(follow_symlinks=False))
                     yield relative, entry
+                else:  # a FIFO, socket or device: reading it could block or never end
+                    refused.append((relative, "is not a regular file or directory; not read"))
 
     # -------------------------------------------------------------------------------- reading
 

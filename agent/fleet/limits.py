@@ -19,6 +19,8 @@ class Limits:
     """Any one YAML file (cluster, group, bundle, values file, Chart.yaml)."""
     max_repo_bytes: int = 64 * 1024 * 1024
     """Everything the loader reads in one load: YAML files and local chart files together."""
+    max_files: int = 100_000
+    """Files and directories listed in one load (under clusters/, groups/, bundles/ and charts)."""
     max_chart_bytes: int = 8 * 1024 * 1024
     """All files of one local chart together (Helm itself refuses charts past a few MiB)."""
     max_chart_files: int = 2000

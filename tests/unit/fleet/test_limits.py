@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import pathlib
 import time
 
@@ -188,3 +189,27 @@ def test_messages_never_echo_more_than_a_short_excerpt_of_a_file(tmp_path: pathl
     problems = problems_of(write_repo(tmp_path, files))
     assert problems
     assert all(len(p.message) < 300 and secret not in p.message for p in problems), problems
+
+
+def test_the_number_of_files_is_bounded_and_stops_the_whole_load(tmp_path: pathlib.Path) -> None:
+    files = base_files()
+    files.update({f"clusters/empty/c{i}.yaml": "" for i in range(30)})
+    root = write_repo(tmp_path, files)
+    problems = problems_of(root, max_files=20)
+    assert (
+        "clusters/empty",
+        "listing it passes the limit of 20 files and directories per load of the fleet repo",
+    ) in {(p.file, p.message) for p in problems}
+    assert len(problems) <= 3
+    assert fleet.load_fleet(root, limits=Limits(max_files=20)).fatal
+
+
+def test_a_fifo_is_never_opened(tmp_path: pathlib.Path) -> None:
+    root = write_repo(tmp_path, base_files())
+    os.mkfifo(root / "clusters" / "pipe.yaml")
+    os.mkfifo(root / "charts" / "app" / "templates" / "pipe.yaml")
+    problems = problems_of(root)
+    assert ("clusters/pipe.yaml", "is not a regular file or directory; not read") in {
+        (p.file, p.message) for p in problems
+    }
+    assert any(p.file == "charts/app" and "pipe.yaml is not a regular file" in p.message for p in problems)
