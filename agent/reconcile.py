@@ -127,7 +127,8 @@ def _reconcile(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
     if revision.path is None:
         return replace(base, prune_skipped="no checkout of the fleet repo is available yet")
     try:
-        agent_plan = fleet.plan_agent(fleet.load_fleet(revision.path, cache=ctx.fleet_cache), ctx.cluster)
+        loaded = fleet.load_fleet(revision.path, cache=ctx.fleet_cache)
+        agent_plan = fleet.plan_agent(loaded, ctx.cluster, ctx.fleet_cache)
     except fleet.FleetRepoError as error:
         log.error("fleet_repo_invalid", commit=revision.commit, problems=len(error.problems))
         return replace(base, problems=tuple(error.problems), prune_skipped="the fleet repo failed validation")

@@ -20,7 +20,8 @@ import dataclasses
 from collections.abc import Mapping
 
 from agent.fleet.errors import FleetRepoError, Problem, UnknownClusterError
-from agent.fleet.model import ClusterPlan, DesiredRelease
+from agent.fleet.files import ContentCache
+from agent.fleet.model import Bundle, Cluster, ClusterPlan, DesiredRelease
 from agent.fleet.planning import dependency_order, desired_release
 from agent.fleet.repo import LoadedFleet
 from agent.fleet.selectors import matching_targets
@@ -48,8 +49,11 @@ class AgentPlan:
     """Bundles whose releases must not be pruned: broken or blocked, so their targets are unknown."""
 
 
-def plan_agent(loaded: LoadedFleet, cluster_name: str) -> AgentPlan:
+def plan_agent(loaded: LoadedFleet, cluster_name: str, cache: ContentCache | None = None) -> AgentPlan:
     """The releases ``cluster_name`` applies from ``loaded``, and what is held back.
+
+    With the agent's ``cache`` (the one ``loaded`` came from), a bundle, cluster and groups that
+    are the very objects of the last pass give the release planned then, without merging again.
 
     Raises ``FleetRepoError`` when the repo as a whole or this cluster's own file has problems,
     ``UnknownClusterError`` when no file declares the cluster.
@@ -63,7 +67,7 @@ def plan_agent(loaded: LoadedFleet, cluster_name: str) -> AgentPlan:
         raise UnknownClusterError(cluster_name, loaded.clusters)
     releases: dict[str, DesiredRelease] = {}
     for name, bundle in loaded.bundles.items():
-        release = desired_release(bundle, cluster, loaded.groups)
+        release = _desired(bundle, cluster, loaded, cache)
         if release is not None:
             releases[name] = release
     checks = _OnCluster(loaded, cluster_name, releases)
@@ -85,6 +89,26 @@ def plan_agent(loaded: LoadedFleet, cluster_name: str) -> AgentPlan:
         blocked=tuple(blocked[name] for name in sorted(blocked)),
         protected_bundles=frozenset(loaded.broken_bundles | blocked.keys() | loaded.blocked.keys()),
     )
+
+
+def _desired(
+    bundle: Bundle, cluster: Cluster, loaded: LoadedFleet, cache: ContentCache | None
+) -> DesiredRelease | None:
+    if cache is None:
+        return desired_release(bundle, cluster, loaded.groups)
+    groups = tuple(loaded.groups.get(t.cluster_group) for t in bundle.targets if t.cluster_group is not None)
+    kind = f"Release {cluster.name}"
+    found = cache.memo(bundle, kind)
+    if found is not None:
+        last_cluster, last_groups, release = found[0]
+        same_groups = len(last_groups) == len(groups) and all(
+            last is group for last, group in zip(last_groups, groups, strict=True)
+        )
+        if last_cluster is cluster and same_groups:
+            return release  # type: ignore[no-any-return]
+    release = desired_release(bundle, cluster, loaded.groups)
+    cache.remember(bundle, kind, (cluster, groups, release))
+    return release
 
 
 def _blocked(release: DesiredRelease, reason: str) -> BlockedRelease:

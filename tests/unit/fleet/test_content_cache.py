@@ -15,11 +15,11 @@ from tests.unit.fleet.repos import base_files, bundle, cluster, write_repo
 Edit = Callable[[pathlib.Path], None]
 
 
-def summary(loaded: fleet.LoadedFleet) -> object:
+def summary(loaded: fleet.LoadedFleet, cache: fleet.ContentCache | None = None) -> object:
     plans = {}
     for name in ("eu-1", "us-1", "eu-2"):
         try:
-            plan = fleet.plan_agent(loaded, name)
+            plan = fleet.plan_agent(loaded, name, cache)
         except (fleet.FleetRepoError, fleet.UnknownClusterError) as error:
             plans[name] = type(error).__name__
             continue
@@ -89,5 +89,5 @@ def test_a_cached_load_equals_a_fresh_load_after_every_edit(tmp_path: pathlib.Pa
         ):
             (root / "bundles/web/values/prod.yaml").write_text("replicas: 2\n")
         EDITS[name](root)
-        assert summary(fleet.load_fleet(root, cache=cache)) == summary(fleet.load_fleet(root)), name
-        assert summary(fleet.load_fleet(root, cache=cache)) == summary(fleet.load_fleet(root)), name
+        assert summary(fleet.load_fleet(root, cache=cache), cache) == summary(fleet.load_fleet(root)), name
+        assert summary(fleet.load_fleet(root, cache=cache), cache) == summary(fleet.load_fleet(root)), name
