@@ -193,19 +193,31 @@ class _Builder:
         top.key = _NO_KEY
 
     def _scalar(self, event: yaml.ScalarEvent) -> None:
+        """The hot path (most events are scalars): a key, or a value stored straight into its parent."""
         mark: Any = event.start_mark
         line = mark.line + 1
         self.nodes += 1
         if self.nodes > self.limits.max_nodes:
             self._count(line, 0)
-        top = self.stack[-1] if self.stack else None
-        if top is not None and top.key is _NO_KEY and type(top.container) is dict:
+        stack = self.stack
+        top = stack[-1] if stack else None
+        container: Any = top.container if top is not None else None
+        if top is not None and type(container) is dict and top.key is _NO_KEY:
             self._key(top, event, line)
             return
         value = self._scalar_value(event, line)
         if event.anchor is not None:
             self.anchors[event.anchor] = _Anchored(value, 1, 0, True)
-        self._add(value, line, 0)
+        if top is None or top.key is _MERGE_KEY:
+            self._add(value, line, 0)
+        elif type(container) is dict:
+            key = str(top.key)
+            self.lines[(*top.path, key)] = top.key_line
+            container[key] = value
+            top.key = _NO_KEY
+        else:
+            self.lines[(*top.path, len(container))] = line
+            container.append(value)
 
     def _key(self, top: _Frame, event: yaml.ScalarEvent, line: int) -> None:
         key = event.value
