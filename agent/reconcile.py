@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-import yaml
 
 from agent import actions, bundlestate, drift, fleet, health, state
 from agent.actions import Action, Failure
 from agent.fleet.merge import merge_values
+from agent.fleet.yamldoc import parse_document
 from agent.helm import ChartRef, Helm, HelmError
 from agent.kube import Kube, KubeError, ObjectKey, object_key
 from agent.releases import (
@@ -361,12 +361,13 @@ def _effective_values(kube: Kube, desired: fleet.DesiredRelease) -> tuple[dict[s
             raise _ValuesFromMissing(
                 f"valuesFrom {ref.kind} {namespace}/{ref.name} key {ref.key!r} not found in the cluster"
             )
-        try:
-            loaded = yaml.safe_load(text) or {}
-        except yaml.YAMLError:
+        parsed = parse_document(f"{ref.kind} {namespace}/{ref.name}", text)  # bounded: no alias bombs
+        if isinstance(parsed, fleet.Problem):
             raise _ValuesFromMissing(
-                f"valuesFrom {ref.kind} {namespace}/{ref.name} key {ref.key!r} is not YAML"
-            ) from None
+                f"valuesFrom {ref.kind} {namespace}/{ref.name} key {ref.key!r} is not YAML "
+                f"(line {parsed.line}: {parsed.message})"
+            )
+        loaded = parsed.data or {}
         if not isinstance(loaded, dict):
             raise _ValuesFromMissing(
                 f"valuesFrom {ref.kind} {namespace}/{ref.name} key {ref.key!r} is not a mapping"

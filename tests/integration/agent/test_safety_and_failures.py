@@ -213,6 +213,23 @@ def test_missing_values_from_secret_fails_only_that_bundle_with_a_message_saying
     assert "api-license" in states["api"].message
     assert "not found" in states["api"].message
 
+    # A Secret holding a "billion laughs" document is refused as it is read, not expanded.
+    bomb = "l0: &l0 [lol]\n" + "".join(
+        f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 10)
+    )
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "api-license"}}
+    cluster.api(
+        f"/api/v1/namespaces/{unique}/secrets",
+        method="POST",
+        body={**secret, "stringData": {"values.yaml": bomb}},
+    )
+    _, report = agent.run_pass()
+    states = {b.bundle: b for b in report.bundles}
+    assert states["web"].state == "Ready"
+    assert states["api"].state == "Failed"
+    assert "is not YAML (line 6: the document exceeds the limit of 100000 values" in states["api"].message
+    cluster.api(f"/api/v1/namespaces/{unique}/secrets/api-license", method="DELETE")
+
     cluster.api(
         f"/api/v1/namespaces/{unique}/secrets",
         method="POST",
