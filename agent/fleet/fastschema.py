@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 Check = Callable[[Any], bool]
+_REMEMBERED = 10_000
 
 _ANNOTATIONS = {"$schema", "$id", "title", "description", "x-hint", "$comment", "default", "examples"}
 _TYPES: Mapping[str, Callable[[Any], bool]] = {
@@ -53,8 +54,7 @@ def _keyword(keyword: str, value: Any, schema: Mapping[str, Any]) -> Check | Non
     if keyword == "enum":
         return lambda instance: any(_json_equal(instance, option) for option in value)
     if keyword == "pattern":
-        regex = re.compile(value)
-        return lambda instance: not isinstance(instance, str) or regex.search(instance) is not None
+        return _pattern(re.compile(value))
     if keyword in ("minLength", "maxLength"):
         low, high = (value, None) if keyword == "minLength" else (None, value)
         return lambda instance: not isinstance(instance, str) or _within(len(instance), low, high)
@@ -94,6 +94,23 @@ def _keyword(keyword: str, value: Any, schema: Mapping[str, Any]) -> Check | Non
 
         return check_additional
     raise ValueError(f"JSON Schema keyword {keyword!r} is not supported by the fast check")
+
+
+def _pattern(regex: re.Pattern[str]) -> Check:
+    """A pattern check that remembers its answers: label keys and values recur in every file."""
+    seen: dict[str, bool] = {}
+
+    def check_pattern(instance: Any) -> bool:
+        if not isinstance(instance, str):
+            return True
+        answer = seen.get(instance)
+        if answer is None:
+            answer = regex.search(instance) is not None
+            if len(seen) < _REMEMBERED:
+                seen[instance] = answer
+        return answer
+
+    return check_pattern
 
 
 def _each(kind: type, check: Check, members: Callable[[Any], Any]) -> Check:
