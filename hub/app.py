@@ -11,7 +11,7 @@ import structlog
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from hub import api, store, web
+from hub import api, rollout_api, store, web
 from hub.context import HubConfig, HubContext
 from hub.credentials import Credentials
 from hub.fleet import FleetIndex
@@ -86,6 +86,9 @@ def create_app(config: HubConfig) -> Starlette:
         Route("/api/v1/clusters/{name}", api.cluster),
         Route("/api/v1/bundles", api.bundles),
         Route("/api/v1/bundles/{name}", api.bundle),
+        Route("/api/v1/rollout/gates", rollout_api.gates, methods=["POST"]),
+        Route("/api/v1/rollouts", rollout_api.rollouts),
+        Route("/api/v1/rollouts/{bundle}", rollout_api.rollout),
         Route("/api/v1/openapi.json", api.openapi),
         Route("/healthz", api.healthz),
         Route("/metrics", api.metrics),

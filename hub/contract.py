@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from hub import rollout_contract
+
 CURRENT_VERSION = 2
 SUPPORTED_VERSIONS = (1, 2)
 
@@ -131,6 +133,7 @@ class StatusReport:
     labels: dict[str, str]
     source: SourceStatus
     bundles: list[BundleStatus]
+    rollout: dict[str, Any] | None = None  # staged rollouts and the deletion brake (hub.rollout_contract)
 
     @property
     def health(self) -> str:
@@ -422,7 +425,17 @@ def parse_report(raw: Mapping[str, Any] | bytes | str) -> StatusReport:
         labels=_labels(obj.get("labels", {}), "labels"),
         source=_source(obj["source"], "source"),
         bundles=_list(obj, "bundles", "", MAX_BUNDLES, _bundle, optional=False),
+        rollout=_rollout(obj.get("rollout")),
     )
+
+
+def _rollout(raw: Any) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        return rollout_contract.parse(raw)
+    except rollout_contract.RolloutContractError as exc:
+        raise ContractError(exc.field_path, exc.message) from None
 
 
 def to_v1_dict(report: StatusReport) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from hub.contract import StatusReport
 
@@ -30,6 +31,7 @@ class ClusterSummary:
     agent_version: str
     source_error: str | None
     bundles: tuple[BundleBrief, ...]
+    rollout: dict[str, Any] | None = None  # the report's staged-rollout facts and refused prune
 
 
 def summarize(report: StatusReport, received_at: float) -> ClusterSummary:
@@ -49,4 +51,5 @@ def summarize(report: StatusReport, received_at: float) -> ClusterSummary:
             BundleBrief(b.bundle, b.state, b.applied_commit, b.desired_commit, b.chart_version)
             for b in report.bundles
         ),
+        rollout=report.rollout,
     )

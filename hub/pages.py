@@ -102,7 +102,7 @@ def _short(commit: str | None) -> str:
 def cluster_row(view: ClusterView) -> str:
     s = view.summary
     row_class = view.connectivity.lower()
-    failing = [b.bundle for b in s.bundles if b.state != "Ready"]
+    failing = [b.bundle for b in s.bundles if b.state not in ("Ready", "Paused")]  # paused on purpose
     detail = ", ".join(failing[:5]) + (" …" if len(failing) > 5 else "")
     return (
         f'<tr class="{row_class}" data-cluster="{e(s.name)}">'
@@ -115,7 +115,12 @@ def cluster_row(view: ClusterView) -> str:
 
 
 def index_page(
-    summary: FleetSummary, views: Sequence[ClusterView], params: Mapping[str, str], page: int, error: str = ""
+    summary: FleetSummary,
+    views: Sequence[ClusterView],
+    params: Mapping[str, str],
+    page: int,
+    error: str = "",
+    rollouts: str = "",
 ) -> str:
     pages = max(1, -(-len(views) // PAGE_SIZE))
     page = min(page, pages)
@@ -132,7 +137,7 @@ def index_page(
         nav = f'<p class="pages">Page: {" ".join(links)}</p>'
     problem = f'<p class="badge Failed">{e(error, 300)}</p>' if error else ""
     body = (
-        f"<h1>Fleet</h1>{_cards(summary)}{_filter_form(params)}{problem}"
+        f"<h1>Fleet</h1>{_cards(summary)}{rollouts}{_filter_form(params)}{problem}"
         f'<p id="matching">{len(views)} matching cluster{"s" if len(views) != 1 else ""}</p>'
         "<table id=clusters><thead><tr><th>Cluster</th><th>Health</th><th>Connectivity</th><th>Commit</th>"
         f"<th>Bundles</th><th>Labels</th><th>Agent</th></tr></thead><tbody>{rows}</tbody></table>{nav}"

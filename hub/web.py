@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from hub import aggregate, pages, store
+from hub import aggregate, pages, rollout_api, rollout_pages, store
 from hub.auth import may_read
 from hub.context import HubContext
 from hub.filters import BadQuery, cluster_filter, page_number
@@ -39,7 +39,14 @@ async def index(request: Request) -> Response:
     except BadQuery as exc:
         return HTMLResponse(pages.index_page(summary, [], params, 1, str(exc)), status_code=400)
     matching = aggregate.select(views, wanted)
-    return HTMLResponse(pages.index_page(summary, matching, params, page), headers=_NO_CACHE)
+    rollouts = rollout_pages.section(
+        rollout_api.book(request).pictures(views, ctx.config.clock()),
+        rollout_api.brakes_json(ctx),
+        only_active=True,
+    )
+    return HTMLResponse(
+        pages.index_page(summary, matching, params, page, rollouts=rollouts), headers=_NO_CACHE
+    )
 
 
 async def cluster(request: Request) -> Response:
@@ -67,4 +74,14 @@ async def bundle(request: Request) -> Response:
         return HTMLResponse(
             pages.message_page("Unknown bundle", f"No cluster reports a bundle named {name!r}."), 404
         )
-    return HTMLResponse(pages.bundle_page(rollout), headers=_NO_CACHE)
+    staged = [
+        p for p in rollout_api.book(request).pictures(ctx.views(), ctx.config.clock()) if p.bundle == name
+    ]
+    html = pages.bundle_page(rollout)
+    if staged:  # the staged rollout of the bundle above its per-commit table
+        html = html.replace(
+            "<h2>By commit</h2>",
+            rollout_pages.section(staged, (), only_active=False) + "<h2>By commit</h2>",
+            1,
+        )
+    return HTMLResponse(html, headers=_NO_CACHE)

@@ -21,9 +21,10 @@ from collections.abc import Mapping
 
 from agent.fleet.errors import FleetRepoError, Problem, UnknownClusterError
 from agent.fleet.files import ContentCache
-from agent.fleet.model import Bundle, Cluster, ClusterPlan, DesiredRelease
+from agent.fleet.model import Bundle, Cluster, ClusterPlan, DesiredRelease, FleetRepo
 from agent.fleet.planning import dependency_order, desired_release
 from agent.fleet.repo import LoadedFleet
+from agent.fleet.rollout import wave_position
 from agent.fleet.selectors import matching_targets
 from agent.fleet.validation import collision_message, untargeted_message
 from agent.fleet.valuesize import json_size, too_big
@@ -66,10 +67,14 @@ def plan_agent(loaded: LoadedFleet, cluster_name: str, cache: ContentCache | Non
             raise FleetRepoError(loaded.problems)
         raise UnknownClusterError(cluster_name, loaded.clusters)
     releases: dict[str, DesiredRelease] = {}
+    view = FleetRepo(
+        clusters=loaded.clusters, groups=loaded.groups, bundles=loaded.bundles, settings=loaded.settings
+    )
     for name, bundle in loaded.bundles.items():
         release = _desired(bundle, cluster, loaded, cache)
         if release is not None:
-            releases[name] = release
+            position = wave_position(view, bundle, cluster)  # staged rollouts (agent.fleet.rollout)
+            releases[name] = release if position is None else dataclasses.replace(release, wave=position)
     checks = _OnCluster(loaded, cluster_name, releases)
     for name in list(releases):
         size = json_size(releases[name].values)

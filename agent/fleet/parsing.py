@@ -11,7 +11,7 @@ import posixpath
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from agent.fleet import versions
+from agent.fleet import rollout, versions
 from agent.fleet.charts import CHART_FILE, LocalChart
 from agent.fleet.errors import Problem, excerpt
 from agent.fleet.files import Refused, RepoFiles
@@ -82,6 +82,10 @@ def parse_bundle(
         wait=helm.get("wait", defaults.wait),
         max_history=helm.get("maxHistory", defaults.max_history),
     )
+    staged = None
+    if "rollout" in data:
+        staged, found = rollout.parse_rollout(document, ("rollout",))
+        problems.found.extend(found)
     if chart is None or values_files is None:
         return None, problems.found
     bundle = Bundle(
@@ -98,6 +102,7 @@ def parse_bundle(
         paused=data.get("paused", False),
         correct_drift=data.get("correctDrift", True),
         options=options,
+        rollout=staged,
     )
     return bundle, problems.found
 

@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from agent.fleet import charts, parsing, schemacheck, validation
+from agent.fleet import charts, parsing, rollout, schemacheck, validation
 from agent.fleet.errors import FleetRepoError, Problem
 from agent.fleet.files import ContentCache, Fact, Refused, RepoFiles
 from agent.fleet.limits import DEFAULT, Limits
@@ -48,6 +48,9 @@ class LoadedFleet:
     blocked: Mapping[str, tuple[Bundle, str]] = dataclasses.field(default_factory=dict)
     fatal: bool = False
     limits: Limits = DEFAULT
+    settings: rollout.FleetSettings | None = None
+    """``fleet.yaml``; None when the repo has none. A problem in it is fatal: its rollout, brake and
+    windows steer every bundle, so nothing is applied with guessed ones."""
 
 
 def load_fleet(
@@ -86,7 +89,9 @@ def load_repo(path: str | os.PathLike[str], *, limits: Limits = DEFAULT) -> Flee
         problems += validation.check_targeting(loaded.bundles, loaded.clusters, loaded.groups, limits)
     if problems:
         raise FleetRepoError(problems)
-    return FleetRepo(clusters=loaded.clusters, groups=loaded.groups, bundles=loaded.bundles)
+    return FleetRepo(
+        clusters=loaded.clusters, groups=loaded.groups, bundles=loaded.bundles, settings=loaded.settings
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,9 +111,11 @@ class _Loader:
         self.salvaged_dependencies: dict[str, validation.DependsOn] = {}
         self._charts: dict[str, charts.LocalChart | Problem] = {}
         self._chart_facts: dict[str, list[Fact]] = {}
+        self.fatal = False
 
     def load(self) -> LoadedFleet:
         files = self.files
+        settings = self._settings()
         if not files.is_dir("clusters"):
             self.problems.append(Problem("clusters", 0, "no clusters/ directory: is this a fleet repo?"))
         cache = files.cache
@@ -132,9 +139,23 @@ class _Loader:
                 self.salvage(document)
             else:
                 bundles.append(bundle)
-        if files.over_budget:
+        if files.over_budget or self.fatal:
             return LoadedFleet({}, {}, {}, tuple(self.problems), fatal=True, limits=files.limits)
-        return self._assemble(clusters, groups, bundles)
+        return self._assemble(clusters, groups, bundles, settings)
+
+    def _settings(self) -> rollout.FleetSettings | None:
+        if not self.files.exists(rollout.FLEET_FILE):
+            return None
+        try:
+            document = self.files.read(rollout.FLEET_FILE, "Fleet", self.files.yaml_parser)
+        except (Refused, OSError) as error:
+            message = error.message if isinstance(error, Refused) else f"cannot read file: {error.strerror}"
+            document = Problem(rollout.FLEET_FILE, 0, message)
+        settings, problems = rollout.fleet_settings(document)
+        if problems:
+            self.problems.extend(problems)
+            self.fatal = True
+        return settings
 
     def _add(self, problems: list[Problem], kind: str, name: str) -> None:
         if problems:
@@ -214,7 +235,11 @@ class _Loader:
         return self._charts[repo_path]
 
     def _assemble(
-        self, clusters: list[Cluster], groups: list[ClusterGroup], bundles: list[Bundle]
+        self,
+        clusters: list[Cluster],
+        groups: list[ClusterGroup],
+        bundles: list[Bundle],
+        settings: rollout.FleetSettings | None,
     ) -> LoadedFleet:
         """Cross-file checks. References to files that failed to load are not reported again."""
         broken = self.broken
@@ -240,6 +265,11 @@ class _Loader:
         )
         problems += cycles
         broken["Bundle"].update(in_cycles)
+        waves = rollout.check_wave_groups_of(settings, bundles_by_name.values(), groups_by_name)
+        problems += waves
+        broken["Bundle"].update(by_file[p.file] for p in waves if p.file in by_file)
+        if any(p.file == rollout.FLEET_FILE for p in waves):
+            return LoadedFleet({}, {}, {}, tuple(problems), fatal=True, limits=self.files.limits)
         for name in broken["Cluster"]:
             clusters_by_name.pop(name, None)
         for name in broken["ClusterGroup"]:
@@ -260,6 +290,7 @@ class _Loader:
             broken_groups=frozenset(broken["ClusterGroup"]),
             broken_bundles=frozenset(broken["Bundle"]),
             limits=self.files.limits,
+            settings=settings,
         )
 
 
