@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 
 from agent import inflight, lease, report, sops
+from agent.fleet import ContentCache
 from agent.gates import Gates
 from agent.helm import Helm
 from agent.kube import Kube, KubeError
@@ -53,6 +54,7 @@ class Agent:
     decryptor: sops.Decryptor | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     wake: threading.Event = field(default_factory=threading.Event)
+    fleet_cache: ContentCache = field(default_factory=ContentCache)
 
     @classmethod
     def from_settings(cls, settings: AgentSettings) -> Agent:
@@ -103,6 +105,7 @@ class Agent:
             stop=self.stop,
             lease=self.lease,
             sops=self.decryptor,
+            fleet_cache=self.fleet_cache,
             gates=Gates(
                 self.settings.cluster,
                 self.settings.state_dir,
