@@ -14,7 +14,8 @@ from tests.unit.hub.factory import make_bundle, make_report
 
 def _nothing_stored(hub: HubUnderTest) -> None:
     assert stored_report_count(hub.data_dir) == 0
-    assert hub.read("/api/v1/clusters").json() == {"total": 0, "clusters": []}
+    listing = hub.read("/api/v1/clusters").json()
+    assert (listing["total"], listing["clusters"]) == (0, [])
 
 
 def test_accepted_report_is_stored_and_visible(hub: HubUnderTest) -> None:
@@ -202,8 +203,10 @@ def test_revoking_a_token_in_use_takes_effect_within_seconds(hub: HubUnderTest) 
 
 
 def test_history_per_cluster_stays_bounded(hub: HubUnderTest) -> None:
-    from hub.store import HISTORY_PER_CLUSTER
+    from hub.reportstore import Retention
     from hub.writer import PRUNE_EVERY
+
+    HISTORY_PER_CLUSTER = Retention().reports
 
     token = hub.token("edge-1")
     for sequence in range(1, HISTORY_PER_CLUSTER + 3 * PRUNE_EVERY + 1):

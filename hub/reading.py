@@ -1,0 +1,37 @@
+"""Read endpoints run off the event loop: the credential is checked on the loop (cheap), the work —
+querying the read model, SQLite reads, rendering, encoding — in the read pool, so a page or an API
+answer never delays a report being accepted."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hub.auth import may_read
+from hub.context import HubContext
+from hub.filters import BadQuery
+
+Handler = Callable[[HubContext, Request], Response]
+
+
+def read_endpoint(
+    handler: Handler, unauthorized: Callable[[], Response], bad_query: Callable[[BadQuery], Response]
+) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        ctx: HubContext = request.app.state.hub
+        if not may_read(ctx, request):
+            return unauthorized()
+
+        def work() -> Response:
+            try:
+                return handler(ctx, request)
+            except BadQuery as exc:
+                return bad_query(exc)
+
+        return await ctx.off_loop(work)
+
+    endpoint.__name__ = handler.__name__
+    endpoint.__doc__ = handler.__doc__
+    return endpoint
