@@ -51,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="age past which stored reports are deleted, the current one aside"
         f" (default: {DEFAULT_RETENTION.days:g})",
     )
+    serve.add_argument(
+        "--history-bodies",
+        type=int,
+        default=DEFAULT_RETENTION.bodies,
+        metavar="N",
+        help="of those, how many newest keep their full body; older ones keep sequence, time, health"
+        f" and commit (default: {DEFAULT_RETENTION.bodies})",
+    )
     add_limit_arguments(serve)
     serve.set_defaults(handler=_serve)
 
@@ -189,7 +197,7 @@ def _serve(args: argparse.Namespace) -> int:
     sys.setswitchinterval(0.001)
     try:
         thresholds = Thresholds(args.stale_after_intervals, args.offline_after_intervals)
-        retention = Retention(args.history_reports, args.history_days)
+        retention = Retention(args.history_reports, args.history_days, args.history_bodies)
         limits = limits_from(args)
     except ValueError as exc:
         print(f"flotilla-hub: {exc}", file=sys.stderr)

@@ -23,14 +23,17 @@ log = structlog.get_logger("hub.store")
 
 @dataclass(frozen=True, slots=True)
 class Retention:
-    """History kept per cluster: at most ``reports`` reports, none older than ``days`` (but the current)."""
+    """History kept per cluster: at most ``reports`` reports, none older than ``days`` (but the current);
+    only the newest ``bodies`` of them keep their full body, older entries keep sequence, time,
+    health and commit (about 100 bytes instead of 1-3 KB)."""
 
-    reports: int = 20
+    reports: int = 50
     days: float = 14.0
+    bodies: int = 3
 
     def __post_init__(self) -> None:
-        if self.reports < 1 or self.days <= 0:
-            raise ValueError("retention must keep at least 1 report and a positive number of days")
+        if self.reports < 1 or self.days <= 0 or self.bodies < 1:
+            raise ValueError("retention must keep at least 1 report, 1 body and a positive number of days")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +60,8 @@ def pack(body: bytes) -> bytes:
 
 
 def unpack(stored: bytes) -> bytes:
-    return stored if stored[:1] == b"{" else zlib.decompress(stored)
+    """The JSON body of a stored report (b"" when only its history entry is kept)."""
+    return stored if not stored or stored[:1] == b"{" else zlib.decompress(stored)
 
 
 def write_batch(
@@ -136,6 +140,11 @@ def prune_history(
             " AND sequence < (SELECT sequence FROM clusters WHERE name = ?1)",
             (cluster, cutoff),
         ).rowcount
+        conn.execute(
+            "UPDATE reports SET body = x'' WHERE cluster = ?1 AND length(body) > 0 AND sequence <"
+            " (SELECT sequence FROM reports WHERE cluster = ?1 ORDER BY sequence DESC LIMIT 1 OFFSET ?2)",
+            (cluster, retention.bodies - 1),
+        )
     return deleted
 
 
@@ -175,6 +184,8 @@ def load_report(
         "SELECT body FROM reports WHERE cluster = ? AND sequence = ?", (cluster, sequence)
     ).fetchone()
     if row is None:
+        return None
+    if not row[0]:
         return None
     try:
         return parse_report(unpack(row[0]))

@@ -46,6 +46,13 @@ def test_history_is_kept_to_its_count(tmp_path: Path) -> None:
             _post(hub, token, "edge-1", sequence)
         assert len(_stored(hub.data_dir, "edge-1")) < 5 + PRUNE_EVERY  # cut back as reports come in
         _eventually(lambda: _stored(hub.data_dir, "edge-1") == [36, 37, 38, 39, 40])  # and by the sweep
+        with sqlite3.connect(hub.data_dir / store.DB_NAME) as conn:
+            rows = conn.execute("SELECT sequence, length(body) > 0 FROM reports ORDER BY sequence").fetchall()
+        assert rows == [(36, 0), (37, 0), (38, 1), (39, 1), (40, 1)]  # only the newest 3 keep a body
+        viewer = create_viewer(hub.data_dir)
+        detail = httpx.get(hub.url + "/api/v1/clusters/edge-1", headers={"Authorization": f"Bearer {viewer}"})
+        assert [h["sequence"] for h in detail.json()["history"]] == [40, 39, 38, 37, 36]
+        assert {h["health"] for h in detail.json()["history"]} == {"Ready"}
     finally:
         hub.stop()
 
@@ -59,7 +66,9 @@ def test_old_history_goes_also_for_a_cluster_that_stopped_reporting(tmp_path: Pa
         hub.clock.advance(2 * 86400)
         _eventually(lambda: _stored(hub.data_dir, "edge-silent") == [10])  # the current report stays
         viewer = create_viewer(hub.data_dir)
-        detail = httpx.get(hub.url + "/api/v1/clusters/edge-silent", headers={"Authorization": f"Bearer {viewer}"})
+        detail = httpx.get(
+            hub.url + "/api/v1/clusters/edge-silent", headers={"Authorization": f"Bearer {viewer}"}
+        )
         assert detail.json()["connectivity"] == "Offline"
         assert detail.json()["report"]["sequence"] == 10
         _post(hub, silent, "edge-silent", 11)  # it comes back: the next report is stored as usual
@@ -78,7 +87,9 @@ def test_bodies_are_stored_compressed_and_read_back(tmp_path: Path) -> None:
             (stored,) = conn.execute("SELECT length(body) FROM reports").fetchone()
         assert stored < raw / 2
         viewer = create_viewer(hub.data_dir)
-        detail = httpx.get(hub.url + "/api/v1/clusters/edge-1", headers={"Authorization": f"Bearer {viewer}"}).json()
+        detail = httpx.get(
+            hub.url + "/api/v1/clusters/edge-1", headers={"Authorization": f"Bearer {viewer}"}
+        ).json()
         assert [b["bundle"] for b in detail["report"]["bundles"]] == [f"b{i}" for i in range(5)]
     finally:
         hub.stop()
@@ -95,14 +106,18 @@ def test_restart_serves_the_same_fleet_from_stored_summaries(tmp_path: Path) -> 
             for sequence in (1, 2, 3):
                 _post(hub, token, name, sequence)
         auth = {"Authorization": f"Bearer {viewer}"}
-        before = [httpx.get(hub.url + path, headers=auth).json() for path in ("/api/v1/clusters", "/api/v1/bundles")]
+        before = [
+            httpx.get(hub.url + path, headers=auth).json() for path in ("/api/v1/clusters", "/api/v1/bundles")
+        ]
     finally:
         hub.stop()
     with sqlite3.connect(data_dir / store.DB_NAME) as conn:  # a restart must not need the bodies
         conn.execute("UPDATE reports SET body = x'00'")
     restarted = InProcessHub(data_dir, clock=hub.clock).start()
     try:
-        after = [httpx.get(restarted.url + p, headers=auth).json() for p in ("/api/v1/clusters", "/api/v1/bundles")]
+        after = [
+            httpx.get(restarted.url + p, headers=auth).json() for p in ("/api/v1/clusters", "/api/v1/bundles")
+        ]
         assert after == before
         assert stored_report_count(data_dir) == 90
     finally:
