@@ -20,6 +20,7 @@ from hub.credentials import Credentials
 from hub.maintenance import ForgetWatch, Maintenance, Task
 from hub.metrics import Metrics
 from hub.ratelog import install_loop_exception_handler
+from hub.readcache import ReadCache
 from hub.readmodel import ReadModel
 from hub.security import SecurityHeaders
 from hub.writer import ReportWriter
@@ -72,6 +73,7 @@ def open_context(config: HubConfig) -> HubContext:
         maintenance=maintenance,
         readers=ReadConnections(config.data_dir),
         read_pool=ThreadPoolExecutor(READ_THREADS, thread_name_prefix="hub-read"),
+        read_cache=ReadCache(config.read_cache_seconds),
     )
 
 

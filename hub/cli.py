@@ -59,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="of those, how many newest keep their full body; older ones keep sequence, time, health"
         f" and commit (default: {DEFAULT_RETENTION.bodies})",
     )
+    serve.add_argument(
+        "--read-cache-seconds",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="how long a page or API answer is reused, so readers cannot slow ingest (0: off; default: 1)",
+    )
     add_limit_arguments(serve)
     serve.set_defaults(handler=_serve)
 
@@ -208,6 +215,7 @@ def _serve(args: argparse.Namespace) -> int:
         thresholds=thresholds,
         max_body=args.max_body,
         retention=retention,
+        read_cache_seconds=args.read_cache_seconds,
     )
     uvicorn.run(create_app(config), host=args.host, port=args.port, **server_options(limits))
     return 0

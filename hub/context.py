@@ -17,6 +17,7 @@ from hub.connectivity import Thresholds
 from hub.credentials import Credentials
 from hub.maintenance import Maintenance
 from hub.metrics import Metrics
+from hub.readcache import DEFAULT_MAX_AGE, ReadCache
 from hub.readmodel import ReadModel
 from hub.reportstore import Retention
 from hub.writer import ReportWriter
@@ -35,6 +36,7 @@ class HubConfig:
     max_body: int = DEFAULT_MAX_BODY
     clock: Callable[[], float] = time.time
     retention: Retention = field(default_factory=Retention)
+    read_cache_seconds: float = DEFAULT_MAX_AGE  # how stale a page or API answer may be (0: never)
 
 
 class ReadConnections:
@@ -72,6 +74,7 @@ class HubContext:
     maintenance: Maintenance
     readers: ReadConnections
     read_pool: ThreadPoolExecutor
+    read_cache: ReadCache
 
     def now(self) -> float:
         return self.config.clock()

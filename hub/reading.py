@@ -1,6 +1,6 @@
 """Read endpoints run off the event loop: the credential is checked on the loop (cheap), the work —
 querying the read model, SQLite reads, rendering, encoding — in the read pool, so a page or an API
-answer never delays a report being accepted."""
+answer never delays a report being accepted; answers are reused for a second (:mod:`hub.readcache`)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,11 @@ def read_endpoint(
         ctx: HubContext = request.app.state.hub
         if not may_read(ctx, request):
             return unauthorized()
+        key = f"{request.url.path}?{request.url.query}"
+        cached = ctx.read_cache.get(key)
+        if cached is not None:
+            return cached
+        started = ctx.read_cache.now()
 
         def work() -> Response:
             try:
@@ -30,7 +35,9 @@ def read_endpoint(
             except BadQuery as exc:
                 return bad_query(exc)
 
-        return await ctx.off_loop(work)
+        response = await ctx.off_loop(work)
+        ctx.read_cache.put(key, response, started)
+        return response
 
     endpoint.__name__ = handler.__name__
     endpoint.__doc__ = handler.__doc__

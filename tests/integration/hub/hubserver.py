@@ -82,6 +82,7 @@ class InProcessHub:
         thresholds: Thresholds | None = None,
         limits: Limits | None = None,
         retention: Retention | None = None,
+        read_cache_seconds: float = 0.0,  # tests read their own writes at once
     ) -> None:
         self.data_dir = data_dir
         self.clock = clock or ManualClock()
@@ -94,6 +95,7 @@ class InProcessHub:
             max_body=max_body,
             clock=self.clock,
             retention=retention or Retention(),
+            read_cache_seconds=read_cache_seconds,
         )
         options = server_options(limits or Limits())
         self._server = uvicorn.Server(

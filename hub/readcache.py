@@ -1,0 +1,63 @@
+"""A short-lived cache of read answers, so people reading cannot crowd out agents reporting.
+
+An answer (a page, an API document) is reused for ``max_age`` seconds (default 1): twenty people
+looping on the page then cost one rendering per second, not one per request. The page refreshes
+every few seconds anyway; a second of lag is invisible, a slower ingest is not. ``max_age`` 0
+turns the cache off (every read is computed afresh).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.responses import Response
+
+MAX_ENTRIES = 256
+DEFAULT_MAX_AGE = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    at: float
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...]
+
+
+class ReadCache:
+    def __init__(self, max_age: float = DEFAULT_MAX_AGE, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_age = max_age
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._answers: OrderedDict[str, _Answer] = OrderedDict()
+
+    def get(self, key: str) -> Response | None:
+        if self.max_age <= 0:
+            return None
+        with self._lock:
+            answer = self._answers.get(key)
+            if answer is None:
+                return None
+            if self._clock() - answer.at > self.max_age:
+                del self._answers[key]
+                return None
+        return Response(answer.body, answer.status, headers=dict(answer.headers))
+
+    def put(self, key: str, response: Response, computed_at: float) -> None:
+        """Keep a 200 answer, aged from ``computed_at`` (when its computation started)."""
+        if self.max_age <= 0 or response.status_code != 200:
+            return
+        headers = tuple((k, v) for k, v in response.headers.items() if k != "content-length")
+        answer = _Answer(computed_at, response.status_code, bytes(response.body), headers)
+        with self._lock:
+            self._answers[key] = answer
+            self._answers.move_to_end(key)
+            while len(self._answers) > MAX_ENTRIES:
+                self._answers.popitem(last=False)
+
+    def now(self) -> float:
+        return self._clock()
