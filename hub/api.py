@@ -19,7 +19,7 @@ from hub.filters import cluster_filter, window
 from hub.model import summarize, summary_to_json
 from hub.openapi import OPENAPI
 from hub.reading import Handler, read_endpoint
-from hub.reportstore import Pending, pack
+from hub.reportstore import Pending
 from hub.writer import WriterClosed
 
 
@@ -95,7 +95,7 @@ async def ingest(request: Request) -> Response:
             "sequence",
         )
     summary_ = summarize(report, received_at)
-    pending = Pending(report, pack(body), received_at, summary_, summary_to_json(summary_))
+    pending = Pending(report, body, received_at, summary_, summary_to_json(summary_))
     try:
         outcome = await ctx.writer.write(pending)
     except WriterClosed as exc:

@@ -41,7 +41,7 @@ class Pending:
     """A validated report waiting to be written (everything CPU-heavy done by the request handler)."""
 
     report: StatusReport
-    body: bytes  # the JSON document as received, compressed (see :func:`pack`)
+    body: bytes  # the JSON document as received (the writer compresses it: see :func:`pack`)
     received_at: float
     summary: ClusterSummary
     summary_json: bytes
@@ -102,7 +102,7 @@ def _write_one(conn: sqlite3.Connection, item: Pending, current: ClusterSummary 
             report.cluster,
             report.sequence,
             item.received_at,
-            item.body,
+            pack(item.body),
             item.summary.health,
             item.summary.commit,
         ),

@@ -102,11 +102,22 @@ def migrate(conn: sqlite3.Connection) -> None:
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
 
 
-def checkpoint(conn: sqlite3.Connection, mode: str = "PASSIVE") -> None:
-    """PASSIVE copies committed WAL pages without blocking the writer; TRUNCATE also empties the WAL."""
-    if mode not in ("PASSIVE", "TRUNCATE"):
-        raise ValueError(mode)
-    conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
+def checkpoint(conn: sqlite3.Connection) -> None:
+    """Copy committed WAL pages into the database without blocking the writer (PASSIVE)."""
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
+def truncate_wal(conn: sqlite3.Connection, wait_ms: int = 100) -> bool:
+    """Checkpoint everything and empty the WAL file; True if done. Called by the writer itself, so it
+    waits for readers at most ``wait_ms`` (a long read must not stall ingest) and retries later."""
+    conn.execute(f"PRAGMA busy_timeout={wait_ms}")
+    try:
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    except sqlite3.OperationalError:
+        busy = 1
+    finally:
+        conn.execute("PRAGMA busy_timeout=30000")
+    return not busy
 
 
 def wal_bytes(data_dir: Path) -> int:

@@ -8,6 +8,7 @@ any of them is rejected with the field named, before anything is stored.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -96,6 +97,7 @@ def unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+@functools.lru_cache(maxsize=4096)  # a fleet's reports repeat the same transition times
 def timestamp_problem(text: str) -> str | None:
     """Why ``text`` is not an acceptable RFC 3339 timestamp, or None."""
     match = _RFC3339.match(text)

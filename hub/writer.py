@@ -34,6 +34,7 @@ log = structlog.get_logger("hub.writer")
 PRUNE_EVERY = 8  # cut a cluster's stored history back once per this many of its reports
 UPKEEP_SECONDS = 0.5
 SWEEP_PER_UPKEEP = 100  # clusters whose history is swept per upkeep tick
+TRUNCATE_RETRY_SECONDS = 2.0  # after a truncation found a reader in the way
 
 
 @dataclass(slots=True)
@@ -74,6 +75,7 @@ class ReportWriter:
         self._since_prune: Counter[str] = Counter()
         self._sweep: list[str] = []
         self._next_upkeep = 0.0
+        self._next_truncate = 0.0
 
     def start(self) -> None:
         self._thread.start()
@@ -200,13 +202,24 @@ class ReportWriter:
                 cutoff = self._clock() - self._retention.days * 86400
                 with store.transaction(self._conn):
                     reportstore.prune_history(self._conn, chunk, self._retention, cutoff)
-            if self._data_dir is not None and store.wal_bytes(self._data_dir) > store.WAL_SIZE_LIMIT:
-                started = time.perf_counter()
-                size = store.wal_bytes(self._data_dir)
-                store.checkpoint(self._conn, "TRUNCATE")
-                log.info("wal_truncated", bytes=size, seconds=round(time.perf_counter() - started, 3))
+            self._bound_wal()
         except sqlite3.Error as exc:
             log.warning("writer_upkeep_failed", error=str(exc))
+
+    def _bound_wal(self) -> None:
+        if self._data_dir is None or time.monotonic() < self._next_truncate:
+            return
+        size = store.wal_bytes(self._data_dir)
+        if size <= store.WAL_SIZE_LIMIT:
+            return
+        started = time.perf_counter()
+        done = store.truncate_wal(self._conn)
+        seconds = round(time.perf_counter() - started, 3)
+        if done:
+            log.info("wal_truncated", bytes=size, seconds=seconds)
+        else:  # a reader holds an old snapshot: try again in a while, never wait for it here
+            self._next_truncate = time.monotonic() + TRUNCATE_RETRY_SECONDS
+            log.info("wal_truncate_deferred", bytes=size, seconds=seconds)
 
 
 def _resolve_all(results: list[tuple[asyncio.Future[Outcome], Outcome]]) -> None:

@@ -122,3 +122,28 @@ def test_restart_serves_the_same_fleet_from_stored_summaries(tmp_path: Path) -> 
         assert stored_report_count(data_dir) == 90
     finally:
         restarted.stop()
+
+
+def test_the_wal_is_truncated_once_it_outgrew_its_limit(tmp_path: Path, monkeypatch: object) -> None:
+    """A long read kept checkpoints from finishing, so the WAL grew; once it ends, with no further
+    writes, the writer truncates it back (a passive checkpoint alone would leave the file as large)."""
+    monkeypatch.setattr(store, "WAL_SIZE_LIMIT", 256 * 1024)  # type: ignore[attr-defined]
+    hub = InProcessHub(tmp_path / "hub").start()
+    try:
+        token = create_token(hub.data_dir, "edge-1")
+        _post(hub, token, "edge-1", 1)
+        reader = sqlite3.connect(hub.data_dir / store.DB_NAME)
+        reader.execute("BEGIN")
+        reader.execute(
+            "SELECT count(*) FROM reports"
+        ).fetchone()  # holds a snapshot: no checkpoint can finish
+        for sequence in range(2, 200):
+            _post(hub, token, "edge-1", sequence)
+        grown = store.wal_bytes(hub.data_dir)
+        assert grown > 2 * store.WAL_SIZE_LIMIT
+        reader.rollback()
+        reader.close()
+        _eventually(lambda: store.wal_bytes(hub.data_dir) <= store.WAL_SIZE_LIMIT)
+        _post(hub, token, "edge-1", 200)  # and ingest goes on
+    finally:
+        hub.stop()
