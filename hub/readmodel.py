@@ -27,7 +27,7 @@ from hub.aggregate import ClusterFilter, ClusterView, FleetSummary
 from hub.connectivity import CONNECTIVITY_STATES, Thresholds, connectivity
 from hub.contract import BUNDLE_STATES
 from hub.model import ClusterSummary
-from hub.rollups import BundleRollup, Rollups
+from hub.rollups import BundleRollup, Rollups, page_of
 
 _BUCKETS = tuple((conn, health) for conn in CONNECTIVITY_STATES for health in BUNDLE_STATES)
 
@@ -241,7 +241,7 @@ class ReadModel:
         if not wanted.selector.requirements:
             with self._lock:
                 total = sum(len(self._buckets[key]) for key in keys)
-                names = _window(((self._buckets[key]) for key in keys), offset, limit)
+                names = page_of((self._buckets[key] for key in keys), offset, limit)
                 entries = [self._entries[name] for name in names]
             return ClusterPage(total, [self._view(entry, now) for entry in entries])
         with self._lock:  # copy references only; sorting and matching happen outside the lock
@@ -296,17 +296,3 @@ class ReadModel:
             counts = [(cause, len(names)) for cause, names in self._causes.items()]
         counts.sort(key=lambda item: (-item[1], item[0]))
         return counts[:top]
-
-
-def _window(lists: Iterable[list[str]], offset: int, limit: int) -> list[str]:
-    """Items ``offset`` to ``offset + limit`` of the concatenation of ``lists``, copying only those."""
-    taken: list[str] = []
-    for items in lists:
-        if offset >= len(items):
-            offset -= len(items)
-            continue
-        taken.extend(items[offset : offset + limit - len(taken)])
-        offset = 0
-        if len(taken) >= limit:
-            break
-    return taken

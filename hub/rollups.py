@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hub.contract import BUNDLE_STATES
@@ -88,17 +89,21 @@ class Rollups:
         rollup = self._by_bundle.get(bundle)
         if rollup is None:
             return []
-        taken: list[str] = []
-        for state in BUNDLE_STATES:
-            members = rollup.members.get(state, [])
-            if offset >= len(members):
-                offset -= len(members)
-                continue
-            taken.extend(members[offset : offset + limit - len(taken)])
-            offset = 0
-            if len(taken) >= limit:
-                break
-        return taken
+        return page_of((rollup.members.get(state, []) for state in BUNDLE_STATES), offset, limit)
+
+
+def page_of(lists: Iterable[list[str]], offset: int, limit: int) -> list[str]:
+    """Items ``offset`` to ``offset + limit`` of the concatenation of ``lists``, copying only those."""
+    taken: list[str] = []
+    for items in lists:
+        if offset >= len(items):
+            offset -= len(items)
+            continue
+        taken.extend(items[offset : offset + limit - len(taken)])
+        offset = 0
+        if len(taken) >= limit:
+            break
+    return taken
 
 
 def _bump(counter: Counter[str], key: str, delta: int) -> None:
