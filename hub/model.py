@@ -59,6 +59,23 @@ def _opt(text: str | None) -> str | None:
     return None if text is None else _intern(text)
 
 
+_BRIEFS: dict[tuple[str, str, str | None, str | None, str], BundleBrief] = {}
+_MAX_BRIEFS = 200_000
+
+
+def _brief(bundle: str, state: str, commit: str | None, desired: str | None, version: str) -> BundleBrief:
+    """One shared object per distinct bundle brief: a fleet on one commit holds each brief once."""
+    key = (bundle, state, commit, desired, version)
+    brief = _BRIEFS.get(key)
+    if brief is None:
+        if len(_BRIEFS) >= _MAX_BRIEFS:  # many distinct values (a hostile fleet): stay bounded
+            _BRIEFS.clear()
+        brief = _BRIEFS[key] = BundleBrief(
+            _intern(bundle), _intern(state), _opt(commit), _opt(desired), _intern(version)
+        )
+    return brief
+
+
 _VARYING = re.compile(r"[0-9a-f]{7,64}|\d+")
 
 
@@ -93,13 +110,7 @@ def summarize(report: StatusReport, received_at: float) -> ClusterSummary:
         agent_version=_intern(report.agent_version),
         source_error=report.source.error,
         bundles=tuple(
-            BundleBrief(
-                _intern(b.bundle),
-                _intern(b.state),
-                _opt(b.applied_commit),
-                _opt(b.desired_commit),
-                _intern(b.chart_version),
-            )
+            _brief(b.bundle, b.state, b.applied_commit, b.desired_commit, b.chart_version)
             for b in report.bundles
         ),
         cause=_intern(cause_of(report)),
@@ -139,8 +150,6 @@ def summary_from_json(raw: bytes | str, reported_at: float, last_seen: float) ->
         desired_commit=_opt(desired),
         agent_version=_intern(agent),
         source_error=error,
-        bundles=tuple(
-            BundleBrief(_intern(b), _intern(st), _opt(c), _opt(d), _intern(v)) for b, st, c, d, v in bundles
-        ),
+        bundles=tuple(_brief(b, st, c, d, v) for b, st, c, d, v in bundles),
         cause=_intern(cause),
     )

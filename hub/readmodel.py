@@ -63,10 +63,11 @@ class ReadModel:
             self._entries[summary.name] = entry
             self._buckets[(entry.connectivity, summary.health)].append(summary.name)
             self._index(summary, add=True)
-            self.rollups.add(summary, entry.connectivity == "Offline")
+            self.rollups.add(summary, entry.connectivity == "Offline", bulk=True)
             self._schedule(entry, now)
         for bucket in self._buckets.values():
             bucket.sort()
+        self.rollups.sort()
 
     # --- writer side ------------------------------------------------------------------------------
 

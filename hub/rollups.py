@@ -35,14 +35,30 @@ class Rollups:
         self._by_bundle: dict[str, BundleRollup] = {}
         self.names: list[str] = []  # sorted bundle names
 
-    def add(self, summary: ClusterSummary, offline: bool) -> None:
+    def add(self, summary: ClusterSummary, offline: bool, *, bulk: bool = False) -> None:
+        """Count ``summary``'s bundles in; ``bulk`` appends unsorted (call :meth:`sort` after a load)."""
         for brief in summary.bundles:
             rollup = self._by_bundle.get(brief.bundle)
             if rollup is None:
                 rollup = self._by_bundle[brief.bundle] = BundleRollup(brief.bundle)
-                bisect.insort(self.names, brief.bundle)
+                if bulk:
+                    self.names.append(brief.bundle)
+                else:
+                    bisect.insort(self.names, brief.bundle)
             self._count(rollup, brief, 1, offline)
-            bisect.insort(rollup.members.setdefault(brief.state, []), summary.name)
+            members = rollup.members.get(brief.state)
+            if members is None:
+                members = rollup.members[brief.state] = []
+            if bulk:
+                members.append(summary.name)
+            else:
+                bisect.insort(members, summary.name)
+
+    def sort(self) -> None:
+        self.names.sort()
+        for rollup in self._by_bundle.values():
+            for members in rollup.members.values():
+                members.sort()
 
     def remove(self, summary: ClusterSummary, offline: bool) -> None:
         for brief in summary.bundles:
@@ -63,7 +79,9 @@ class Rollups:
     @staticmethod
     def _count(rollup: BundleRollup, brief: BundleBrief, delta: int, offline: bool) -> None:
         _bump(rollup.by_state, brief.state, delta)
-        states = rollup.by_commit.setdefault(brief.commit, Counter())
+        states = rollup.by_commit.get(brief.commit)
+        if states is None:
+            states = rollup.by_commit[brief.commit] = Counter()
         _bump(states, brief.state, delta)
         if not states:
             del rollup.by_commit[brief.commit]
