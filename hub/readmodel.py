@@ -230,8 +230,9 @@ class ReadModel:
         )
 
     def clusters(self, wanted: ClusterFilter, offset: int, limit: int, now: float) -> ClusterPage:
-        """One page of the matching clusters, attention first; the cost is the page's, not the fleet's,
-        unless a label selector has to be checked (then only the candidates of its first ``key=value``)."""
+        """One page of the matching clusters, attention first. Without a label selector the cost is the
+        page's, not the fleet's; with one, each requirement is a set membership test per cluster of the
+        chosen buckets (the label index answers it, no labels are read)."""
         self.advance(now)
         keys = [
             key
@@ -245,30 +246,26 @@ class ReadModel:
                 names = page_of((self._buckets[key] for key in keys), offset, limit)
                 entries = [self._entries[name] for name in names]
             return ClusterPage(total, [self._view(entry, now) for entry in entries])
-        with self._lock:  # copy references only; sorting and matching happen outside the lock
-            candidates = self._candidates(wanted)
-            pools = [list(self._buckets[key]) for key in keys] if candidates is None else []
-        if candidates is not None:
-            order = {key: rank for rank, key in enumerate(keys)}
-            ranked = sorted(
-                (order[(e.connectivity, e.summary.health)], name)
-                for name in candidates
-                if (e := self._entries.get(name)) is not None and (e.connectivity, e.summary.health) in order
-            )
-            pools = [[name for _, name in ranked]]
-        matching: list[_Entry] = []  # checked outside the lock: entries are read, never written here
-        for pool in pools:
-            for name in pool:
-                entry = self._entries.get(name)
-                if entry is not None and wanted.selector.matches(entry.summary.labels):
-                    matching.append(entry)
-        return ClusterPage(len(matching), [self._view(e, now) for e in matching[offset : offset + limit]])
+        with self._lock:  # copy references only; matching happens outside the lock
+            tests = [
+                self._label_set(r.key, r.value if r.operator in ("=", "!=") else None)
+                for r in wanted.selector.requirements
+            ]
+            pools = [list(self._buckets[key]) for key in keys]
+        wanted_in = [r.operator in ("=", "exists") for r in wanted.selector.requirements]
+        checks = list(zip(tests, wanted_in, strict=True))
+        matching = [name for pool in pools for name in pool if all((name in s) == want for s, want in checks)]
+        entries = [
+            e for name in matching[offset : offset + limit] if (e := self._entries.get(name)) is not None
+        ]
+        return ClusterPage(len(matching), [self._view(e, now) for e in entries])
 
-    def _candidates(self, wanted: ClusterFilter) -> set[str] | None:
-        for requirement in wanted.selector.requirements:
-            if requirement.operator == "=":
-                return set(self._labels.get(requirement.key, {}).get(requirement.value, ()))
-        return None
+    def _label_set(self, key: str, value: str | None) -> set[str]:
+        """A copy of the names with label ``key`` set to ``value`` (or to anything, for None)."""
+        values = self._labels.get(key, {})
+        if value is not None:
+            return set(values.get(value, ()))
+        return set().union(*values.values())
 
     def rollup(self, bundle: str, now: float) -> BundleRollup | None:
         self.advance(now)
