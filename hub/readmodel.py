@@ -284,8 +284,12 @@ class ReadModel:
             ]
             pools = [list(self._buckets[key]) for key in keys]
         wanted_in = [r.operator in ("=", "exists") for r in wanted.selector.requirements]
-        checks = list(zip(tests, wanted_in, strict=True))
-        matching = [name for pool in pools for name in pool if all((name in s) == want for s, want in checks)]
+        matching = [name for pool in pools for name in pool]
+        for members, wanted_member in zip(tests, wanted_in, strict=True):  # one C-speed pass per term
+            if wanted_member:
+                matching = [name for name in matching if name in members]
+            else:
+                matching = [name for name in matching if name not in members]
         entries = [
             e for name in matching[offset : offset + limit] if (e := self._entries.get(name)) is not None
         ]
