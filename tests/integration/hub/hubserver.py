@@ -65,7 +65,10 @@ def create_viewer(data_dir: Path, name: str = "ops") -> str:
 def post_report(url: str, report: StatusReport, token: str) -> httpx.Response:
     """POST one report to the hub at ``url`` with a cluster token."""
     return httpx.post(
-        url + "/api/v1/reports", content=report.to_json(), headers={"Authorization": f"Bearer {token}"}
+        url + "/api/v1/reports",
+        content=report.to_json(),
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,  # the agent's own timeout is 15 s; httpx's 5 s default is tight on a loaded machine
     )
 
 
