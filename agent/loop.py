@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 
 from agent import report, sops
+from agent.gates import Gates
 from agent.helm import Helm
 from agent.kube import Kube, KubeError
 from agent.reconcile import PassContext, PassOutcome, reconcile_once
@@ -94,6 +95,12 @@ class Agent:
             interval=self.settings.interval,
             stop=self.stop,
             sops=self.decryptor,
+            gates=Gates(
+                self.settings.cluster,
+                self.settings.state_dir,
+                self.reporter.ask_gates if self.reporter is not None else None,
+            ),
+            reported=_reported(report.load_last(self.settings.state_dir)),
         )
         outcome = reconcile_once(context, revision)
         if revision.commit and outcome.ok:
@@ -133,6 +140,10 @@ class Agent:
     def close(self) -> None:
         if self.reporter is not None:
             self.reporter.close()
+
+
+def _reported(last: contract.StatusReport | None) -> dict[str, tuple[int | None, str | None]]:
+    return {} if last is None else {b.bundle: (b.helm_revision, b.applied_commit) for b in last.bundles}
 
 
 def _cpu_seconds() -> float:

@@ -16,15 +16,18 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
 import yaml
 
-from agent import actions, bundlestate, drift, fleet, health, sops, state
+from agent import actions, brake, bundlestate, drift, fleet, gates, health, sops, state
 from agent.actions import Action, Failure
+from agent.fleet import windows
 from agent.fleet.merge import merge_values
+from agent.fleet.rollout import FleetSettings
 from agent.helm import ChartRef, Helm, HelmError
 from agent.kube import Kube, KubeError, ObjectKey, object_key
 from agent.releases import (
@@ -62,6 +65,7 @@ class ReleaseOutcome:
     resources_total: int = 0
     non_ready: tuple[health.ResourceHealth, ...] = ()
     modified: tuple[drift.Drift, ...] = ()
+    rollout: Mapping[str, Any] | None = None  # this cluster's place in a staged rollout (gates.wave_facts)
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class PassOutcome:
     releases: tuple[ReleaseOutcome, ...] = ()
     pruned: tuple[str, ...] = ()
     prune_skipped: str | None = None  # why pruning was not attempted, when it was not
+    prune_refused: brake.Refusal | None = None  # the deletion brake held a mass uninstall
     helm_calls: tuple[str, ...] = ()
     api_writes: int = 0
     duration_seconds: float = 0.0
@@ -103,6 +108,10 @@ class PassContext:
     stop: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], float] = time.time
     sops: sops.Decryptor | None = None  # decrypts SOPS-encrypted values files (only for helm)
+    gates: gates.Gates | None = None  # None: no hub, so no staged change can be released
+    maintenance: tuple[windows.Window, ...] = ()  # this cluster's maintenance windows (fleet.yaml)
+    reported: Mapping[str, tuple[int | None, str | None]] = field(default_factory=dict)
+    """bundle -> (Helm revision, applied commit) as the last report said: a held release is unchanged."""
 
 
 def reconcile_once(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
@@ -135,6 +144,10 @@ def _reconcile(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
     except fleet.UnknownClusterError as error:
         return replace(base, error=str(error), prune_skipped="the plan failed")
     base = replace(base, labels=dict(plan.cluster.labels))
+    settings = repo.settings or FleetSettings()
+    if ctx.gates is not None:  # a stale checkout must not start a rollout of an old commit on the hub
+        ctx.gates.source_fresh = revision.may_prune
+    ctx = replace(ctx, maintenance=windows.windows_for(settings.windows, plan.cluster, repo.groups))
     try:
         histories = group_releases(ctx.kube.helm_release_secrets())
     except KubeError as error:
@@ -163,6 +176,19 @@ def _reconcile(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
         if _prunable(ctx, plan.releases, histories):
             log.warning("prune_skipped", reason=why_not)
         return replace(base, prune_skipped=why_not)
+    prunable = _prunable(ctx, plan.releases, histories)
+    owned = len(_prunable(ctx, (), histories))
+    refusal = brake.check(
+        ctx.cluster,
+        [f"{ns}/{name}" for ns, name in prunable],
+        owned,
+        settings.brake,
+    )
+    if refusal is not None:
+        log.warning(
+            "prune_refused", releases=list(refusal.releases), prune_id=refusal.prune_id, reason=refusal.reason
+        )
+        return replace(base, prune_refused=refusal, prune_skipped=refusal.message())
     return replace(base, pruned=_prune(ctx, plan.releases, histories))
 
 
@@ -247,6 +273,9 @@ def _reconcile_release(
     )
     message = ""
     apply_error: str | None = None
+    gate = _gate(ctx, desired, action, revision.commit, digest)
+    if gate is not None and not gate.go:  # a change that may not advance yet: what runs keeps running
+        return _held(ctx, desired, base, history, snapshot, revision.commit, gate)
     if action is Action.CONFLICT:
         return replace(
             base,
@@ -267,6 +296,9 @@ def _reconcile_release(
                     Action.INSTALL if history is None or history.last_deployed() is None else Action.UPGRADE
                 )
                 failures.pop(key, None)
+                gate = _gate(ctx, desired, action, revision.commit, digest)  # a staged change waits
+                if gate is not None and not gate.go:
+                    return _held(ctx, desired, base, history, {}, revision.commit, gate)
     if action in (Action.INSTALL, Action.UPGRADE):
         apply_error, history = _install_or_upgrade(
             ctx, desired, values, digest, revision.commit, history, Path(str(revision.path))
@@ -274,6 +306,8 @@ def _reconcile_release(
         if apply_error is None:
             failures.pop(key, None)
         else:
+            if gate is not None and ctx.gates is not None and revision.commit:
+                ctx.gates.failed(desired.bundle, revision.commit)
             failures[key] = actions.next_retry(
                 failures.get(key), digest, apply_error, ctx.clock(), ctx.interval
             )
@@ -310,7 +344,62 @@ def _reconcile_release(
         resources_total=result.total,
         non_ready=tuple(result.non_ready),
         modified=tuple(result.modified),
+        rollout=_facts(ctx, desired, revision.commit, holding=False),
     )
+
+
+def _gate(
+    ctx: PassContext, desired: fleet.DesiredRelease, action: Action, commit: str | None, digest: str
+) -> gates.Gate | None:
+    if action not in (Action.INSTALL, Action.UPGRADE):
+        return None
+    now = datetime.fromtimestamp(ctx.clock(), UTC)
+    return gates.gate_for(desired, commit, digest, gates=ctx.gates, maintenance=ctx.maintenance, now=now)
+
+
+def _facts(
+    ctx: PassContext, desired: fleet.DesiredRelease, commit: str | None, *, holding: bool
+) -> Mapping[str, Any] | None:
+    return gates.facts_for(desired, commit, ctx.gates, holding=holding)
+
+
+def _held(
+    ctx: PassContext,
+    desired: fleet.DesiredRelease,
+    base: ReleaseOutcome,
+    history: ReleaseHistory | None,
+    snapshot: Mapping[ObjectKey, dict[str, Any] | None],
+    commit: str | None,
+    gate: gates.Gate,
+) -> ReleaseOutcome:
+    """A staged change the gate holds: the current release keeps running, untouched."""
+    current = history.current if history is not None else None
+    observed = _observe(ctx, current, snapshot)
+    failed = ctx.gates is not None and ctx.gates.has_failed(desired.bundle, commit)
+    state = "Failed" if failed else "Pending"
+    message = f"the change failed here and was rolled back; {gate.reason}" if failed else gate.reason
+    return replace(
+        base,
+        state=state,
+        message=message,
+        action="hold-rollout",
+        helm_revision=current.revision if current else None,
+        chart_version=(current.chart_version if current else "") or base.chart_version,
+        applied_commit=_held_commit(ctx, desired.bundle, current),
+        resources_ready=sum(1 for h in observed.healths if h.ready),
+        resources_total=len(observed.healths),
+        rollout=_facts(ctx, desired, commit, holding=True),
+    )
+
+
+def _held_commit(ctx: PassContext, bundle: str, current: ReleaseRecord | None) -> str | None:
+    """The commit a held release is at: what the last report said while the release is unchanged."""
+    if current is None:
+        return None
+    revision, commit = ctx.reported.get(bundle, (None, None))
+    if revision == current.revision and commit:
+        return commit
+    return current.labels.get(COMMIT_LABEL)
 
 
 def _chart_name(desired: fleet.DesiredRelease) -> str:

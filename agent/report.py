@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from agent import __version__, state
 from agent.reconcile import PassOutcome, ReleaseOutcome
 from agent.signatures import Verdict
-from hub import contract
+from hub import contract, rollout_contract
 
 MAX_LISTED = contract.MAX_RESOURCES
 
@@ -59,7 +60,30 @@ def build(
             **_signature(signature),
         ),
         bundles=bundles,
+        rollout=_rollout(outcome),
     )
+
+
+def _rollout(outcome: PassOutcome) -> dict[str, Any] | None:
+    """Each staged bundle's wave facts and a refused prune, or None when there are neither."""
+    staged = {
+        r.bundle: {**r.rollout, "error": r.message[:1024] if r.state in ("Failed", "Degraded") else ""}
+        for r in outcome.releases
+        if r.rollout is not None
+    }
+    refusal = outcome.prune_refused
+    if not staged and refusal is None:
+        return None
+    brake = None
+    if refusal is not None:
+        brake = {
+            "releases": list(refusal.releases[: rollout_contract.MAX_BRAKE_RELEASES]),
+            "prune_id": refusal.prune_id,
+            "owned": refusal.owned,
+            "reason": refusal.reason[:1024],
+            "how_to_confirm": refusal.how_to_confirm[:1024],
+        }
+    return {"bundles": staged, "brake": brake}
 
 
 def _signature(verdict: Verdict | None) -> dict[str, str | None]:

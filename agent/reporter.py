@@ -20,8 +20,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import structlog
@@ -37,6 +38,8 @@ MAX_OUTBOX = 200  # reports kept while the hub is unreachable; the oldest are dr
 FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 300.0
 REQUEST_TIMEOUT = 15.0
+GATE_TIMEOUT = 5.0  # a pass waits at most this long for a rollout gate answer
+MAX_GATE_ANSWER = 256 * 1024
 _RETRYABLE_4XX = {408, 425, 429}
 
 _sequence_lock = threading.Lock()
@@ -116,6 +119,7 @@ class Reporter:
         # The token is the credential: user info in the URL is dropped (urllib would take it for a host).
         self._hub_for_logs = redact(hub_url)
         self._endpoint = self._hub_for_logs.rstrip("/") + "/api/v1/reports"
+        self._gates_endpoint = self._hub_for_logs.rstrip("/") + "/api/v1/rollout/gates"
         self._token = token
         self._state_dir = state_dir
         self._outbox = state_dir / OUTBOX_DIR
@@ -142,6 +146,16 @@ class Reporter:
         self._latest = report
         self._last_activity = self._clock()
         self._wake.set()
+
+    def ask_gates(self, request: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """Ask the hub for this cluster's rollout gates (synchronously, bounded); None if it cannot answer."""
+        status, detail, payload = self._send(
+            self._gates_endpoint, json.dumps(request).encode(), GATE_TIMEOUT, MAX_GATE_ANSWER
+        )
+        if status == 200 and isinstance(payload, dict):
+            return payload
+        log.warning("rollout_gates_unavailable", hub=self._hub_for_logs, status=status or None, error=detail)
+        return None
 
     def pending(self) -> list[int]:
         """Sequence numbers still in the outbox."""
@@ -243,8 +257,13 @@ class Reporter:
 
     def _post(self, body: bytes) -> tuple[int, str]:
         """(HTTP status, detail); status 0 when the hub could not be reached."""
+        status, detail, _ = self._send(self._endpoint, body, REQUEST_TIMEOUT, 0)
+        return status, detail
+
+    def _send(self, url: str, body: bytes, timeout: float, read_limit: int) -> tuple[int, str, Any]:
+        """(HTTP status, detail, decoded JSON answer of at most ``read_limit`` bytes, or None)."""
         request = urllib.request.Request(  # noqa: S310 - the hub URL is configured by the operator
-            self._endpoint,
+            url,
             data=body,
             method="POST",
             headers={
@@ -254,13 +273,17 @@ class Reporter:
             },
         )
         try:
-            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:  # noqa: S310
-                return int(response.status), ""
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                payload = None
+                if read_limit:
+                    raw = response.read(read_limit + 1)
+                    payload = json.loads(raw) if len(raw) <= read_limit else None
+                return int(response.status), "", payload
         except urllib.error.HTTPError as error:
-            return int(error.code), _error_detail(error)
-        except (urllib.error.URLError, OSError) as error:
+            return int(error.code), _error_detail(error), None
+        except (urllib.error.URLError, OSError, ValueError) as error:
             reason = getattr(error, "reason", error)
-            return 0, str(reason)[:300]
+            return 0, str(reason)[:300], None
 
     def _store(self, report: StatusReport) -> None:
         path = self._outbox / f"{report.sequence:020d}.json"

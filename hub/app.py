@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from hub import api, reportstore, store, web
+from hub import api, reportstore, rollout_api, store, web
 from hub.context import READ_THREADS, HubConfig, HubContext, ReadConnections
 from hub.credentials import Credentials
 from hub.maintenance import ForgetWatch, Maintenance, Task
@@ -110,6 +110,9 @@ def create_app(config: HubConfig) -> Starlette:
         Route("/api/v1/clusters/{name}", api.cluster),
         Route("/api/v1/bundles", api.bundles),
         Route("/api/v1/bundles/{name:path}", api.bundle),
+        Route("/api/v1/rollout/gates", rollout_api.gates, methods=["POST"]),
+        Route("/api/v1/rollouts", rollout_api.rollouts),
+        Route("/api/v1/rollouts/{bundle:path}", rollout_api.rollout),
         Route("/api/v1/openapi.json", api.openapi),
         Route("/healthz", api.healthz),
         Route("/metrics", api.metrics),

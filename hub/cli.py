@@ -99,7 +99,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _data_dir(forget)
     forget.set_defaults(handler=_forget)
+
+    rollout = commands.add_parser("rollout", help="pause or resume a bundle's staged rollouts fleet-wide")
+    rollout_actions = rollout.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for action, text in (("pause", "release no further wave and give no go"), ("resume", "continue")):
+        command = rollout_actions.add_parser(action, help=f"{text} (audited in the hub log)")
+        command.add_argument("bundle", metavar="BUNDLE")
+        command.add_argument("--by", default=None, help="who does it, for the audit log (default: $USER)")
+        _data_dir(command)
+        command.set_defaults(handler=_rollout, action=action)
     return parser
+
+
+def _rollout(args: argparse.Namespace) -> int:
+    """``rollout pause|resume BUNDLE``: an admin action (it needs the hub's data directory), audited."""
+    import getpass
+
+    import structlog
+
+    from hub import logs, rollout_store
+
+    logs.configure()
+    actor = args.by or getpass.getuser()
+    conn = rollout_store.connect(args.data_dir)
+    if args.action == "pause":
+        changed, state = rollout_store.pause(conn, args.bundle, actor), "paused"
+    else:
+        changed, state = rollout_store.resume(conn, args.bundle), "resumed"
+    structlog.get_logger("hub").warning(f"rollout_{state}", bundle=args.bundle, by=actor, changed=changed)
+    print(
+        f"Rollouts of {args.bundle} {state}."
+        if changed
+        else f"Rollouts of {args.bundle} were already {state}."
+    )
+    return 0
 
 
 def _data_dir(parser: argparse.ArgumentParser) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from hub import store
+from hub.aggregate import ClusterView
 from hub.connectivity import Thresholds
 from hub.credentials import Credentials
 from hub.maintenance import Maintenance
@@ -78,6 +79,15 @@ class HubContext:
 
     def now(self) -> float:
         return self.config.clock()
+
+    @property
+    def fleet(self) -> ReadModel:
+        """Every cluster's summary (``fleet.snapshot()``): for the staged-rollout book, which looks at all."""
+        return self.model
+
+    def views(self) -> list[ClusterView]:
+        """Every cluster with its connectivity now: O(fleet), so only for what needs the whole fleet."""
+        return self.model.all_views(self.now())
 
     async def off_loop(self, work: Callable[[], T]) -> T:
         """Run a read in the read pool: the event loop stays free for ingest."""

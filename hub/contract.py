@@ -16,6 +16,7 @@ from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from hub import rollout_contract
 from hub.wire_text import (
     DuplicateKeyError,
     find_bad_text,
@@ -141,6 +142,7 @@ class StatusReport:
     labels: dict[str, str]
     source: SourceStatus
     bundles: list[BundleStatus]
+    rollout: dict[str, Any] | None = None  # staged rollouts and the deletion brake (hub.rollout_contract)
 
     @property
     def health(self) -> str:
@@ -471,6 +473,7 @@ def parse_report(raw: Mapping[str, Any] | bytes | str) -> StatusReport:
         labels=_labels(obj.get("labels", {}), "labels"),
         source=_source(obj["source"], "source"),
         bundles=_list(obj, "bundles", "", MAX_BUNDLES, _bundle, optional=False),
+        rollout=_rollout(obj.get("rollout")),
     )
     _check_unique_bundles(report.bundles)
     return report
@@ -487,6 +490,15 @@ def _check_unique_bundles(bundles: list[BundleStatus]) -> None:
                 f"duplicate bundle name {b.bundle!r} (also bundles[{first[b.bundle]}])",
             )
         first[b.bundle] = index
+
+
+def _rollout(raw: Any) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        return rollout_contract.parse(raw)
+    except rollout_contract.RolloutContractError as exc:
+        raise ContractError(exc.field_path, exc.message) from None
 
 
 def to_v1_dict(report: StatusReport) -> dict[str, Any]:

@@ -43,6 +43,7 @@ class ClusterSummary:
     source_error: str | None
     bundles: tuple[BundleBrief, ...]
     cause: str = ""  # signature of what is wrong ("" when healthy): clusters failing alike group by it
+    rollout: dict[str, Any] | None = None  # the report's staged-rollout facts and refused prune
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,7 @@ def summarize(report: StatusReport, received_at: float) -> ClusterSummary:
             for b in report.bundles
         ),
         cause=_intern(cause_of(report)),
+        rollout=report.rollout,
     )
 
 
@@ -131,13 +133,15 @@ def summary_to_json(s: ClusterSummary) -> bytes:
         s.source_error,
         [[b.bundle, b.state, b.commit, b.desired_commit, b.chart_version] for b in s.bundles],
         s.cause,
+        s.rollout,
     ]
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def summary_from_json(raw: bytes | str, reported_at: float, last_seen: float) -> ClusterSummary:
     data: list[Any] = json.loads(raw)
-    name, sequence, health, interval, labels, commit, desired, agent, error, bundles, cause = data
+    name, sequence, health, interval, labels, commit, desired, agent, error, bundles, cause = data[:11]
+    rollout = data[11] if len(data) > 11 else None
     return ClusterSummary(
         name=_intern(name),
         sequence=int(sequence),
@@ -152,4 +156,5 @@ def summary_from_json(raw: bytes | str, reported_at: float, last_seen: float) ->
         source_error=error,
         bundles=tuple(_brief(b, st, c, d, v) for b, st, c, d, v in bundles),
         cause=_intern(cause),
+        rollout=rollout,
     )

@@ -172,3 +172,7 @@ OPENAPI: dict[str, Any] = {
         },
     },
 }
+
+from hub.rollout_api import OPENAPI_PATHS  # noqa: E402 - the rollout routes describe themselves
+
+OPENAPI["paths"].update(OPENAPI_PATHS)

@@ -104,7 +104,7 @@ def _short(commit: str | None) -> str:
 def cluster_row(view: ClusterView) -> str:
     s = view.summary
     row_class = view.connectivity.lower()
-    failing = [b.bundle for b in s.bundles if b.state != "Ready"]
+    failing = [b.bundle for b in s.bundles if b.state not in ("Ready", "Paused")]  # paused on purpose
     detail = ", ".join(failing[:5]) + (" …" if len(failing) > 5 else "")
     return (
         f'<tr class="{row_class}" data-cluster="{e(s.name)}">'
@@ -140,13 +140,14 @@ def index_page(
     params: Mapping[str, str],
     page: int,
     error: str = "",
+    rollouts: str = "",
 ) -> str:
     """The fleet page: ``views`` is the one page (of PAGE_SIZE) of the ``total`` matching clusters."""
     pages = max(1, -(-total // PAGE_SIZE))
     rows = "".join(cluster_row(v) for v in views)
     problem = f'<p class="badge Failed">{e(error, 300)}</p>' if error else ""
     body = (
-        f"<h1>Fleet</h1>{_cards(summary)}{_filter_form(params)}{problem}"
+        f"<h1>Fleet</h1>{_cards(summary)}{rollouts}{_filter_form(params)}{problem}"
         f'<p id="matching">{total} matching cluster{"s" if total != 1 else ""}</p>'
         "<table id=clusters><thead><tr><th>Cluster</th><th>Health</th><th>Connectivity</th><th>Commit</th>"
         f"<th>Bundles</th><th>Labels</th><th>Agent</th></tr></thead><tbody>{rows}</tbody></table>"

@@ -240,6 +240,15 @@ class ReadModel:
         with self._lock:
             return list(self._entries)
 
+    def snapshot(self) -> list[ClusterSummary]:
+        with self._lock:
+            return [entry.summary for entry in self._entries.values()]
+
+    def all_views(self, now: float) -> list[ClusterView]:
+        self.advance(now)
+        with self._lock:
+            return [self._view(entry, now) for entry in self._entries.values()]
+
     def _view(self, entry: _Entry, now: float) -> ClusterView:
         return ClusterView(entry.summary, entry.connectivity, now - entry.summary.last_seen)
 

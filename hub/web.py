@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from hub import pages, queries, reportstore
+from hub import pages, queries, reportstore, rollout_api, rollout_pages
 from hub.context import HubContext
 from hub.filters import BadQuery, cluster_filter, page_number
 from hub.reading import Handler, read_endpoint
@@ -42,7 +42,15 @@ def index(ctx: HubContext, request: Request) -> Response:
     except BadQuery as exc:
         return HTMLResponse(pages.index_page(summary, [], 0, params, 1, str(exc)), status_code=400)
     found = ctx.model.clusters(wanted, (page - 1) * pages.PAGE_SIZE, pages.PAGE_SIZE, now)
-    return HTMLResponse(pages.index_page(summary, found.views, found.total, params, page), headers=_NO_CACHE)
+    rollouts = rollout_pages.section(
+        rollout_api.book(request).pictures(ctx.views(), now),
+        rollout_api.brakes_json(ctx),
+        only_active=True,
+    )
+    return HTMLResponse(
+        pages.index_page(summary, found.views, found.total, params, page, rollouts=rollouts),
+        headers=_NO_CACHE,
+    )
 
 
 @_page
@@ -69,4 +77,14 @@ def bundle(ctx: HubContext, request: Request) -> Response:
         return HTMLResponse(
             pages.message_page("Unknown bundle", f"No cluster reports a bundle named {name!r}."), 404
         )
-    return HTMLResponse(pages.bundle_page(rollout, page), headers=_NO_CACHE)
+    staged = [
+        p for p in rollout_api.book(request).pictures(ctx.views(), ctx.config.clock()) if p.bundle == name
+    ]
+    html = pages.bundle_page(rollout, page)
+    if staged:  # the staged rollout of the bundle above its per-commit table
+        html = html.replace(
+            "<h2>By commit</h2>",
+            rollout_pages.section(staged, (), only_active=False) + "<h2>By commit</h2>",
+            1,
+        )
+    return HTMLResponse(html, headers=_NO_CACHE)

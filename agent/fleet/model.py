@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from agent.fleet.rollout import FleetSettings, RolloutSpec
 
 API_VERSION = "flotilla.dev/v1alpha1"
 
@@ -144,6 +147,7 @@ class Bundle:
     paused: bool = False
     correct_drift: bool = True
     options: HelmOptions = dataclasses.field(default_factory=HelmOptions)
+    rollout: RolloutSpec | None = None  # None: the repo-wide default of fleet.yaml
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,6 +157,18 @@ class FleetRepo:
     clusters: Mapping[str, Cluster]
     groups: Mapping[str, ClusterGroup]
     bundles: Mapping[str, Bundle]
+    settings: FleetSettings | None = None  # fleet.yaml; None when the repo has none
+
+
+@dataclasses.dataclass(frozen=True)
+class WavePosition:
+    """Where one cluster stands in a bundle's staged rollout (``agent.fleet.rollout``)."""
+
+    index: int  # 1-based
+    name: str
+    count: int  # waves including the implicit last one
+    spec: RolloutSpec
+    sizes: tuple[int, ...] = ()  # how many clusters the bundle targets in each wave, at this commit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,6 +190,7 @@ class DesiredRelease:
     digest: str
     encrypted_files: tuple[str, ...] = ()
     """Repo paths of SOPS-encrypted values files merged into ``values`` (as ciphertext)."""
+    wave: WavePosition | None = None  # None: the bundle is not staged
 
 
 @dataclasses.dataclass(frozen=True)

@@ -49,7 +49,7 @@ def render_table(plan: ClusterPlan) -> str:
         return "\n".join([*lines, "No bundle targets this cluster."]) + "\n"
     lines.append(f"{len(plan.releases)} release(s), in install order (dependencies first):")
     lines.append("")
-    header = ["#", "BUNDLE", "RELEASE", "NAMESPACE", "CHART", "DEPENDS ON", "STATE", "DIGEST"]
+    header = ["#", "BUNDLE", "RELEASE", "NAMESPACE", "CHART", "DEPENDS ON", "STATE", "WAVE", "DIGEST"]
     rows = [
         [
             str(position),
@@ -59,6 +59,7 @@ def render_table(plan: ClusterPlan) -> str:
             describe_chart(release.chart),
             ",".join(release.depends_on) or "-",
             "paused" if release.paused else "active",
+            describe_wave(release),
             release.digest[:_SHORT_DIGEST],
         ]
         for position, release in enumerate(plan.releases, start=1)
@@ -81,6 +82,12 @@ def describe_chart(chart: ChartSource) -> str:
     if chart.kind == "repo":
         return f"{chart.repo_url} {chart.name}@{chart.version}"
     return f"{chart.oci_ref}@{chart.version}"
+
+
+def describe_wave(release: DesiredRelease) -> str:
+    """``2/3 stores`` (wave 2 of 3, named stores), or ``-`` for a bundle that is not staged."""
+    wave = release.wave
+    return "-" if wave is None else f"{wave.index}/{wave.count} {wave.name}"
 
 
 def describe_values_ref(ref: ValuesRef, release_namespace: str) -> str:
@@ -124,6 +131,9 @@ def _release_data(release: DesiredRelease) -> dict[str, Any]:
             "maxHistory": release.options.max_history,
         },
         "digest": release.digest,
+        "wave": None
+        if release.wave is None
+        else {"index": release.wave.index, "name": release.wave.name, "of": release.wave.count},
     }
 
 

@@ -10,7 +10,7 @@ import pathlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from agent.fleet import versions
+from agent.fleet import rollout, versions
 from agent.fleet.charts import CHART_FILE, LocalChart
 from agent.fleet.errors import Problem
 from agent.fleet.model import (
@@ -80,6 +80,10 @@ def parse_bundle(
         wait=helm.get("wait", defaults.wait),
         max_history=helm.get("maxHistory", defaults.max_history),
     )
+    staged = None
+    if "rollout" in data:
+        staged, found = rollout.parse_rollout(document, ("rollout",))
+        problems.found.extend(found)
     if chart is None or values_files is None:
         return None, problems.found
     bundle = Bundle(
@@ -96,6 +100,7 @@ def parse_bundle(
         paused=data.get("paused", False),
         correct_drift=data.get("correctDrift", True),
         options=options,
+        rollout=staged,
     )
     return bundle, problems.found
 

@@ -15,6 +15,7 @@ from agent.fleet.digest import release_digest
 from agent.fleet.errors import UnknownClusterError
 from agent.fleet.merge import merge_values
 from agent.fleet.model import Bundle, Cluster, ClusterGroup, ClusterPlan, DesiredRelease, FleetRepo
+from agent.fleet.rollout import wave_position
 from agent.fleet.selectors import matching_targets
 
 
@@ -27,7 +28,10 @@ def plan_cluster(repo: FleetRepo, cluster_name: str) -> ClusterPlan:
     for bundle in repo.bundles.values():
         release = desired_release(bundle, cluster, repo.groups)
         if release is not None:
-            releases[bundle.name] = release
+            position = wave_position(repo, bundle, cluster)
+            releases[bundle.name] = (
+                release if position is None else dataclasses.replace(release, wave=position)
+            )
     planned = {
         name: _keep_planned_dependencies(release, releases.keys()) for name, release in releases.items()
     }

@@ -12,7 +12,7 @@ import pathlib
 from collections.abc import Iterator
 from typing import Any
 
-from agent.fleet import charts, parsing, schemacheck, validation
+from agent.fleet import charts, parsing, rollout, schemacheck, validation
 from agent.fleet.errors import FleetRepoError, Problem
 from agent.fleet.model import Bundle, Cluster, ClusterGroup, FleetRepo
 from agent.fleet.yamldoc import Document, parse_document
@@ -89,6 +89,8 @@ def _load(root: pathlib.Path) -> tuple[FleetRepo | None, list[Problem]]:
     if not root.is_dir():
         return None, [Problem(".", 0, f"{os.fspath(root)!r} is not a directory")]
     loader = _Loader(root)
+    settings, found = rollout.load_fleet_settings(root)
+    loader.problems.extend(found)
     for required in ("clusters", "bundles"):
         if not (root / required).is_dir():
             loader.problems.append(Problem(required, 0, f"no {required}/ directory: is this a fleet repo?"))
@@ -112,11 +114,15 @@ def _load(root: pathlib.Path) -> tuple[FleetRepo | None, list[Problem]]:
             loader.salvage(document)
         else:
             bundles.append(bundle)
-    return _assemble(loader, clusters, groups, bundles)
+    return _assemble(loader, clusters, groups, bundles, settings)
 
 
 def _assemble(
-    loader: _Loader, clusters: list[Cluster], groups: list[ClusterGroup], bundles: list[Bundle]
+    loader: _Loader,
+    clusters: list[Cluster],
+    groups: list[ClusterGroup],
+    bundles: list[Bundle],
+    settings: rollout.FleetSettings | None = None,
 ) -> tuple[FleetRepo | None, list[Problem]]:
     """Cross-file checks. References to files that failed to load are not reported again, and the
     per-cluster targeting checks run only once every file is sound, so one typo gives one problem."""
@@ -133,12 +139,16 @@ def _assemble(
     problems += validation.check_cycles(
         {**loader.salvaged_dependencies, **validation.dependencies_of(bundles_by_name)}
     )
+    problems += rollout.check_wave_groups_of(settings, bundles_by_name.values(), groups_by_name)
     if problems:
         return None, problems
     problems += validation.check_targeting(bundles_by_name, clusters_by_name, groups_by_name)
     if problems:
         return None, problems
-    return FleetRepo(clusters=clusters_by_name, groups=groups_by_name, bundles=bundles_by_name), []
+    repo = FleetRepo(
+        clusters=clusters_by_name, groups=groups_by_name, bundles=bundles_by_name, settings=settings
+    )
+    return repo, []
 
 
 def _kind_problem(document: Document, expected: str) -> list[Problem]:

@@ -18,11 +18,12 @@ from agent.fleet import fastschema
 from agent.fleet.errors import Problem, did_you_mean
 from agent.fleet.yamldoc import Document, Path
 
-Kind = Literal["Cluster", "ClusterGroup", "Bundle"]
+Kind = Literal["Cluster", "ClusterGroup", "Bundle", "Fleet"]
 SCHEMA_FILES: Mapping[Kind, str] = {
     "Cluster": "cluster.json",
     "ClusterGroup": "group.json",
     "Bundle": "bundle.json",
+    "Fleet": "fleet.json",
 }
 _TYPE_NAMES = {
     "string": "a string",

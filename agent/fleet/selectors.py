@@ -31,16 +31,33 @@ def selector_matches(selector: LabelSelector, labels: Mapping[str, str]) -> bool
     )
 
 
+def fields_match(
+    cluster: Cluster,
+    groups: Mapping[str, ClusterGroup],
+    *,
+    names: Iterable[str] | None,
+    selector: LabelSelector | None,
+    group: str | None,
+) -> bool:
+    """Every selection field that is set must match (AND); an unknown group matches nothing."""
+    if names is not None and cluster.name not in names:
+        return False
+    if selector is not None and not selector_matches(selector, cluster.labels):
+        return False
+    if group is not None:
+        found = groups.get(group)
+        if found is None or not selector_matches(found.selector, cluster.labels):
+            return False
+    return True
+
+
 def target_matches(target: Target, cluster: Cluster, groups: Mapping[str, ClusterGroup]) -> bool:
     """Every field the target sets must match (AND); a target naming an unknown group matches nothing."""
-    if target.cluster_name is not None and target.cluster_name != cluster.name:
+    names = None if target.cluster_name is None else (target.cluster_name,)
+    if not fields_match(
+        cluster, groups, names=names, selector=target.cluster_selector, group=target.cluster_group
+    ):
         return False
-    if target.cluster_selector is not None and not selector_matches(target.cluster_selector, cluster.labels):
-        return False
-    if target.cluster_group is not None:
-        group = groups.get(target.cluster_group)
-        if group is None or not selector_matches(group.selector, cluster.labels):
-            return False
     return any(
         field is not None for field in (target.cluster_name, target.cluster_selector, target.cluster_group)
     )

@@ -1,6 +1,10 @@
 """Fleet rollout latency (issue 6): push a commit, time until the whole targeted fleet is Ready on it.
 
-    .venv/bin/python -m tests.benchmarks.bench_rollout [--clusters 10] [--commits 5] [--interval 10]
+    .venv/bin/python -m tests.benchmarks.bench_rollout [--clusters 10] [--commits 5] [--interval 10] [--waves]
+
+With ``--waves`` (issue 13) the same commits are then pushed again with edge-base staged in three
+waves (a canary, half of the rest, then the implicit last wave; ``bakeSeconds: 0``), and the
+median of the staged run is printed as a ratio of the unstaged one.
 
 Starts N local clusters (the example repo's 9, plus copies of its clusters under new names when N
 is larger), a hub and one agent process per cluster, then pushes commits that change a value
@@ -52,11 +56,50 @@ def fleet_clusters(count: int) -> tuple[list[str], dict[str, str]]:
     return names, extra
 
 
+def stage(clone: Any, names: list[str]) -> None:
+    """Stage edge-base in three waves: the first cluster, then half of the others, then the rest."""
+    path = clone.path / "bundles/edge-base/bundle.yaml"
+    document: dict[str, Any] = yaml.safe_load(path.read_text())
+    second = names[1 : 1 + max(1, (len(names) - 1) // 2)]
+    document["rollout"] = {
+        "waves": [
+            {"name": "canary", "clusterNames": names[:1], "bakeSeconds": 0},
+            {"name": "half", "clusterNames": second, "bakeSeconds": 0},
+        ]
+    }
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def push_commits(
+    demo: DemoFleet, clone: Any, names: list[str], count: int, interval: float, tag: str
+) -> list[float]:
+    """Push ``count`` commits changing a value every cluster gets; seconds from push to fleet Ready, each."""
+    samples = []
+    for index in range(count):
+        path = clone.path / "bundles/edge-base/bundle.yaml"
+        document: dict[str, Any] = yaml.safe_load(path.read_text())
+        document.setdefault("values", {})["bannerMessage"] = f"{tag} {index}"
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+        commit = clone.commit_and_push(f"{tag} {index}")
+        pushed = time.monotonic()
+        while True:
+            clusters = {c["name"]: c for c in demo.hub_get("/api/v1/clusters")["clusters"]}
+            if all(clusters[n]["commit"] == commit and clusters[n]["health"] == "Ready" for n in names):
+                break
+            if time.monotonic() - pushed > interval + 300:
+                raise SystemExit(f"{tag} commit {index} never reached the whole fleet")
+            time.sleep(0.2)
+        samples.append(time.monotonic() - pushed)
+        print(f"{tag} commit {index + 1}: whole fleet Ready {samples[-1]:.1f}s after push")
+    return samples
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clusters", type=int, default=10)
     parser.add_argument("--commits", type=int, default=5)
     parser.add_argument("--interval", type=float, default=10.0)
+    parser.add_argument("--waves", action="store_true", help="also measure with 3 waves, bakeSeconds 0")
     args = parser.parse_args()
     names, extra = fleet_clusters(args.clusters)
     print(
@@ -73,31 +116,22 @@ def main() -> None:
             assert demo.hub is not None
             hub_cpu_before, hub_clock = cpu_seconds(demo.hub.pid), time.monotonic()
             clone = demo.working_clone()
-            samples = []
-            for index in range(args.commits):
-                path = clone.path / "bundles/edge-base/bundle.yaml"
-                document: dict[str, Any] = yaml.safe_load(path.read_text())
-                document.setdefault("values", {})["bannerMessage"] = f"rollout {index}"
-                path.write_text(yaml.safe_dump(document, sort_keys=False))
-                commit = clone.commit_and_push(f"rollout {index}")
-                pushed = time.monotonic()
-                while True:
-                    clusters = {c["name"]: c for c in demo.hub_get("/api/v1/clusters")["clusters"]}
-                    if all(
-                        clusters[n]["commit"] == commit and clusters[n]["health"] == "Ready" for n in names
-                    ):
-                        break
-                    if time.monotonic() - pushed > args.interval + 300:
-                        raise SystemExit(f"commit {index} never reached the whole fleet")
-                    time.sleep(0.2)
-                samples.append(time.monotonic() - pushed)
-                print(f"commit {index + 1}: whole fleet Ready {samples[-1]:.1f}s after push")
+            samples = push_commits(demo, clone, names, args.commits, args.interval, "rollout")
             hub_cpu = cpu_seconds(demo.hub.pid) - hub_cpu_before
             elapsed = time.monotonic() - hub_clock
             print(
                 f"push to fleet Ready over {len(samples)} commits: median {statistics.median(samples):.1f}s, "
                 f"worst {max(samples):.1f}s (target < interval + 20 s = {args.interval + 20:.0f}s)"
             )
+            if args.waves:
+                stage(clone, names)
+                push_commits(demo, clone, names, 1, args.interval, "staged-warmup")
+                staged = push_commits(demo, clone, names, args.commits, args.interval, "staged")
+                ratio = statistics.median(staged) / statistics.median(samples)
+                print(
+                    f"3 waves, bakeSeconds 0: median {statistics.median(staged):.1f}s, "
+                    f"worst {max(staged):.1f}s; {ratio:.2f}x the unstaged median"
+                )
             rss = [process_rss(p.pid) / 2**20 for p in demo.agents.values()]
             print(f"agent RSS: median {statistics.median(rss):.0f} MiB, max {max(rss):.0f} MiB")
             print(

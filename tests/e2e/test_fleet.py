@@ -30,16 +30,19 @@ EU = "eu-west-dublin-1"
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoFleet]:
+    yield from running_fleet(tmp_path_factory.mktemp("e2e") / "fleet", CLUSTERS, INTERVAL, ready_timeout=300)
+
+
+def running_fleet(
+    workdir: Path, clusters: list[str], interval: float, *, ready_timeout: float, **options: Any
+) -> Iterator[DemoFleet]:
+    """A started fleet, Ready, for a module's scenarios (stale after 3 intervals, offline after 6)."""
     fleet = DemoFleet(
-        tmp_path_factory.mktemp("e2e") / "fleet",
-        CLUSTERS,
-        interval=INTERVAL,
-        stale_after_intervals=3,
-        offline_after_intervals=6,
+        workdir, clusters, interval=interval, stale_after_intervals=3, offline_after_intervals=6, **options
     )
     try:
         fleet.start()
-        fleet.wait_until_ready(timeout=300)
+        fleet.wait_until_ready(timeout=ready_timeout)
         yield fleet
     finally:
         fleet.stop()

@@ -1,0 +1,201 @@
+"""The hub's rollout book: the remembered rollouts, kept current from reports and gate questions.
+
+Holds one :class:`hub.rollouts.Memory` per (bundle, commit), loaded from and saved to
+``hub.rollout_store``; one lock serialises the (short, pure) computations.  Members come from the
+clusters' current summaries; the asking cluster's own facts (from its gate request) stand in for
+its last report, which may not have reached the hub yet.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from hub import rollout_store, rollouts
+from hub.aggregate import ClusterView
+from hub.rollouts import Member, Memory, RolloutView, WaveSpec
+
+log = structlog.get_logger("hub")
+
+MAX_ROLLOUTS = 10_000  # remembered (bundle, commit) pairs: a bound on what cluster tokens can create
+
+
+def members_of(bundle: str, views: Sequence[ClusterView]) -> list[Member]:
+    """Every cluster whose latest report places it in ``bundle``'s staged rollout."""
+    members = []
+    for view in views:
+        summary = view.summary
+        facts = ((summary.rollout or {}).get("bundles") or {}).get(bundle)
+        if facts is None:
+            continue
+        state = next((b.state for b in summary.bundles if b.bundle == bundle), "Pending")
+        members.append(
+            Member(
+                cluster=summary.name,
+                wave=int(facts["wave"]),
+                commit=facts.get("commit"),
+                state=state,
+                holding=bool(facts.get("holding")),
+                failed=bool(facts.get("failed")),
+                online=view.connectivity != "Offline",
+                error=str(facts.get("error") or ""),
+            )
+        )
+    return members
+
+
+class RolloutBook:
+    def __init__(self, data_dir: Path) -> None:
+        self._conn = rollout_store.connect(data_dir)
+        self._lock = threading.Lock()
+        self._pauses: dict[str, tuple[float, str]] = {}
+        self._saved: dict[tuple[str, str], dict[str, Any]] = {}
+        self._memories: dict[tuple[str, str], Memory] = {
+            (m.bundle, m.commit): m for m in rollout_store.load(self._conn)
+        }
+
+    def answer(
+        self,
+        cluster: str,
+        commit: str,
+        facts: Mapping[str, Mapping[str, Any]],
+        views: Sequence[ClusterView],
+        now: float,
+    ) -> dict[str, dict[str, Any]]:
+        """The gates of ``cluster`` (and only its own) for the bundles it asks about."""
+        gates: dict[str, dict[str, Any]] = {}
+        with self._lock:
+            paused = self._read_pauses()
+            self._track_reported(views, now)
+            for bundle, own in facts.items():
+                memory = self._memories.get((bundle, commit))
+                refusal = self._refusal(memory, own)
+                if refusal:
+                    log.warning("rollout_not_started", cluster=cluster, bundle=bundle, reason=refusal)
+                    wave = own["wave_name"]
+                    reason = f"waiting for wave {wave}: {refusal}"
+                    gates[bundle] = {"commit": commit, "decision": "hold", "wave": wave, "reason": reason}
+                    continue
+                if memory is None:
+                    memory = self._start(bundle, commit, own, now)
+                me = Member(
+                    cluster, int(own["wave"]), commit, "Pending", holding=True, failed=bool(own["failed"])
+                )
+                members = [m for m in members_of(bundle, views) if m.cluster != cluster] + [me]
+                current = self._is_current(memory)
+                held = bundle in paused or bool(own["paused"]) or not current
+                view = self._advance(memory, members, now, paused=held)
+                answer = rollouts.gate(view, memory, me, now, current=current)
+                memory.asked[cluster] = me.wave
+                if answer.grant:
+                    memory.grants[cluster] = now
+                self._save(memory)
+                wave = view.waves[min(me.wave, len(view.waves)) - 1].name
+                gates[bundle] = {
+                    "commit": commit,
+                    "decision": answer.decision,
+                    "wave": wave,
+                    "reason": answer.reason,
+                }
+        return gates
+
+    def pictures(self, views: Sequence[ClusterView], now: float) -> list[RolloutView]:
+        """The newest rollout of every bundle, active ones first."""
+        with self._lock:
+            paused = self._read_pauses()
+            self._track_reported(views, now)
+            newest: dict[str, Memory] = {}
+            for memory in self._memories.values():
+                if memory.bundle not in newest or memory.first_seen > newest[memory.bundle].first_seen:
+                    newest[memory.bundle] = memory
+            pictures = [
+                self._advance(m, members_of(m.bundle, views), now, paused=m.bundle in paused)
+                for m in newest.values()
+            ]
+            for memory in newest.values():
+                self._save(memory)
+        return sorted(pictures, key=lambda p: (not p.active, p.bundle))
+
+    def _advance(self, memory: Memory, members: Sequence[Member], now: float, *, paused: bool) -> RolloutView:
+        before = set(memory.released), memory.halted_at
+        view = rollouts.advance(memory, members, now, paused=paused)
+        for index in sorted(set(memory.released) - before[0]):
+            log.info(
+                "rollout_wave_released",
+                bundle=memory.bundle,
+                commit=memory.commit[:12],
+                wave=memory.waves[index - 1].name,
+            )
+        if memory.halted_at is not None and before[1] is None:
+            log.warning(
+                "rollout_halted",
+                bundle=memory.bundle,
+                commit=memory.commit[:12],
+                wave=memory.waves[(memory.halted_wave or 1) - 1].name,
+                failing=[c.cluster for c in view.failing],
+            )
+        return view
+
+    def _start(self, bundle: str, commit: str, facts: Mapping[str, Any], now: float) -> Memory:
+        """A new rollout, ordered after every one the hub already knows of for the bundle."""
+        known = [m.first_seen for m in self._memories.values() if m.bundle == bundle]
+        first_seen = max([now, *(seen + 0.001 for seen in known)])
+        memory = Memory.start(bundle, commit, [WaveSpec.from_json(w) for w in facts["waves"]], first_seen)
+        self._memories[(bundle, commit)] = memory
+        log.info("rollout_started", bundle=bundle, commit=commit[:12], waves=len(memory.waves))
+        return memory
+
+    def _track_reported(self, views: Sequence[ClusterView], now: float) -> None:
+        """A commit that fresh clusters report without ever asking (a no-op for each, like a revert)
+        is a rollout too: the newest, so the picture does not keep showing the one it replaced."""
+        for view in views:
+            for bundle, facts in ((view.summary.rollout or {}).get("bundles") or {}).items():
+                commit = facts.get("commit")
+                if (
+                    commit
+                    and facts.get("fresh", False)
+                    and (bundle, commit) not in self._memories
+                    and len(self._memories) < MAX_ROLLOUTS
+                ):
+                    self._start(bundle, commit, facts, now)
+
+    def _save(self, memory: Memory) -> None:
+        """Write the memory when it changed since it was last written (page views change nothing)."""
+        data = memory.to_json()
+        key = (memory.bundle, memory.commit)
+        if self._saved.get(key) != data:
+            rollout_store.save(self._conn, memory)
+            self._saved[key] = data
+
+    def _refusal(self, memory: Memory | None, own: Mapping[str, Any]) -> str | None:
+        """Why a gate request may not start a rollout of a commit the hub has not seen, if it may not."""
+        if memory is not None:
+            return None
+        if len(self._memories) >= MAX_ROLLOUTS:
+            return f"the hub already tracks {MAX_ROLLOUTS} rollouts"
+        if not own["fresh"]:
+            return "this cluster's fleet repo copy is not current, and no rollout of its commit is known"
+        return None
+
+    def _read_pauses(self) -> dict[str, tuple[float, str]]:
+        """The pauses set by ``flotilla-hub rollout pause``; each change is logged once by the hub."""
+        paused = rollout_store.pauses(self._conn)
+        for bundle in paused.keys() - self._pauses.keys():
+            log.warning("rollout_pause_in_effect", bundle=bundle, by=paused[bundle][1])
+        for bundle in self._pauses.keys() - paused.keys():
+            log.warning("rollout_resume_in_effect", bundle=bundle)
+        self._pauses = paused
+        return paused
+
+    def _is_current(self, memory: Memory) -> bool:
+        return not any(
+            other.bundle == memory.bundle and other.first_seen > memory.first_seen
+            for other in self._memories.values()
+        )
+
+    def close(self) -> None:
+        self._conn.close()

@@ -1,0 +1,340 @@
+"""Staged rollouts on the hub: which waves a commit of a bundle has been released to (pure).
+
+The hub never reads the fleet repo: every agent reports, per staged bundle, the commit it planned
+at, its wave and the waves' numbers (``hub.rollout_contract``).  From those reports and a small
+memory per (bundle, commit) — when each wave was released, whether the rollout halted, since when
+each cluster has been Ready — :func:`advance` works out the rollout, and :func:`gate` answers one
+cluster.  The rules (also in fleet-repo-example/README.md, "Staged rollouts"):
+
+- Wave 1 is released when the hub first hears of the commit; wave k+1 when wave k *passes*.
+- A cluster of wave k counts at the commit once it has reported it.  Wave k passes when every one
+  of its clusters is Ready at the commit for ``bake_seconds`` (measured on the hub's clock from the
+  first time the hub saw it Ready there), or has failed within the budget, or has not reported the
+  commit yet and the wave's ``deadline_seconds`` (from its release) has passed: offline clusters
+  are "not yet", never failed.  A cluster that reported the commit and is still applying always
+  holds the wave.
+- More failed clusters than ``max_failed`` (a count, or a % of the wave rounded down) halts the
+  rollout of that commit for good: no further wave is released.  A newer commit starts a new
+  rollout from wave 1; an older commit's rollout is frozen where it was (a cluster still at that
+  commit gets it only if its wave had been released for it).
+- ``max_concurrent`` bounds how many clusters of a wave apply at once: a slot is taken from the
+  "go" until the cluster reports Ready (or failed) at the commit, or after ``GRANT_TTL_SECONDS``.
+- A paused rollout (on the hub, or ``paused`` in the repo) releases no wave and gives no "go".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+GRANT_TTL_SECONDS = 600.0
+FAILED_STATES = ("Failed", "Degraded")
+CATEGORIES = ("ready", "in_progress", "failed", "offline", "not_yet")
+
+
+@dataclass(frozen=True)
+class WaveSpec:
+    name: str
+    max_concurrent: int | str | None = None
+    max_failed: int | str = 0
+    bake_seconds: int = 0
+    deadline_seconds: int = 3600
+    size: int | None = None  # clusters in the wave per the repo; those never heard from are "not yet"
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WaveSpec:
+        return cls(
+            name=str(data["name"]),
+            max_concurrent=data.get("max_concurrent"),
+            max_failed=data.get("max_failed", 0),
+            bake_seconds=int(data.get("bake_seconds", 0)),
+            deadline_seconds=int(data.get("deadline_seconds", 3600)),
+            size=None if data.get("size") is None else int(data["size"]),
+        )
+
+
+def amount(value: int | str | None, total: int) -> int | None:
+    """A count, or a percentage of ``total`` rounded down; None stays None (no limit)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return int(value.rstrip("%")) * total // 100
+    return value
+
+
+@dataclass(frozen=True)
+class Member:
+    """One cluster's latest knowledge about one bundle's rollout."""
+
+    cluster: str
+    wave: int
+    commit: str | None  # the fleet commit its last report (or gate request) planned at
+    state: str  # the bundle's state in that report
+    holding: bool = False  # the change is held by a gate (not applied)
+    failed: bool = False  # the change failed there and was rolled back
+    online: bool = True
+    error: str = ""
+
+
+@dataclass
+class Memory:
+    """What the hub remembers about the rollout of one commit of one bundle (persisted as JSON)."""
+
+    bundle: str
+    commit: str
+    first_seen: float
+    waves: tuple[WaveSpec, ...]
+    released: dict[int, float] = field(default_factory=dict)  # wave index -> hub time released
+    halted_at: float | None = None
+    halted_wave: int | None = None
+    ready_seen: dict[str, float] = field(default_factory=dict)  # cluster -> first seen Ready here
+    grants: dict[str, float] = field(default_factory=dict)  # cluster -> time of its "go"
+    asked: dict[str, int] = field(default_factory=dict)  # cluster -> its wave, once it asked at the commit
+
+    @classmethod
+    def start(cls, bundle: str, commit: str, waves: Sequence[WaveSpec], now: float) -> Memory:
+        return cls(bundle, commit, now, tuple(waves), released={1: now})
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["released"] = {str(k): v for k, v in self.released.items()}
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Memory:
+        return cls(
+            bundle=data["bundle"],
+            commit=data["commit"],
+            first_seen=float(data["first_seen"]),
+            waves=tuple(WaveSpec.from_json(w) for w in data["waves"]),
+            released={int(k): float(v) for k, v in data.get("released", {}).items()},
+            halted_at=data.get("halted_at"),
+            halted_wave=data.get("halted_wave"),
+            ready_seen={str(k): float(v) for k, v in data.get("ready_seen", {}).items()},
+            grants={str(k): float(v) for k, v in data.get("grants", {}).items()},
+            asked={str(k): int(v) for k, v in data.get("asked", {}).items()},
+        )
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    cluster: str
+    category: str  # one of CATEGORIES
+    detail: str  # "baking", "baked", "waiting", "applying", state names...
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class WaveView:
+    index: int
+    name: str
+    state: str  # waiting | applying | baking | released | halted
+    spec: WaveSpec
+    counts: Mapping[str, int]
+    clusters: tuple[ClusterState, ...]
+    released_at: float | None
+    passed: bool
+    seconds_left: float | None  # bake time left (baking) or deadline left (applying), when known
+    summary: str
+    size: int  # clusters in the wave: the ones heard from, and the rest the repo says it has
+
+
+@dataclass(frozen=True)
+class RolloutView:
+    bundle: str
+    commit: str
+    state: str  # progressing | complete | halted | paused | superseded
+    waves: tuple[WaveView, ...]
+    failing: tuple[ClusterState, ...]
+    paused: bool
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("progressing", "halted", "paused")
+
+
+def _classify(member: Member, memory: Memory, wave: WaveSpec, now: float) -> ClusterState:
+    if member.commit != memory.commit:
+        return ClusterState(member.cluster, "not_yet" if member.online else "offline", "not yet")
+    if member.failed or member.state in FAILED_STATES:
+        return ClusterState(member.cluster, "failed", member.state, member.error)
+    if member.holding:
+        return ClusterState(member.cluster, "not_yet" if member.online else "offline", "waiting")
+    if member.state == "Ready":
+        since = memory.ready_seen.get(member.cluster, now)
+        baked = now - since >= wave.bake_seconds
+        return ClusterState(member.cluster, "ready", "baked" if baked else "baking")
+    return ClusterState(member.cluster, "in_progress", member.state)
+
+
+def with_askers(memory: Memory, members: Sequence[Member]) -> list[Member]:
+    """A cluster that asked for the commit's gate is at the commit even before its report says so."""
+    known = {m.cluster: m for m in members}
+    for cluster, wave in memory.asked.items():
+        member = known.get(cluster)
+        if member is None or member.commit != memory.commit:
+            online = member.online if member is not None else True
+            known[cluster] = Member(cluster, wave, memory.commit, "Pending", holding=True, online=online)
+    return list(known.values())
+
+
+def _observe_ready(memory: Memory, members: Iterable[Member], now: float) -> None:
+    """Start each cluster's bake clock the first time it is seen Ready at the commit; reset it when not."""
+    for member in members:
+        ready = member.commit == memory.commit and member.state == "Ready" and not member.holding
+        if ready and not member.failed:
+            memory.ready_seen.setdefault(member.cluster, now)
+        else:
+            memory.ready_seen.pop(member.cluster, None)
+
+
+def _wave_of(member: Member, memory: Memory) -> int:
+    return min(max(member.wave, 1), len(memory.waves))
+
+
+def advance(memory: Memory, members: Sequence[Member], now: float, *, paused: bool) -> RolloutView:
+    """Update ``memory`` (bake clocks, releases, halt) from the members and return the rollout's picture.
+
+    Only a rollout that is neither paused nor halted releases waves.
+    """
+    members = with_askers(memory, [m for m in members if m.state != "Paused"])  # paused: no part
+    _observe_ready(memory, members, now)
+    by_wave: dict[int, list[Member]] = {}
+    for member in members:
+        by_wave.setdefault(_wave_of(member, memory), []).append(member)
+    for cluster, granted in list(memory.grants.items()):
+        if now - granted > GRANT_TTL_SECONDS:
+            del memory.grants[cluster]
+    views = []
+    for index, spec in enumerate(memory.waves, start=1):
+        view = _wave_view(index, spec, by_wave.get(index, []), memory, now)
+        views.append(view)
+        released = index in memory.released
+        if not released:
+            continue
+        if view.counts["failed"] > (amount(spec.max_failed, view.size) or 0) and memory.halted_at is None:
+            memory.halted_at, memory.halted_wave = now, index
+        if (
+            view.passed
+            and memory.halted_at is None
+            and not paused
+            and index + 1 <= len(memory.waves)
+            and index + 1 not in memory.released
+        ):
+            memory.released[index + 1] = now
+    views = [_wave_view(i, s, by_wave.get(i, []), memory, now) for i, s in enumerate(memory.waves, start=1)]
+    failing = tuple(c for v in views for c in v.clusters if c.category == "failed")
+    if memory.halted_at is not None:
+        state = "halted"
+    elif all(v.passed for v in views):
+        state = "complete"
+    else:
+        state = "paused" if paused else "progressing"
+    return RolloutView(memory.bundle, memory.commit, state, tuple(views), failing, paused)
+
+
+def _wave_view(index: int, spec: WaveSpec, members: Sequence[Member], memory: Memory, now: float) -> WaveView:
+    clusters = tuple(sorted((_classify(m, memory, spec, now) for m in members), key=lambda c: c.cluster))
+    counts = {category: 0 for category in CATEGORIES}
+    for each in clusters:
+        counts[each.category] += 1
+    unheard = max(0, (spec.size or 0) - len(clusters))  # in the wave per the repo, never reported
+    counts["not_yet"] += unheard
+    size = len(clusters) + unheard
+    released_at = memory.released.get(index)
+    deadline_over = released_at is not None and now - released_at >= spec.deadline_seconds
+    budget = amount(spec.max_failed, size) or 0
+
+    def settled(state: ClusterState) -> bool:
+        if state.category == "ready":
+            return state.detail == "baked"
+        if state.category == "failed":
+            return True
+        if state.category in ("not_yet", "offline"):
+            return deadline_over and (state.detail == "not yet" or state.category == "offline")
+        return False
+
+    passed = (
+        released_at is not None
+        and counts["failed"] <= budget
+        and all(settled(s) for s in clusters)
+        and (unheard == 0 or deadline_over)
+    )
+    seconds_left = None
+    baking = [
+        spec.bake_seconds - (now - memory.ready_seen[c.cluster])
+        for c in clusters
+        if c.detail == "baking" and c.cluster in memory.ready_seen
+    ]
+    if memory.halted_wave == index:
+        state = "halted"
+    elif released_at is None:
+        state = "waiting"
+    elif passed:
+        state = "released"
+    elif baking and all(settled(s) or s.detail == "baking" for s in clusters):
+        state, seconds_left = "baking", max(0.0, max(baking))
+    else:
+        state = "applying"
+        if released_at is not None and not deadline_over:
+            seconds_left = spec.deadline_seconds - (now - released_at)
+    total = size
+    summary = (
+        f"{counts['ready']} of {total} Ready, {counts['in_progress']} applying, {counts['failed']} failed "
+        f"(budget {budget}), {counts['offline']} offline, {counts['not_yet']} not yet"
+    )
+    return WaveView(
+        index, spec.name, state, spec, counts, clusters, released_at, passed, seconds_left, summary, size
+    )
+
+
+@dataclass(frozen=True)
+class Answer:
+    decision: str  # go | hold
+    reason: str
+    grant: bool = False  # the "go" takes a concurrency slot
+
+
+def gate(view: RolloutView, memory: Memory, member: Member, now: float, *, current: bool) -> Answer:
+    """The answer to one cluster asking to apply the rollout's commit.  ``current``: no newer commit."""
+    index = _wave_of(member, memory)
+    wave = view.waves[index - 1]
+    commit = memory.commit[:12]
+    if not current:  # frozen: a cluster still at this commit gets it only where it was released
+        if index in memory.released and memory.halted_at is None:
+            return Answer("go", f"wave {wave.name} released")
+        return Answer("hold", f"waiting for wave {wave.name}: a newer commit is rolling out")
+    if view.paused:
+        return Answer("hold", f"waiting for wave {wave.name}: the rollout of {commit} is paused")
+    if memory.halted_at is not None:
+        halted = view.waves[(memory.halted_wave or 1) - 1]
+        return Answer(
+            "hold",
+            f"the rollout of {commit} halted in wave {halted.name}: "
+            f"{halted.counts['failed']} of {halted.size} failed",
+        )
+    if index not in memory.released:
+        blocking = next(w for w in reversed(view.waves[: index - 1]) if w.released_at is not None)
+        left = f", {blocking.seconds_left:.0f} s left" if blocking.seconds_left is not None else ""
+        return Answer(
+            "hold", f"waiting for wave {blocking.name} ({blocking.state}{left}): {blocking.summary}"
+        )
+    if member.cluster in memory.grants:
+        return Answer("go", f"wave {wave.name} released")
+    limit = amount(wave.spec.max_concurrent, wave.size)
+    if limit is not None:
+        applying = {c.cluster for c in wave.clusters if c.category == "in_progress"}
+        applying |= {
+            cluster
+            for cluster in memory.grants
+            if any(c.cluster == cluster and c.category not in ("ready", "failed") for c in wave.clusters)
+        }
+        applying.discard(member.cluster)
+        if len(applying) >= max(1, limit):
+            return Answer(
+                "hold", f"waiting for a slot in wave {wave.name}: {len(applying)} of {max(1, limit)} applying"
+            )
+        return Answer("go", f"wave {wave.name} released", grant=True)
+    return Answer("go", f"wave {wave.name} released")
