@@ -83,3 +83,15 @@ def test_rate_limiter_lets_one_through_per_interval_and_counts_the_rest() -> Non
     assert limiter.allow("other") == 0
     now[0] += 11
     assert limiter.allow("shed") == 5
+
+
+def test_stored_summary_round_trips_everything_a_restart_needs() -> None:
+    from dataclasses import replace
+
+    from hub.model import summarize, summary_from_json, summary_to_json
+    from tests.unit.hub.factory import make_bundle, make_report
+
+    report = make_report("edge-1", 9, [make_bundle("web", "Failed", message="pull: timeout 30s")])
+    summary = replace(summarize(report, 50.0), rollout={"brake": {"releases": 12}})
+    again = summary_from_json(summary_to_json(summary), 50.0, 60.0)
+    assert again == replace(summary, last_seen=60.0)
