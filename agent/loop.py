@@ -23,6 +23,7 @@ from typing import Any
 import structlog
 
 from agent import __version__, inflight, lease, readiness, report, selfupgrade, sops
+from agent.fleet import ContentCache
 from agent.gates import Gates
 from agent.helm import Helm
 from agent.kube import Kube, KubeError
@@ -55,6 +56,7 @@ class Agent:
     stop: threading.Event = field(default_factory=threading.Event)
     wake: threading.Event = field(default_factory=threading.Event)
     self_upgrade: selfupgrade.Record | None = None
+    fleet_cache: ContentCache = field(default_factory=ContentCache)
 
     @classmethod
     def from_settings(cls, settings: AgentSettings) -> Agent:
@@ -105,6 +107,7 @@ class Agent:
             stop=self.stop,
             lease=self.lease,
             sops=self.decryptor,
+            fleet_cache=self.fleet_cache,
             gates=Gates(
                 self.settings.cluster,
                 self.settings.state_dir,

@@ -4,8 +4,9 @@ This is the single ladder of steps; each step's work lives in its own module (``
 ``actions``, ``helm``, ``kube``, ``health``, ``drift``, ``bundlestate``).  The pass never raises for
 a problem it can report: every failure ends up in the returned :class:`PassOutcome`.
 
-Safety rule: releases are pruned only when the source was fetched fresh, the repo validated and
-the plan succeeded.  A cut network, a broken commit or an unknown cluster never deletes anything.
+Safety rule: releases are pruned only when the source was fetched fresh and this cluster's plan
+succeeded.  A cut network, a broken cluster file or an unknown cluster never deletes anything, and
+a release whose bundle has problems (see ``fleet.isolation``) is left exactly as it is.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
-import yaml
 
 from agent import (
     actions,
@@ -41,6 +41,7 @@ from agent.actions import Action, Failure
 from agent.fleet import windows
 from agent.fleet.merge import merge_values
 from agent.fleet.rollout import FleetSettings
+from agent.fleet.yamldoc import parse_document
 from agent.helm import ChartRef, Helm, HelmError
 from agent.kube import HELM_FIELD_MANAGER, Kube, KubeError, ObjectKey, object_key
 from agent.releases import (
@@ -127,6 +128,7 @@ class PassContext:
     lease: Gate | None = None  # taken before the pass first changes anything (agent.lease)
     host: str = field(default_factory=inflight.host)
     sops: sops.Decryptor | None = None  # decrypts SOPS-encrypted values files (only for helm)
+    fleet_cache: fleet.ContentCache = field(default_factory=fleet.ContentCache)
     gates: gates.Gates | None = None  # None: no hub, so no staged change can be released
     maintenance: tuple[windows.Window, ...] = ()  # this cluster's maintenance windows (fleet.yaml)
     reported: Mapping[str, tuple[int | None, str | None]] = field(default_factory=dict)
@@ -169,19 +171,22 @@ def _reconcile(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
     if revision.path is None:
         return replace(base, prune_skipped="no checkout of the fleet repo is available yet")
     try:
-        repo = fleet.load_repo(revision.path)
+        loaded = fleet.load_fleet(revision.path, cache=ctx.fleet_cache)
+        agent_plan = fleet.plan_agent(loaded, ctx.cluster, ctx.fleet_cache)
     except fleet.FleetRepoError as error:
         log.error("fleet_repo_invalid", commit=revision.commit, problems=len(error.problems))
         return replace(base, problems=tuple(error.problems), prune_skipped="the fleet repo failed validation")
-    try:
-        plan = fleet.plan_cluster(repo, ctx.cluster)
     except fleet.UnknownClusterError as error:
         return replace(base, error=str(error), prune_skipped="the plan failed")
-    base = replace(base, labels=dict(plan.cluster.labels))
-    settings = repo.settings or FleetSettings()
+    plan = agent_plan.plan
+    if agent_plan.problems:  # isolated: what they block is left alone, everything else applies
+        log.error("fleet_repo_problems", commit=revision.commit, problems=len(agent_plan.problems),
+                  blocked=[b.bundle for b in agent_plan.blocked])  # fmt: skip
+    base = replace(base, labels=dict(plan.cluster.labels), problems=agent_plan.problems)
+    settings = loaded.settings or FleetSettings()
     if ctx.gates is not None:  # a stale checkout must not start a rollout of an old commit on the hub
         ctx.gates.source_fresh = revision.may_prune
-    ctx = replace(ctx, maintenance=windows.windows_for(settings.windows, plan.cluster, repo.groups))
+    ctx = replace(ctx, maintenance=windows.windows_for(settings.windows, plan.cluster, loaded.groups))
     ctx.kube.forget_discovery()  # CRDs may have come or gone since the last pass
     try:
         histories = group_releases(ctx.kube.helm_release_secrets())
@@ -206,17 +211,18 @@ def _reconcile(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
                  namespace=desired.namespace, action=outcome.action, state=outcome.state)  # fmt: skip
     if failures != failures_before:
         state.save_failures(ctx.state_dir, failures)
+    outcomes += [_blocked_outcome(blocked, histories) for blocked in agent_plan.blocked]
     base = replace(base, releases=tuple(outcomes))
 
     why_not = _why_not_prune(revision, interrupted=ctx.stop.is_set())
-    if why_not is None and _prunable(ctx, plan.releases, histories):
+    if why_not is None and _prunable(ctx, agent_plan, histories):
         why_not = _take_lease(ctx, histories)
     if why_not:
-        if _prunable(ctx, plan.releases, histories):
+        if _prunable(ctx, agent_plan, histories):
             log.warning("prune_skipped", reason=why_not)
         return replace(base, prune_skipped=why_not)
-    prunable = _prunable(ctx, plan.releases, histories)
-    owned = len(_prunable(ctx, (), histories))
+    prunable = _prunable(ctx, agent_plan, histories)
+    owned = len(_prunable(ctx, None, histories))
     refusal = brake.check(
         ctx.cluster,
         [f"{ns}/{name}" for ns, name in prunable],
@@ -228,7 +234,25 @@ def _reconcile(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
             "prune_refused", releases=list(refusal.releases), prune_id=refusal.prune_id, reason=refusal.reason
         )
         return replace(base, prune_refused=refusal, prune_skipped=refusal.message())
-    return replace(base, pruned=_prune(ctx, plan.releases, histories))
+    return replace(base, pruned=_prune(ctx, agent_plan, histories))
+
+
+def _blocked_outcome(
+    blocked: fleet.BlockedRelease, histories: Mapping[tuple[str, str], ReleaseHistory]
+) -> ReleaseOutcome:
+    """A release held back by a problem in the repo: reported as it is, left exactly as it is."""
+    history = histories.get((blocked.namespace, blocked.release))
+    current = history.current if history is not None else None
+    return ReleaseOutcome(
+        bundle=blocked.bundle,
+        release=blocked.release,
+        namespace=blocked.namespace,
+        state="Failed",
+        message=blocked.reason,
+        helm_revision=current.revision if current else None,
+        chart_version=current.chart_version if current else "",
+        applied_commit=current.labels.get(COMMIT_LABEL) if current else None,
+    )
 
 
 def _take_lease(ctx: PassContext, histories: dict[tuple[str, str], ReleaseHistory]) -> str | None:
@@ -262,16 +286,23 @@ def _why_not_prune(revision: SourceRevision, *, interrupted: bool) -> str | None
 
 
 def _prunable(
-    ctx: PassContext,
-    planned: Sequence[fleet.DesiredRelease],
-    histories: Mapping[tuple[str, str], ReleaseHistory],
+    ctx: PassContext, agent_plan: fleet.AgentPlan | None, histories: Mapping[tuple[str, str], ReleaseHistory]
 ) -> list[tuple[str, str]]:
-    wanted = {(r.namespace, r.release) for r in planned}
+    """Releases this agent installed that are no longer planned, except those of a bundle with
+    problems (its targets are unknown) or held back on this cluster; with no plan, every release
+    this agent installed here."""
+    wanted: set[tuple[str, str]] = set()
+    protected: frozenset[str] = frozenset()
+    if agent_plan is not None:
+        wanted = {(r.namespace, r.release) for r in agent_plan.plan.releases}
+        wanted |= {(b.namespace, b.release) for b in agent_plan.blocked}
+        protected = agent_plan.protected_bundles
     return sorted(
         key
         for key, history in histories.items()
         if history.current.owned
         and history.current.labels.get(CLUSTER_LABEL) == ctx.cluster
+        and history.current.labels.get(BUNDLE_LABEL) not in protected
         and key not in wanted
         # The agent never uninstalls itself: a site whose flotilla-system bundle is removed (or not
         # yet merged after bootstrap) keeps its agent, reachable through Git.
@@ -280,12 +311,10 @@ def _prunable(
 
 
 def _prune(
-    ctx: PassContext,
-    planned: Sequence[fleet.DesiredRelease],
-    histories: Mapping[tuple[str, str], ReleaseHistory],
+    ctx: PassContext, agent_plan: fleet.AgentPlan, histories: Mapping[tuple[str, str], ReleaseHistory]
 ) -> tuple[str, ...]:
     pruned = []
-    for namespace, name in _prunable(ctx, planned, histories):
+    for namespace, name in _prunable(ctx, agent_plan, histories):
         try:
             with inflight.operation(ctx.state_dir, namespace, name, "uninstall") as started:
                 ctx.helm.uninstall(release=name, namespace=namespace, on_start=started)
@@ -550,12 +579,13 @@ def _effective_values(kube: Kube, desired: fleet.DesiredRelease) -> tuple[dict[s
             raise _ValuesFromMissing(
                 f"valuesFrom {ref.kind} {namespace}/{ref.name} key {ref.key!r} not found in the cluster"
             )
-        try:
-            loaded = yaml.safe_load(text) or {}
-        except yaml.YAMLError:
+        parsed = parse_document(f"{ref.kind} {namespace}/{ref.name}", text)  # bounded: no alias bombs
+        if isinstance(parsed, fleet.Problem):
             raise _ValuesFromMissing(
-                f"valuesFrom {ref.kind} {namespace}/{ref.name} key {ref.key!r} is not YAML"
-            ) from None
+                f"valuesFrom {ref.kind} {namespace}/{ref.name} key {ref.key!r} is not YAML "
+                f"(line {parsed.line}: {parsed.message})"
+            )
+        loaded = parsed.data or {}
         if not isinstance(loaded, dict):
             raise _ValuesFromMissing(
                 f"valuesFrom {ref.kind} {namespace}/{ref.name} key {ref.key!r} is not a mapping"

@@ -39,7 +39,6 @@ from typing import Any, Final
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import structlog
-from git.cmd import Git
 
 from agent.redaction import redact_url
 from agent.signatures import SignatureError, SignaturePolicy, Verdict
@@ -570,6 +569,8 @@ class Source:
         timeout: float | None,
         extra_env: Mapping[str, str] | None = None,
     ) -> _Outcome:
+        from git.cmd import Git  # GitPython runs `git version` on import: only when git is used
+
         runner = Git(str(cwd) if cwd else None)
         try:
             status, stdout, stderr = runner.execute(

@@ -135,6 +135,23 @@ def _rollout_of(bundle: str, placements: list[BundlePlacement]) -> Rollout:
     per_commit: dict[str | None, Counter[str]] = {}
     for p in placements:
         per_commit.setdefault(p.commit, Counter())[p.state] += 1
+    return rollout_from_counts(
+        bundle,
+        per_commit,
+        Counter(p.desired_commit for p in placements if p.desired_commit),
+        sum(1 for p in placements if p.connectivity == "Offline"),
+        tuple(placements),
+    )
+
+
+def rollout_from_counts(
+    bundle: str,
+    per_commit: dict[str | None, Counter[str]],
+    desired: Counter[str],
+    offline: int,
+    placements: tuple[BundlePlacement, ...] = (),
+) -> Rollout:
+    """A rollout from its counts (kept up to date at commit time by :mod:`hub.rollups`)."""
     groups = sorted(
         (
             CommitGroup(commit, sum(states.values()), _ordered(states))
@@ -142,17 +159,21 @@ def _rollout_of(bundle: str, placements: list[BundlePlacement]) -> Rollout:
         ),
         key=lambda g: (-g.clusters, g.commit or ""),
     )
-    desired = Counter(p.desired_commit for p in placements if p.desired_commit)
-    target = desired.most_common(1)[0][0] if desired else (groups[0].commit if groups else None)
+    # the commit most clusters are asked to run (ties: the greater commit id, so the choice is stable)
+    target = max(desired.items(), key=lambda kv: (kv[1], kv[0]))[0] if desired else None
+    target = target if target is not None else (groups[0].commit if groups else None)
     groups.sort(key=lambda g: g.commit != target)  # the target commit's group first
+    by_state: Counter[str] = Counter()
+    for states in per_commit.values():
+        by_state.update(states)
     return Rollout(
         bundle=bundle,
         target_commit=target,
-        clusters=len(placements),
-        by_state=_ordered(Counter(p.state for p in placements)),
+        clusters=sum(by_state.values()),
+        by_state=_ordered(by_state),
         by_commit=tuple(groups),
-        offline=sum(1 for p in placements if p.connectivity == "Offline"),
-        placements=tuple(placements),
+        offline=offline,
+        placements=placements,
     )
 
 

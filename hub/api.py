@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from hub import aggregate, store
+from hub import aggregate, queries, reportstore
 from hub.aggregate import ClusterView, FleetSummary, Rollout
-from hub.auth import cluster_of, may_read
+from hub.auth import cluster_of
 from hub.context import HubContext
 from hub.contract import ContractError, parse_report
-from hub.filters import BadQuery, cluster_filter, window
-from hub.model import summarize
+from hub.filters import cluster_filter, window
+from hub.model import summarize, summary_to_json
 from hub.openapi import OPENAPI
+from hub.reading import Handler, read_endpoint
+from hub.reportstore import Pending
 from hub.writer import WriterClosed
 
 
@@ -35,17 +39,22 @@ def _error(status: int, message: str, field: str | None = None, **headers: str) 
     return JSONResponse(body, status_code=status, headers=headers or None)
 
 
+BODY_SECONDS = 30.0  # a body trickled slower than this is cut off (408): it would hold a slot
+SEQUENCE_LEAD_MS = 86_400_000  # how far a sequence may run ahead of the hub's clock in milliseconds
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise _BodyTooLarge
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _BodyTooLarge
-        chunks.append(chunk)
+    async with asyncio.timeout(BODY_SECONDS):
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _BodyTooLarge
+            chunks.append(chunk)
     return b"".join(chunks)
 
 
@@ -67,6 +76,8 @@ async def ingest(request: Request) -> Response:
         body = await _read_body(request, ctx.config.max_body)
     except _BodyTooLarge:
         return reject(413, "too_large", f"report body exceeds {ctx.config.max_body} bytes")
+    except TimeoutError:
+        return reject(408, "too_slow", f"the report body did not arrive within {BODY_SECONDS:.0f}s")
     try:
         report = parse_report(body)
     except ContractError as exc:
@@ -74,8 +85,17 @@ async def ingest(request: Request) -> Response:
     if report.cluster != cluster:
         return reject(403, "forbidden", f"this token may only report for cluster {cluster!r}", "cluster")
     received_at = ctx.config.clock()
-    # The body is stored as received: it parsed under the contract and max_body bounds its size.
-    pending = store.Pending(report, body, received_at, summarize(report, received_at))
+    if report.sequence > received_at * 1000 + SEQUENCE_LEAD_MS:
+        return reject(
+            422,
+            "invalid",
+            "sequence: is ahead of the hub's clock in milliseconds by more than a day; an agent counts "
+            "from its clock in milliseconds when its state is reset, so this counter ran away: remove "
+            "the agent's report-sequence file",
+            "sequence",
+        )
+    summary_ = summarize(report, received_at)
+    pending = Pending(report, body, received_at, summary_, summary_to_json(summary_))
     try:
         outcome = await ctx.writer.write(pending)
     except WriterClosed as exc:
@@ -119,8 +139,12 @@ def cluster_json(view: ClusterView) -> dict[str, Any]:
         "interval_seconds": s.interval_seconds,
         "last_report_age_seconds": round(view.age_seconds, 3),
         "source_error": s.source_error,
+        "cause": s.cause or None,
         "bundles": {b.bundle: b.state for b in s.bundles},
     }
+
+
+MAX_COMMITS_LISTED = 20  # per bundle in a rollout: a fleet of hostile agents could invent one each
 
 
 def rollout_json(r: Rollout, *, placements: bool) -> dict[str, Any]:
@@ -129,7 +153,11 @@ def rollout_json(r: Rollout, *, placements: bool) -> dict[str, Any]:
         "target_commit": r.target_commit,
         "clusters": r.clusters,
         "states": r.by_state,
-        "commits": [{"commit": g.commit, "clusters": g.clusters, "states": g.by_state} for g in r.by_commit],
+        "commits": [
+            {"commit": g.commit, "clusters": g.clusters, "states": g.by_state}
+            for g in r.by_commit[:MAX_COMMITS_LISTED]
+        ],
+        "other_commits": max(0, len(r.by_commit) - MAX_COMMITS_LISTED),
         "offline": r.offline,
         "summary": aggregate.rollout_sentence(r),
     }
@@ -148,62 +176,78 @@ def rollout_json(r: Rollout, *, placements: bool) -> dict[str, Any]:
     return data
 
 
-async def summary(request: Request) -> Response:
-    ctx = _ctx(request)
-    if not may_read(ctx, request):
-        return _unauthorized()
-    return JSONResponse(summary_json(aggregate.fleet_summary(ctx.views())))
+def _reader(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    return read_endpoint(handler, _unauthorized, lambda exc: _error(400, str(exc), exc.parameter))
 
 
-async def clusters(request: Request) -> Response:
-    ctx = _ctx(request)
-    if not may_read(ctx, request):
-        return _unauthorized()
-    try:
-        wanted = cluster_filter(request.query_params)
-        offset, limit = window(request.query_params)
-    except BadQuery as exc:
-        return _error(400, str(exc), exc.parameter)
-    matching = aggregate.select(ctx.views(), wanted)
-    shown = matching[offset:] if limit is None else matching[offset : offset + limit]
-    return JSONResponse({"total": len(matching), "clusters": [cluster_json(v) for v in shown]})
-
-
-async def cluster(request: Request) -> Response:
-    ctx = _ctx(request)
-    if not may_read(ctx, request):
-        return _unauthorized()
-    name = request.path_params["name"]
-    view = ctx.view(name)
-    if view is None:
-        return _error(404, f"no cluster named {name!r} has reported")
-    with ctx.reader_lock:
-        report = store.load_report(ctx.reader, name, view.summary.sequence)
-        stored = store.history(ctx.reader, name)
-    data = cluster_json(view)
-    data["report"] = report.to_json_dict() if report else None
-    data["history"] = [{"sequence": seq, "received_at": at} for seq, at in stored]
+@_reader
+def summary(ctx: HubContext, request: Request) -> Response:
+    data = summary_json(ctx.model.summary(ctx.now()))
+    data["causes"] = [{"cause": cause, "clusters": n} for cause, n in ctx.model.cause_counts()]
+    label = request.query_params.get("label")
+    if label:
+        data["by_label"] = {"key": label[:253], "values": ctx.model.label_counts(label)}
     return JSONResponse(data)
 
 
-async def bundles(request: Request) -> Response:
-    ctx = _ctx(request)
-    if not may_read(ctx, request):
-        return _unauthorized()
+@_reader
+def clusters(ctx: HubContext, request: Request) -> Response:
+    wanted = cluster_filter(request.query_params)
+    offset, limit = window(request.query_params)
+    page = ctx.model.clusters(wanted, offset, limit, ctx.now())
     return JSONResponse(
-        {"bundles": [rollout_json(r, placements=False) for r in aggregate.rollouts(ctx.views())]}
+        {
+            "total": page.total,
+            "offset": offset,
+            "limit": limit,
+            "clusters": [cluster_json(v) for v in page.views],
+        }
     )
 
 
-async def bundle(request: Request) -> Response:
-    ctx = _ctx(request)
-    if not may_read(ctx, request):
-        return _unauthorized()
+@_reader
+def cluster(ctx: HubContext, request: Request) -> Response:
     name = request.path_params["name"]
-    r = aggregate.rollout(name, ctx.views())
-    if not r.clusters:
+    offset, limit = window(request.query_params, default_limit=50, max_limit=500)
+    view = ctx.model.view(name, ctx.now())
+    if view is None:
+        return _error(404, f"no cluster named {name!r} has reported")
+    conn = ctx.readers.get()
+    report = reportstore.load_report(conn, name, view.summary.sequence)
+    stored = reportstore.history(conn, name, offset + limit)[offset:]
+    data = cluster_json(view)
+    data["report"] = report.to_json_dict() if report else None
+    data["history"] = [
+        {"sequence": h.sequence, "received_at": h.received_at, "health": h.health, "commit": h.commit}
+        for h in stored
+    ]
+    return JSONResponse(data)
+
+
+@_reader
+def bundles(ctx: HubContext, request: Request) -> Response:
+    offset, limit = window(request.query_params, default_limit=100)
+    total, page = queries.rollouts(ctx.model, ctx.now(), offset, limit)
+    return JSONResponse(
+        {
+            "total": total,
+            "offset": offset,
+            "limit": limit,
+            "bundles": [rollout_json(r, placements=False) for r in page],
+        }
+    )
+
+
+@_reader
+def bundle(ctx: HubContext, request: Request) -> Response:
+    name = request.path_params["name"]
+    offset, limit = window(request.query_params)
+    r = queries.rollout(ctx.model, name, ctx.now(), offset, limit)
+    if r is None:
         return _error(404, f"no cluster reports a bundle named {name!r}")
-    return JSONResponse(rollout_json(r, placements=True))
+    data = rollout_json(r, placements=True)
+    data.update(offset=offset, limit=limit)
+    return JSONResponse(data)
 
 
 async def openapi(request: Request) -> Response:
@@ -214,9 +258,7 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-async def metrics(request: Request) -> Response:
-    ctx = _ctx(request)
-    if not may_read(ctx, request):
-        return _unauthorized()
-    text = ctx.metrics.render(aggregate.fleet_summary(ctx.views()))
+@_reader
+def metrics(ctx: HubContext, request: Request) -> Response:
+    text = ctx.metrics.render(ctx.model.summary(ctx.now()))
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")

@@ -1,75 +1,99 @@
-"""The hub's ASGI application: routes, and the start-up/shut-down of its store and writer."""
+"""The hub's ASGI application: routes, and the start-up/shut-down of its store, writer and readers."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
-import threading
+import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 import structlog
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from hub import api, rollout_api, store, web
-from hub.context import HubConfig, HubContext
+from hub import api, reportstore, rollout_api, store, web
+from hub.context import READ_THREADS, HubConfig, HubContext, ReadConnections
 from hub.credentials import Credentials
-from hub.fleet import FleetIndex
-from hub.maintenance import Maintenance, Task
+from hub.maintenance import ForgetWatch, Maintenance, Task
 from hub.metrics import Metrics
+from hub.ratelog import install_loop_exception_handler
+from hub.readcache import ReadCache
+from hub.readmodel import ReadModel
+from hub.security import SecurityHeaders
 from hub.writer import ReportWriter
 
 log = structlog.get_logger("hub")
 
-CREDENTIALS_REFRESH_SECONDS = 2.0  # a revoked token stops working within this time
+CREDENTIALS_REFRESH_SECONDS = 2.0  # a revoked token or a forgotten cluster takes effect within this time
 CHECKPOINT_SECONDS = 1.0
 
 
 def open_context(config: HubConfig) -> HubContext:
-    """Open (creating and migrating) the store, load the fleet index and start the writer."""
-    reader = store.connect(config.data_dir)
-    fleet = FleetIndex(store.load_summaries(reader))
-    writer = ReportWriter(store.connect(config.data_dir, autocheckpoint=False), fleet)
+    """Open (creating and migrating) the store, load the read model and start the writer."""
+    started = time.perf_counter()
+    loader = store.connect(config.data_dir)
+    summaries = reportstore.load_summaries(loader)
+    loader.close()
+    model = ReadModel(config.thresholds, summaries, config.clock())
+    del summaries
+    writer = ReportWriter(
+        store.connect(config.data_dir, autocheckpoint=False),
+        model,
+        clock=config.clock,
+        retention=config.retention,
+        data_dir=config.data_dir,
+    )
     writer.start()
-    reader_lock = threading.Lock()
-    credentials = Credentials(reader, reader_lock)
+    credentials = Credentials(store.connect(config.data_dir))
+    forgets = ForgetWatch(store.connect(config.data_dir), writer.forget)
     checkpointer = store.connect(config.data_dir)
+
+    def refresh() -> None:  # tokens first: a forgotten cluster's reports are refused before it is dropped
+        credentials.reload()
+        forgets.poll()
+
     maintenance = Maintenance(
         [
-            Task("reload_credentials", CREDENTIALS_REFRESH_SECONDS, credentials.reload),
+            Task("reload_credentials", CREDENTIALS_REFRESH_SECONDS, refresh),
             Task("wal_checkpoint", CHECKPOINT_SECONDS, lambda: store.checkpoint(checkpointer)),
-        ]
+        ],
+        on_close=[forgets.close, lambda: store.checkpoint(checkpointer), checkpointer.close],
     )
     maintenance.start()
+    log.info("hub_loaded", clusters=len(model), seconds=round(time.perf_counter() - started, 3))
     return HubContext(
         config=config,
-        reader=reader,
+        model=model,
         writer=writer,
-        fleet=fleet,
         metrics=Metrics(),
         credentials=credentials,
         maintenance=maintenance,
-        checkpointer=checkpointer,
-        reader_lock=reader_lock,
+        readers=ReadConnections(config.data_dir),
+        read_pool=ThreadPoolExecutor(READ_THREADS, thread_name_prefix="hub-read"),
+        read_cache=ReadCache(config.read_cache_seconds),
     )
 
 
 def close_context(ctx: HubContext) -> None:
-    ctx.maintenance.close()
+    ctx.read_pool.shutdown(wait=True)
     ctx.writer.close()
-    store.checkpoint(ctx.checkpointer)
-    ctx.checkpointer.close()
-    ctx.reader.close()
+    ctx.maintenance.close()
+    ctx.credentials.close()
+    ctx.readers.close()
 
 
 def create_app(config: HubConfig) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        install_loop_exception_handler(asyncio.get_running_loop())
         ctx = open_context(config)
         app.state.hub = ctx
         gc.collect()
         gc.freeze()  # the loaded fleet and the imported modules need no more scans by the collector
-        log.info("hub_started", data_dir=str(config.data_dir), clusters=len(ctx.fleet.snapshot()))
+        log.info("hub_started", data_dir=str(config.data_dir), clusters=len(ctx.model))
         try:
             yield
         finally:
@@ -79,18 +103,18 @@ def create_app(config: HubConfig) -> Starlette:
     routes = [
         Route("/", web.index),
         Route("/clusters/{name}", web.cluster),
-        Route("/bundles/{name}", web.bundle),
+        Route("/bundles/{name:path}", web.bundle),
         Route("/api/v1/reports", api.ingest, methods=["POST"]),
         Route("/api/v1/summary", api.summary),
         Route("/api/v1/clusters", api.clusters),
         Route("/api/v1/clusters/{name}", api.cluster),
         Route("/api/v1/bundles", api.bundles),
-        Route("/api/v1/bundles/{name}", api.bundle),
+        Route("/api/v1/bundles/{name:path}", api.bundle),
         Route("/api/v1/rollout/gates", rollout_api.gates, methods=["POST"]),
         Route("/api/v1/rollouts", rollout_api.rollouts),
-        Route("/api/v1/rollouts/{bundle}", rollout_api.rollout),
+        Route("/api/v1/rollouts/{bundle:path}", rollout_api.rollout),
         Route("/api/v1/openapi.json", api.openapi),
         Route("/healthz", api.healthz),
         Route("/metrics", api.metrics),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])

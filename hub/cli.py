@@ -10,6 +10,12 @@ from pathlib import Path
 
 from hub import __version__, store
 from hub.contract import ContractError, check_cluster_name
+from hub.limits import add_limit_arguments, limits_from, server_options
+from hub.options import numeric
+from hub.readcache import DEFAULT_MAX_AGE
+from hub.reportstore import Retention
+
+DEFAULT_RETENTION = Retention()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,22 +38,68 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--max-body", type=int, default=1024 * 1024, metavar="BYTES", help="largest report accepted"
     )
+    numeric(serve, "--history-reports", DEFAULT_RETENTION.reports, "N", "stored reports kept per cluster")
+    numeric(
+        serve,
+        "--history-days",
+        DEFAULT_RETENTION.days,
+        "DAYS",
+        "age past which stored reports are deleted, the current one aside",
+    )
+    numeric(
+        serve,
+        "--history-bodies",
+        DEFAULT_RETENTION.bodies,
+        "N",
+        "of those, how many newest keep their full body; older ones keep sequence, time, health and commit",
+    )
+    numeric(
+        serve,
+        "--read-cache-seconds",
+        DEFAULT_MAX_AGE,
+        "SECONDS",
+        "how long a page or API answer is reused, so readers cannot slow ingest (0: off)",
+    )
+    add_limit_arguments(serve)
     serve.set_defaults(handler=_serve)
 
     for kind, noun in (("token", "cluster"), ("viewer", "viewer")):
         group = commands.add_parser(kind, help=f"manage {noun} tokens")
         actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
         create = actions.add_parser("create", help=f"create a {noun} token (printed once, on the last line)")
-        create.add_argument("owner", metavar=noun.upper())
+        create.add_argument("owner", metavar=noun.upper(), nargs="?")
+        create.add_argument(
+            "--from-file",
+            type=Path,
+            metavar="FILE",
+            help=f"create one token for every {noun} named in FILE (one per line; '-' is stdin) and print"
+            f" '{noun.upper()}<TAB>TOKEN' lines",
+        )
         _data_dir(create)
         create.set_defaults(handler=_create, kind=kind)
         listing = actions.add_parser("list", help=f"list {noun} tokens (never the tokens themselves)")
         _data_dir(listing)
         listing.set_defaults(handler=_list, kind=kind)
-        revoke = actions.add_parser("revoke", help=f"revoke every token of a {noun}")
+        revoke = actions.add_parser("revoke", help=f"revoke every token of a {noun}, or only one with --id")
         revoke.add_argument("owner", metavar=noun.upper())
+        revoke.add_argument(
+            "--id", dest="token_id", metavar="TOKEN_ID", help="revoke only this token (see list)"
+        )
         _data_dir(revoke)
         revoke.set_defaults(handler=_revoke, kind=kind)
+
+    cluster = commands.add_parser("cluster", help="manage the clusters the hub knows")
+    cluster_actions = cluster.add_subparsers(dest="action", metavar="ACTION", required=True)
+    forget = cluster_actions.add_parser(
+        "forget", help="delete a cluster's state, history and tokens (a decommissioned or broken cluster)"
+    )
+    forget.add_argument("name", metavar="CLUSTER")
+    forget.add_argument(
+        "--keep-tokens", action="store_true", help="keep its tokens: its next report starts it afresh"
+    )
+    _data_dir(forget)
+    forget.set_defaults(handler=_forget)
+
     rollout = commands.add_parser("rollout", help="pause or resume a bundle's staged rollouts fleet-wide")
     rollout_actions = rollout.add_subparsers(dest="action", metavar="ACTION", required=True)
     for action, text in (("pause", "release no further wave and give no go"), ("resume", "continue")):
@@ -90,17 +142,46 @@ def _data_dir(parser: argparse.ArgumentParser) -> None:
 _KIND = {"token": "cluster", "viewer": "viewer"}
 
 
-def _create(args: argparse.Namespace) -> int:
-    if args.kind == "token":
+def _owners(args: argparse.Namespace) -> list[str] | None:
+    """The owners named on the command line or in --from-file, checked; None after printing an error."""
+    if (args.owner is None) == (args.from_file is None):
+        print("flotilla-hub: give either a name or --from-file FILE", file=sys.stderr)
+        return None
+    if args.from_file is None:
+        owners = [args.owner]
+    else:
+        text = sys.stdin.read() if str(args.from_file) == "-" else args.from_file.read_text(encoding="utf-8")
+        owners = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    problems = []
+    for number, owner in enumerate(owners, start=1):
         try:
-            check_cluster_name(args.owner, "CLUSTER")
+            if args.kind == "token":
+                check_cluster_name(
+                    owner, "CLUSTER" if args.from_file is None else f"{args.from_file}:{number}"
+                )
+            elif not owner or len(owner) > 253:
+                raise ContractError(f"{args.from_file}:{number}", "must be a name of 1 to 253 characters")
         except ContractError as exc:
-            print(f"flotilla-hub: {exc}", file=sys.stderr)
-            return 2
+            problems.append(str(exc))
+    if len(set(owners)) != len(owners):
+        problems.append(f"{args.from_file}: names a {_KIND[args.kind]} more than once")
+    for problem in problems[:20]:
+        print(f"flotilla-hub: {problem}", file=sys.stderr)
+    return None if problems else owners
+
+
+def _create(args: argparse.Namespace) -> int:
+    owners = _owners(args)
+    if owners is None:
+        return 2
     conn = store.connect(args.data_dir)
-    token = store.create_token(conn, _KIND[args.kind], args.owner)
-    print(f"Created a {_KIND[args.kind]} token for {args.owner}. It is shown only once:")
-    print(token)
+    created = store.create_tokens(conn, _KIND[args.kind], owners)
+    if args.from_file is None:
+        print(f"Created a {_KIND[args.kind]} token for {args.owner}. It is shown only once:")
+        print(created[args.owner])
+        return 0
+    sys.stdout.write("".join(f"{owner}\t{token}\n" for owner, token in created.items()))
+    print(f"Created {len(created)} {_KIND[args.kind]} tokens (shown only once).", file=sys.stderr)
     return 0
 
 
@@ -114,11 +195,25 @@ def _list(args: argparse.Namespace) -> int:
 
 def _revoke(args: argparse.Namespace) -> int:
     conn = store.connect(args.data_dir, create=False)
-    count = store.revoke_tokens(conn, _KIND[args.kind], args.owner)
+    count = store.revoke_tokens(conn, _KIND[args.kind], args.owner, args.token_id)
     if count == 0:
-        print(f"flotilla-hub: no {_KIND[args.kind]} token for {args.owner!r}", file=sys.stderr)
+        which = f" with id {args.token_id!r}" if args.token_id else ""
+        print(f"flotilla-hub: no {_KIND[args.kind]} token{which} for {args.owner!r}", file=sys.stderr)
         return 1
     print(f"Revoked {count} token(s) of {args.owner}.")
+    return 0
+
+
+def _forget(args: argparse.Namespace) -> int:
+    conn = store.connect(args.data_dir, create=False)
+    result = store.forget_cluster(conn, args.name, keep_tokens=args.keep_tokens)
+    if not (result.known or result.reports or result.tokens):
+        print(f"flotilla-hub: the hub knows nothing of a cluster {args.name!r}", file=sys.stderr)
+        return 1
+    print(
+        f"Forgot {args.name}: {result.reports} stored report(s), {result.tokens} token(s) revoked. "
+        "A running hub drops it within seconds."
+    )
     return 0
 
 
@@ -136,22 +231,20 @@ def _serve(args: argparse.Namespace) -> int:
     sys.setswitchinterval(0.001)
     try:
         thresholds = Thresholds(args.stale_after_intervals, args.offline_after_intervals)
+        retention = Retention(args.history_reports, args.history_days, args.history_bodies)
+        limits = limits_from(args)
     except ValueError as exc:
         print(f"flotilla-hub: {exc}", file=sys.stderr)
         return 2
     config = HubConfig(
-        data_dir=args.data_dir, public_read=args.public_read, thresholds=thresholds, max_body=args.max_body
+        data_dir=args.data_dir,
+        public_read=args.public_read,
+        thresholds=thresholds,
+        max_body=args.max_body,
+        retention=retention,
+        read_cache_seconds=args.read_cache_seconds,
     )
-    uvicorn.run(
-        create_app(config),
-        host=args.host,
-        port=args.port,
-        log_config=None,
-        access_log=False,
-        http="httptools",
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-    )
+    uvicorn.run(create_app(config), host=args.host, port=args.port, **server_options(limits))
     return 0
 
 

@@ -1,23 +1,32 @@
-"""What request handlers share: configuration, the read connection, the writer, the index, metrics."""
+"""What request handlers share: configuration, the read model, the writer, read connections, metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
-from hub.aggregate import ClusterView, evaluate
+from hub import store
+from hub.aggregate import ClusterView
 from hub.connectivity import Thresholds
 from hub.credentials import Credentials
-from hub.fleet import FleetIndex
 from hub.maintenance import Maintenance
 from hub.metrics import Metrics
+from hub.readcache import DEFAULT_MAX_AGE, ReadCache
+from hub.readmodel import ReadModel
+from hub.reportstore import Retention
 from hub.writer import ReportWriter
 
 DEFAULT_MAX_BODY = 1024 * 1024
+READ_THREADS = 2  # reads run here, off the event loop that accepts reports; more would only fight it
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -27,26 +36,59 @@ class HubConfig:
     thresholds: Thresholds = field(default_factory=Thresholds)
     max_body: int = DEFAULT_MAX_BODY
     clock: Callable[[], float] = time.time
+    retention: Retention = field(default_factory=Retention)
+    read_cache_seconds: float = DEFAULT_MAX_AGE  # how stale a page or API answer may be (0: never)
+
+
+class ReadConnections:
+    """One SQLite connection per read thread (WAL readers never wait for the writer, nor it for them)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._data_dir = data_dir
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = store.connect(self._data_dir)
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
 
 
 @dataclass
 class HubContext:
     config: HubConfig
-    reader: sqlite3.Connection
+    model: ReadModel
     writer: ReportWriter
-    fleet: FleetIndex
     metrics: Metrics
     credentials: Credentials
     maintenance: Maintenance
-    checkpointer: sqlite3.Connection
-    reader_lock: threading.Lock
+    readers: ReadConnections
+    read_pool: ThreadPoolExecutor
+    read_cache: ReadCache
+
+    def now(self) -> float:
+        return self.config.clock()
+
+    @property
+    def fleet(self) -> ReadModel:
+        """Every cluster's summary (``fleet.snapshot()``): for the staged-rollout book, which looks at all."""
+        return self.model
 
     def views(self) -> list[ClusterView]:
-        """Every cluster with its connectivity evaluated now."""
-        return evaluate(self.fleet.snapshot(), self.config.clock(), self.config.thresholds)
+        """Every cluster with its connectivity now: O(fleet), so only for what needs the whole fleet."""
+        return self.model.all_views(self.now())
 
-    def view(self, name: str) -> ClusterView | None:
-        summary = self.fleet.get(name)
-        if summary is None:
-            return None
-        return evaluate([summary], self.config.clock(), self.config.thresholds)[0]
+    async def off_loop(self, work: Callable[[], T]) -> T:
+        """Run a read in the read pool: the event loop stays free for ingest."""
+        return await asyncio.get_running_loop().run_in_executor(self.read_pool, work)

@@ -12,10 +12,18 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from hub import rollout_contract
+from hub.wire_text import (
+    DuplicateKeyError,
+    find_bad_text,
+    may_hold_bad_text,
+    timestamp_problem,
+    unique_object,
+)
 
 CURRENT_VERSION = 2
 SUPPORTED_VERSIONS = (1, 2)
@@ -32,6 +40,7 @@ MAX_BUNDLES = 500
 MAX_RESOURCES = 10  # non_ready / modified resources listed per bundle
 MAX_PROBLEMS = 100
 MAX_INTERVAL_SECONDS = 7 * 24 * 3600
+MAX_INT = 2**53 - 1  # every integer stays exact in any JSON reader (JavaScript's Number included)
 
 _CLUSTER_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,251}[a-z0-9])?$")
 
@@ -210,10 +219,19 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _mapping(value: Any, path: str) -> Mapping[str, Any]:
+def _mapping(value: Any, path: str, known: frozenset[str] | None = None) -> Mapping[str, Any]:
+    """``value`` as an object; with ``known``, a key outside it is an error (unknown fields are rejected)."""
     if not isinstance(value, Mapping):
         raise ContractError(path, "must be an object")
+    if known is not None and not known.issuperset(value):
+        unknown = sorted(str(key) for key in value if key not in known)[0]
+        raise ContractError(_join(path, unknown), "unknown field (not part of this contract version)")
     return value
+
+
+def _known(cls: type) -> frozenset[str]:
+    """The wire keys of a contract dataclass: exactly its fields."""
+    return frozenset(f.name for f in dataclass_fields(cls))
 
 
 def _check_str(value: Any, path: str, limit: int, allow_empty: bool = True) -> str:
@@ -249,7 +267,7 @@ def _opt_str(obj: Mapping[str, Any], key: str, path: str, limit: int) -> str | N
     return _str(obj, key, path, limit)
 
 
-def _check_int(value: Any, path: str, minimum: int = 0, maximum: int = 2**63 - 1) -> int:
+def _check_int(value: Any, path: str, minimum: int = 0, maximum: int = MAX_INT) -> int:
     if type(value) is not int:
         raise ContractError(path, "must be an integer")
     if not minimum <= value <= maximum:
@@ -259,7 +277,7 @@ def _check_int(value: Any, path: str, minimum: int = 0, maximum: int = 2**63 - 1
 
 def _int(obj: Mapping[str, Any], key: str, path: str, default: Any = _MISSING, minimum: int = 0) -> int:
     value = obj.get(key, default)
-    if type(value) is int and minimum <= value < 2**63:
+    if type(value) is int and minimum <= value <= MAX_INT:
         return value
     if value is _MISSING:
         raise ContractError(_join(path, key), "is required")
@@ -271,12 +289,9 @@ def _opt_int(obj: Mapping[str, Any], key: str, path: str) -> int | None:
 
 
 def _check_timestamp(text: str, path: str) -> str:
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ContractError(path, "must be an RFC 3339 timestamp") from None
-    if parsed.tzinfo is None:
-        raise ContractError(path, "must carry a time zone (RFC 3339)")
+    problem = timestamp_problem(text)
+    if problem is not None:
+        raise ContractError(path, problem)
     return text
 
 
@@ -308,8 +323,15 @@ def _list(
     return [item(entry, f"{list_path}[{index}]") for index, entry in enumerate(value)]
 
 
+_PROBLEM_KEYS = _known(Problem)
+_RESOURCE_KEYS = _known(ResourceStatus)
+_BUNDLE_KEYS = _known(BundleStatus)
+_SOURCE_KEYS = _known(SourceStatus)
+_REPORT_KEYS = _known(StatusReport)
+
+
 def _problem(raw: Any, path: str) -> Problem:
-    obj = _mapping(raw, path)
+    obj = _mapping(raw, path, _PROBLEM_KEYS)
     return Problem(
         file=_str(obj, "file", path, MAX_SHORT),
         line=_opt_int(obj, "line", path),
@@ -318,7 +340,7 @@ def _problem(raw: Any, path: str) -> Problem:
 
 
 def _resource(raw: Any, path: str) -> ResourceStatus:
-    obj = _mapping(raw, path)
+    obj = _mapping(raw, path, _RESOURCE_KEYS)
     return ResourceStatus(
         kind=_str(obj, "kind", path, MAX_NAME),
         namespace=_str(obj, "namespace", path, MAX_NAME, ""),
@@ -343,8 +365,10 @@ _BUNDLE_COUNTS = ("resources_ready", "resources_total")
 
 def _bundle(raw: Any, path: str) -> BundleStatus:
     # Table-driven: every agent's report carries dozens of bundles' worth of these fields.
-    obj = _mapping(raw, path)
+    obj = _mapping(raw, path, _BUNDLE_KEYS)
     fields: dict[str, Any] = {"bundle": _name(obj, "bundle", path)}
+    if fields["bundle"] in (".", ".."):
+        raise ContractError(_join(path, "bundle"), "must not be '.' or '..'")
     state = _str(obj, "state", path, 32)
     if state not in _SEVERITY:
         raise ContractError(_join(path, "state"), f"must be one of {', '.join(BUNDLE_STATES)}")
@@ -361,7 +385,7 @@ def _bundle(raw: Any, path: str) -> BundleStatus:
         fields[key] = value
     for key in _BUNDLE_COUNTS:
         value = obj.get(key, 0)
-        if type(value) is not int or not 0 <= value < 2**63:
+        if type(value) is not int or not 0 <= value <= MAX_INT:
             _check_int(value, _join(path, key))
         fields[key] = value
     fields["helm_revision"] = _opt_int(obj, "helm_revision", path)
@@ -372,7 +396,7 @@ def _bundle(raw: Any, path: str) -> BundleStatus:
 
 
 def _source(raw: Any, path: str) -> SourceStatus:
-    obj = _mapping(raw, path)
+    obj = _mapping(raw, path, _SOURCE_KEYS)
     return SourceStatus(
         url=_str(obj, "url", path, MAX_SHORT),
         ref=_str(obj, "ref", path, MAX_SHORT),
@@ -440,14 +464,37 @@ def _upgrade_v1(obj: Mapping[str, Any]) -> dict[str, Any]:
     return upgraded
 
 
-def parse_report(raw: Mapping[str, Any] | bytes | str) -> StatusReport:
-    """Validate a report (JSON bytes/text or a decoded mapping) and return it at the current version."""
-    if isinstance(raw, bytes | str):
+def _decode(raw: Mapping[str, Any] | bytes | str) -> Any:
+    """The JSON document of ``raw``: strict UTF-8, no repeated keys, every string valid Unicode text."""
+    if isinstance(raw, Mapping):
+        document: Any = raw
+        suspicious = True
+    else:
         try:
-            raw = json.loads(raw)
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as exc:
+            raise ContractError("", f"body is not valid UTF-8 (at byte {exc.start})") from None
+        try:
+            document = json.loads(text, object_pairs_hook=unique_object)
+        except DuplicateKeyError as exc:
+            raise ContractError("", f"body is not acceptable JSON: {exc}") from None
         except (ValueError, RecursionError) as exc:
             raise ContractError("", f"body is not valid JSON: {exc}") from None
-    obj = _mapping(raw, "report")
+        suspicious = may_hold_bad_text(text)
+    if suspicious:
+        found = find_bad_text(document, "")
+        if found is not None:
+            raise ContractError(*found)
+    return document
+
+
+def parse_report(raw: Mapping[str, Any] | bytes | str) -> StatusReport:
+    """Validate a report (JSON bytes/text or a decoded mapping) and return it at the current version.
+
+    Strict: unknown fields, repeated keys, duplicate bundle names, invalid Unicode, timestamps that
+    are not RFC 3339 (or lie outside 2000..2100) and integers past 2^53 - 1 are all rejected.
+    """
+    obj = _mapping(_decode(raw), "report")
     version = _int(obj, "version", "")
     if version not in SUPPORTED_VERSIONS:
         supported = ", ".join(str(v) for v in SUPPORTED_VERSIONS)
@@ -458,7 +505,8 @@ def parse_report(raw: Mapping[str, Any] | bytes | str) -> StatusReport:
         raise ContractError("cluster", "is required")
     if "source" not in obj:
         raise ContractError("source", "is required")
-    return StatusReport(
+    _mapping(obj, "", _REPORT_KEYS)
+    report = StatusReport(
         version=CURRENT_VERSION,
         cluster=check_cluster_name(obj["cluster"]),
         sequence=_int(obj, "sequence", ""),
@@ -478,6 +526,21 @@ def parse_report(raw: Mapping[str, Any] | bytes | str) -> StatusReport:
         errors=_errors(obj.get("errors"), "errors"),
         rollout=_rollout(obj.get("rollout")),
     )
+    _check_unique_bundles(report.bundles)
+    return report
+
+
+def _check_unique_bundles(bundles: list[BundleStatus]) -> None:
+    if len({b.bundle for b in bundles}) == len(bundles):
+        return
+    first: dict[str, int] = {}
+    for index, b in enumerate(bundles):
+        if b.bundle in first:
+            raise ContractError(
+                f"bundles[{index}].bundle",
+                f"duplicate bundle name {b.bundle!r} (also bundles[{first[b.bundle]}])",
+            )
+        first[b.bundle] = index
 
 
 def _rollout(raw: Any) -> dict[str, Any] | None:

@@ -17,9 +17,9 @@ _KINDS = ("cluster", "viewer")
 
 
 class Credentials:
-    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock) -> None:
-        self._conn = conn
-        self._lock = lock
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn  # its own connection: no other reader waits behind a reload
+        self._lock = threading.Lock()
         self._known: dict[str, dict[str, tuple[str, str]]] = {kind: {} for kind in _KINDS}
         self.reload()
 
@@ -41,3 +41,7 @@ class Credentials:
                 return None
         owner, digest = entry
         return owner if tokens.matches(token, digest) else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from hub.aggregate import ClusterFilter
@@ -37,24 +38,25 @@ def cluster_filter(params: Mapping[str, str]) -> ClusterFilter:
     )
 
 
-def page_number(params: Mapping[str, str]) -> int:
-    raw = params.get("page", "1")
-    if not raw.isdigit() or int(raw) < 1:
-        raise BadQuery("page", "must be a positive integer")
-    return int(raw)
+_DIGITS = re.compile(r"[0-9]{1,9}", re.ASCII)  # ASCII digits only: "²".isdigit() is True, int("²") fails
+MAX_OFFSET = 10**9
 
 
-def _natural(params: Mapping[str, str], name: str, default: int) -> int:
+def _natural(
+    params: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int = MAX_OFFSET
+) -> int:
     raw = params.get(name)
-    if raw is None:
+    if raw is None or raw == "":
         return default
-    if not raw.isdigit():
-        raise BadQuery(name, "must be a non-negative integer")
+    if not _DIGITS.fullmatch(raw) or not minimum <= int(raw) <= maximum:
+        raise BadQuery(name, f"must be a whole number from {minimum} to {maximum}")
     return int(raw)
 
 
-def window(params: Mapping[str, str]) -> tuple[int, int | None]:
-    """(offset, limit) for paging a list; no limit unless asked."""
-    offset = _natural(params, "offset", 0)
-    limit = _natural(params, "limit", -1)
-    return offset, (None if limit < 0 else limit)
+def page_number(params: Mapping[str, str]) -> int:
+    return _natural(params, "page", 1, minimum=1)
+
+
+def window(params: Mapping[str, str], default_limit: int = 200, max_limit: int = 1000) -> tuple[int, int]:
+    """(offset, limit) for paging a list: every list is paged, ``limit`` at most ``max_limit``."""
+    return _natural(params, "offset", 0), _natural(params, "limit", default_limit, maximum=max_limit)

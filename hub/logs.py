@@ -1,11 +1,24 @@
-"""Structured JSON logs, one event per line on stderr."""
+"""Structured JSON logs, one event per line on stderr (the server's stdlib loggers too)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+import time
 
 import structlog
+
+
+class _JsonFormatter(logging.Formatter):
+    """uvicorn and asyncio log through the standard library: same one-line JSON shape as structlog."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        event = {"event": record.getMessage(), "logger": record.name, "level": record.levelname.lower()}
+        event["timestamp"] = self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + "Z"
+        if record.exc_info:
+            event["exception"] = self.formatException(record.exc_info)
+        return json.dumps(event)
 
 
 def configure(level: int = logging.INFO) -> None:
@@ -19,3 +32,10 @@ def configure(level: int = logging.INFO) -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = _JsonFormatter()
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.WARNING)

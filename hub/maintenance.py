@@ -1,8 +1,9 @@
-"""Periodic background work of the hub: reloading credentials, checkpointing the SQLite WAL.
+"""Periodic background work of the hub: reloading credentials and forgets, checkpointing the WAL.
 
-The ingest writer's connection never checkpoints (``wal_autocheckpoint=0``): a checkpoint there
-would stall a whole group of waiting reports. This thread runs passive checkpoints instead, which
-proceed alongside the writer.
+The ingest writer's connection never checkpoints on its own (``wal_autocheckpoint=0``): a
+checkpoint there would stall a whole group of waiting reports. This thread runs passive
+checkpoints instead, which proceed alongside the writer (the writer truncates the WAL itself, and
+only when it has grown past its limit).
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
+
+from hub import store
 
 log = structlog.get_logger("hub.maintenance")
 
@@ -26,9 +29,12 @@ class Task:
 
 
 class Maintenance:
-    def __init__(self, tasks: list[Task], tick: float = 0.25) -> None:
+    def __init__(
+        self, tasks: list[Task], tick: float = 0.25, on_close: Sequence[Callable[[], object]] = ()
+    ) -> None:
         self._tasks = tasks
         self._tick = tick
+        self._on_close = on_close
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="hub-maintenance", daemon=True)
 
@@ -39,6 +45,11 @@ class Maintenance:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
+        for step in self._on_close:
+            try:
+                step()
+            except sqlite3.Error as exc:
+                log.warning("maintenance_close_failed", error=str(exc))
 
     def _loop(self) -> None:
         due = {task.name: time.monotonic() + task.every_seconds for task in self._tasks}
@@ -51,3 +62,20 @@ class Maintenance:
                     task.run()
                 except sqlite3.Error as exc:
                     log.warning("maintenance_failed", task=task.name, error=str(exc))
+
+
+class ForgetWatch:
+    """Hands the clusters forgotten with the CLI (logged in the store) to the running hub."""
+
+    def __init__(self, conn: sqlite3.Connection, forget: Callable[[str], None]) -> None:
+        self._conn = conn
+        self._forget = forget
+        self._last = store.last_forgotten_id(conn)  # forgets before this start are already applied
+
+    def poll(self) -> None:
+        for row_id, cluster in store.forgotten_since(self._conn, self._last):
+            self._forget(cluster)
+            self._last = row_id
+
+    def close(self) -> None:
+        self._conn.close()

@@ -1,11 +1,22 @@
-"""The hub's compact in-memory view of each cluster's latest report (the full report stays in SQLite)."""
+"""The hub's compact in-memory view of each cluster's latest report (the full report stays in the store).
+
+Strings that repeat across the fleet (commits, states, chart versions, bundle names, label keys and
+values) are interned, so 100,000 clusters on the same commit hold one copy of it. Each summary is
+also kept in the store in a compact JSON form, so a restart rebuilds the fleet without re-parsing
+every current report.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 from hub.contract import StatusReport
+
+_intern = sys.intern
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,29 +40,126 @@ class ClusterSummary:
     commit: str | None
     desired_commit: str | None
     agent_version: str
-    agent_arch: str
     source_error: str | None
     bundles: tuple[BundleBrief, ...]
+    agent_arch: str = ""  # the agent's machine (uname -m), "" when not reported
+    cause: str = ""  # signature of what is wrong ("" when healthy): clusters failing alike group by it
     rollout: dict[str, Any] | None = None  # the report's staged-rollout facts and refused prune
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One stored report of a cluster, as its history lists it."""
+
+    sequence: int
+    received_at: float
+    health: str | None
+    commit: str | None
+
+
+def _opt(text: str | None) -> str | None:
+    return None if text is None else _intern(text)
+
+
+_BRIEFS: dict[tuple[str, str, str | None, str | None, str], BundleBrief] = {}
+_MAX_BRIEFS = 200_000
+
+
+def _brief(bundle: str, state: str, commit: str | None, desired: str | None, version: str) -> BundleBrief:
+    """One shared object per distinct bundle brief: a fleet on one commit holds each brief once."""
+    key = (bundle, state, commit, desired, version)
+    brief = _BRIEFS.get(key)
+    if brief is None:
+        if len(_BRIEFS) >= _MAX_BRIEFS:  # many distinct values (a hostile fleet): stay bounded
+            _BRIEFS.clear()
+        brief = _BRIEFS[key] = BundleBrief(
+            _intern(bundle), _intern(state), _opt(commit), _opt(desired), _intern(version)
+        )
+    return brief
+
+
+_VARYING = re.compile(r"[0-9a-f]{7,64}|\d+")
+
+
+def signature(text: str) -> str:
+    """The first line of an error with its varying parts (numbers, hashes) replaced: a groupable cause."""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return _VARYING.sub("#", first)[:160]
+
+
+def cause_of(report: StatusReport) -> str:
+    """Why a cluster is not Ready, as a short signature, or "" when nothing is wrong."""
+    if report.source.error:
+        return f"source: {signature(report.source.error)}"
+    for bundle in report.bundles:
+        if bundle.state in ("Failed", "Degraded"):
+            detail = bundle.message or (bundle.non_ready[0].message if bundle.non_ready else "")
+            return f"{bundle.state} {bundle.bundle}: {signature(detail)}"
+    return ""
 
 
 def summarize(report: StatusReport, received_at: float) -> ClusterSummary:
     return ClusterSummary(
-        name=report.cluster,
+        name=_intern(report.cluster),
         sequence=report.sequence,
-        health=report.health,
+        health=_intern(report.health),
         last_seen=received_at,
         reported_at=received_at,
         interval_seconds=report.interval_seconds,
-        labels=report.labels,
-        commit=report.source.applied_commit,
-        desired_commit=report.source.desired_commit,
-        agent_version=report.agent_version,
-        agent_arch=report.agent_arch,
+        labels={_intern(k): _intern(v) for k, v in report.labels.items()},
+        commit=_opt(report.source.applied_commit),
+        desired_commit=_opt(report.source.desired_commit),
+        agent_version=_intern(report.agent_version),
+        agent_arch=_intern(report.agent_arch),
         source_error=report.source.error,
         bundles=tuple(
-            BundleBrief(b.bundle, b.state, b.applied_commit, b.desired_commit, b.chart_version)
+            _brief(b.bundle, b.state, b.applied_commit, b.desired_commit, b.chart_version)
             for b in report.bundles
         ),
+        cause=_intern(cause_of(report)),
         rollout=report.rollout,
+    )
+
+
+def summary_to_json(s: ClusterSummary) -> bytes:
+    """The compact stored form (seconds and last_seen live in their own columns)."""
+    data = [
+        s.name,
+        s.sequence,
+        s.health,
+        s.interval_seconds,
+        s.labels,
+        s.commit,
+        s.desired_commit,
+        s.agent_version,
+        s.source_error,
+        [[b.bundle, b.state, b.commit, b.desired_commit, b.chart_version] for b in s.bundles],
+        s.cause,
+        s.rollout,
+        s.agent_arch,
+    ]
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def summary_from_json(raw: bytes | str, reported_at: float, last_seen: float) -> ClusterSummary:
+    data: list[Any] = json.loads(raw)
+    name, sequence, health, interval, labels, commit, desired, agent, error, bundles, cause = data[:11]
+    rollout = data[11] if len(data) > 11 else None
+    arch = data[12] if len(data) > 12 else ""
+    return ClusterSummary(
+        name=_intern(name),
+        sequence=int(sequence),
+        health=_intern(health),
+        last_seen=max(last_seen, reported_at),
+        reported_at=reported_at,
+        interval_seconds=int(interval),
+        labels={_intern(k): _intern(v) for k, v in labels.items()},
+        commit=_opt(commit),
+        desired_commit=_opt(desired),
+        agent_version=_intern(agent),
+        source_error=error,
+        bundles=tuple(_brief(b, st, c, d, v) for b, st, c, d, v in bundles),
+        cause=_intern(cause),
+        rollout=rollout,
+        agent_arch=_intern(str(arch)),
     )

@@ -40,6 +40,7 @@ _CLUSTER = {
         "interval_seconds": {"type": "integer"},
         "last_report_age_seconds": {"type": "number"},
         "source_error": {"type": ["string", "null"]},
+        "cause": {"type": ["string", "null"], "description": "signature of what is wrong, for grouping"},
         "bundles": {"type": "object", "additionalProperties": {"type": "string"}},
     },
 }
@@ -58,8 +59,14 @@ _FILTERS = [
         "description": "Online,Stale,Offline",
     },
     {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+    {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 0, "maximum": 1000, "default": 200},
+    },
 ]
+_PAGING = _FILTERS[-2:]
+_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
 _READ: list[dict[str, list[str]]] = [{"viewerBearer": []}, {"viewerBasic": []}]
 
 OPENAPI: dict[str, Any] = {
@@ -94,12 +101,27 @@ OPENAPI: dict[str, Any] = {
                     "200": _json("already stored (result: duplicate)"),
                     "401": _json("missing or invalid token", _ERROR),
                     "403": _json("the token belongs to another cluster", _ERROR),
+                    "408": _json("body too slow", _ERROR),
                     "413": _json("body over the limit", _ERROR),
+                    "503": _json("shutting down, storage failure or connection limit: retry", _ERROR),
                     "422": _json("invalid report; `field` names the offending field", _ERROR),
                 },
             }
         },
-        "/api/v1/summary": {"get": {"security": _READ, "responses": {"200": _json("fleet summary")}}},
+        "/api/v1/summary": {
+            "get": {
+                "security": _READ,
+                "parameters": [
+                    {
+                        "name": "label",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "count per value",
+                    }
+                ],
+                "responses": {"200": _json("fleet summary, most common causes")},
+            }
+        },
         "/api/v1/clusters": {
             "get": {
                 "security": _READ,
@@ -111,6 +133,8 @@ OPENAPI: dict[str, Any] = {
                             "type": "object",
                             "properties": {
                                 "total": {"type": "integer"},
+                                "offset": {"type": "integer"},
+                                "limit": {"type": "integer"},
                                 "clusters": {"type": "array", "items": _CLUSTER},
                             },
                         },
@@ -122,26 +146,26 @@ OPENAPI: dict[str, Any] = {
         "/api/v1/clusters/{name}": {
             "get": {
                 "security": _READ,
-                "parameters": [
-                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
+                "parameters": [_NAME, *_PAGING],
                 "responses": {
-                    "200": _json("cluster with its current report", _CLUSTER),
+                    "200": _json("cluster with its current report and a page of its history", _CLUSTER),
                     "404": _json("unknown", _ERROR),
                 },
             }
         },
         "/api/v1/bundles": {
-            "get": {"security": _READ, "responses": {"200": _json("rollout of every bundle")}}
+            "get": {
+                "security": _READ,
+                "parameters": _PAGING,
+                "responses": {"200": _json("a page of bundle rollouts"), "400": _json("bad paging", _ERROR)},
+            }
         },
         "/api/v1/bundles/{name}": {
             "get": {
                 "security": _READ,
-                "parameters": [
-                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
+                "parameters": [_NAME, *_PAGING],
                 "responses": {
-                    "200": _json("rollout: clusters per state and per commit"),
+                    "200": _json("rollout: clusters per state and per commit, a page of placements"),
                     "404": _json("unknown", _ERROR),
                 },
             }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from importlib import resources
 from urllib.parse import quote, urlencode
 
@@ -10,6 +11,7 @@ from hub.aggregate import ClusterView, FleetSummary, Rollout, rollout_sentence
 from hub.connectivity import CONNECTIVITY_STATES, describe_age
 from hub.contract import BUNDLE_STATES, BundleStatus, ResourceStatus, StatusReport
 from hub.html_text import e
+from hub.model import HistoryEntry
 
 PAGE_SIZE = 200
 REFRESH_SECONDS = 5
@@ -20,18 +22,18 @@ def _asset(name: str) -> str:
     return resources.files("hub").joinpath("static", name).read_text(encoding="utf-8")
 
 
-_CSS = _asset("page.css")
-_JS = _asset("page.js").replace("REFRESH_MS", str(REFRESH_SECONDS * 1000))
+INLINE_STYLE = _asset("page.css")
+INLINE_SCRIPT = _asset("page.js").replace("REFRESH_MS", str(REFRESH_SECONDS * 1000))
 
 
 def layout(title: str, body: str) -> str:
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width,initial-scale=1">'
-        f"<title>{e(title)} · Flotilla</title><style>{_CSS}</style>"
+        f"<title>{e(title)} · Flotilla</title><style>{INLINE_STYLE}</style>"
         f'<noscript><meta http-equiv=refresh content="{REFRESH_SECONDS * 2}"></noscript></head><body>'
         '<header><a href="/">Flotilla fleet status</a></header>'
-        f"<main>{body}</main><script>{_JS}</script></body></html>"
+        f"<main>{body}</main><script>{INLINE_SCRIPT}</script></body></html>"
     )
 
 
@@ -106,7 +108,7 @@ def cluster_row(view: ClusterView) -> str:
     detail = ", ".join(failing[:5]) + (" …" if len(failing) > 5 else "")
     return (
         f'<tr class="{row_class}" data-cluster="{e(s.name)}">'
-        f'<td><a href="/clusters/{quote(s.name)}">{e(s.name)}</a></td>'
+        f'<td><a href="/clusters/{quote(s.name, safe="")}">{e(s.name)}</a></td>'
         f"<td>{health_badge(view)}</td><td>{connectivity_badge(view)}</td>"
         f"<td>{_short(s.commit)}</td><td>{len(s.bundles)}"
         f"{f' <span class=muted>not ready: {e(detail)}</span>' if detail else ''}</td>"
@@ -114,33 +116,42 @@ def cluster_row(view: ClusterView) -> str:
     )
 
 
+def _nav(path: str, params: Mapping[str, str], page: int, pages: int) -> str:
+    """Links to the first, last and nearby pages (never one link per page of a 100,000-cluster fleet)."""
+    if pages <= 1:
+        return ""
+    shown = sorted({1, pages, *range(max(1, page - 3), min(pages, page + 3) + 1)})
+    links, previous = [], 0
+    for number in shown:
+        if number - previous > 1:
+            links.append("…")
+        query = urlencode({**{k: v for k, v in params.items() if k != "page"}, "page": str(number)})
+        links.append(
+            f"<b>{number}</b>" if number == page else f'<a href="{path}?{e(query, 2000)}">{number}</a>'
+        )
+        previous = number
+    return f'<p class="pages">Page: {" ".join(links)}</p>'
+
+
 def index_page(
     summary: FleetSummary,
     views: Sequence[ClusterView],
+    total: int,
     params: Mapping[str, str],
     page: int,
     error: str = "",
     rollouts: str = "",
 ) -> str:
-    pages = max(1, -(-len(views) // PAGE_SIZE))
-    page = min(page, pages)
-    shown = views[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    rows = "".join(cluster_row(v) for v in shown)
-    nav = ""
-    if pages > 1:
-        links = []
-        for number in range(1, pages + 1):
-            query = urlencode({**{k: v for k, v in params.items() if k != "page"}, "page": str(number)})
-            links.append(
-                f"<b>{number}</b>" if number == page else f'<a href="/?{e(query, 2000)}">{number}</a>'
-            )
-        nav = f'<p class="pages">Page: {" ".join(links)}</p>'
+    """The fleet page: ``views`` is the one page (of PAGE_SIZE) of the ``total`` matching clusters."""
+    pages = max(1, -(-total // PAGE_SIZE))
+    rows = "".join(cluster_row(v) for v in views)
     problem = f'<p class="badge Failed">{e(error, 300)}</p>' if error else ""
     body = (
         f"<h1>Fleet</h1>{_cards(summary)}{rollouts}{_filter_form(params)}{problem}"
-        f'<p id="matching">{len(views)} matching cluster{"s" if len(views) != 1 else ""}</p>'
+        f'<p id="matching">{total} matching cluster{"s" if total != 1 else ""}</p>'
         "<table id=clusters><thead><tr><th>Cluster</th><th>Health</th><th>Connectivity</th><th>Commit</th>"
-        f"<th>Bundles</th><th>Labels</th><th>Agent</th></tr></thead><tbody>{rows}</tbody></table>{nav}"
+        f"<th>Bundles</th><th>Labels</th><th>Agent</th></tr></thead><tbody>{rows}</tbody></table>"
+        f"{_nav('/', params, min(page, pages), pages)}"
     )
     return layout("Fleet", body)
 
@@ -160,7 +171,7 @@ def _bundle_row(b: BundleStatus) -> str:
     revision = "—" if b.helm_revision is None else str(b.helm_revision)
     message = f"<pre>{e(b.message, 4096)}</pre>" if b.message else ""
     return (
-        f'<tr data-bundle="{e(b.bundle)}"><td><a href="/bundles/{quote(b.bundle)}">{e(b.bundle)}</a>'
+        f'<tr data-bundle="{e(b.bundle)}"><td><a href="{bundle_href(b.bundle)}">{e(b.bundle)}</a>'
         f'<div class="muted">{e(b.namespace)}/{e(b.release)}</div></td>'
         f"<td>{badge(b.state)}<div class=muted>since {e(b.last_transition, 40)}</div></td>"
         f"<td>applied {_short(b.applied_commit)}<br>desired {_short(b.desired_commit)}</td>"
@@ -171,7 +182,30 @@ def _bundle_row(b: BundleStatus) -> str:
     )
 
 
-def cluster_page(view: ClusterView, report: StatusReport | None) -> str:
+def bundle_href(name: str) -> str:
+    """A bundle page's address; every character of the name is percent-encoded (``/`` included)."""
+    return "/bundles/" + quote(name, safe="")
+
+
+def _history(entries: Sequence[HistoryEntry]) -> str:
+    if not entries:
+        return ""
+    rows = "".join(
+        f"<tr><td>#{h.sequence}</td><td>{e(_stamp(h.received_at), 40)}</td>"
+        f"<td>{badge(h.health) if h.health else '—'}</td><td>{_short(h.commit)}</td></tr>"
+        for h in entries
+    )
+    return (
+        "<h2>Recent reports</h2><table id=history><thead><tr><th>Report</th><th>Received</th><th>Health</th>"
+        f"<th>Commit</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def _stamp(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def cluster_page(view: ClusterView, report: StatusReport | None, history: Sequence[HistoryEntry] = ()) -> str:
     s = view.summary
     machine = f" on {e(s.agent_arch, 40)}" if s.agent_arch else ""
     head = (
@@ -182,7 +216,7 @@ def cluster_page(view: ClusterView, report: StatusReport | None) -> str:
         f"last heard {describe_age(view.age_seconds)} ago.</p>"
     )
     if report is None:
-        return layout(s.name, head + "<p>The current report is not available.</p>")
+        return layout(s.name, head + "<p>The current report is not available.</p>" + _history(history))
     src = report.source
     source = (
         f"<h2>Source</h2><p><code>{e(src.url, 300)}</code> ref <code>{e(src.ref, 100)}</code>: "
@@ -215,32 +249,35 @@ def cluster_page(view: ClusterView, report: StatusReport | None) -> str:
         "<th>Chart</th>"
         f"<th>Ready</th><th>Details</th></tr></thead><tbody>{rows}</tbody></table>"
     )
-    return layout(s.name, head + source + bundles)
+    return layout(s.name, head + source + bundles + _history(history))
 
 
-def bundle_page(r: Rollout) -> str:
+def bundle_page(r: Rollout, page: int = 1) -> str:
+    """A bundle's rollout; ``r.placements`` is one page (of PAGE_SIZE) of its clusters, worst first."""
     groups = "".join(
         f"<tr><td>{_short(g.commit)}{' (target)' if g.commit == r.target_commit else ''}</td>"
         f"<td>{g.clusters}</td>"
         f"<td>{' '.join(badge(state, f'{state} {count}') for state, count in g.by_state.items())}</td></tr>"
-        for g in r.by_commit
+        for g in r.by_commit[:50]
+    )
+    more_commits = (
+        f"<p class=muted>{len(r.by_commit) - 50} more commits.</p>" if len(r.by_commit) > 50 else ""
     )
     rows = "".join(
         f'<tr class="{p.connectivity.lower()}">'
-        f'<td><a href="/clusters/{quote(p.cluster)}">{e(p.cluster)}</a></td>'
+        f'<td><a href="/clusters/{quote(p.cluster, safe="")}">{e(p.cluster)}</a></td>'
         f"<td>{badge(p.state)}</td><td>{badge(p.connectivity)}</td><td>{_short(p.commit)}</td>"
         f"<td><code>{e(p.chart_version, 60)}</code></td></tr>"
-        for p in r.placements[:1000]
+        for p in r.placements
     )
-    more = (
-        f"<p class=muted>{len(r.placements) - 1000} more not shown.</p>" if len(r.placements) > 1000 else ""
-    )
+    pages = max(1, -(-r.clusters // PAGE_SIZE))
     body = (
         f"<h1>Bundle {e(r.bundle)}</h1><p id=rollout><b>{e(rollout_sentence(r), 500)}</b></p>"
         f"<h2>By commit</h2><table id=commits><thead><tr><th>Commit</th><th>Clusters</th><th>States</th></tr>"
-        f"</thead><tbody>{groups}</tbody></table>"
+        f"</thead><tbody>{groups}</tbody></table>{more_commits}"
         "<h2>Clusters</h2><table id=placements><thead><tr><th>Cluster</th><th>State</th><th>Connectivity</th>"
-        f"<th>Commit</th><th>Chart version</th></tr></thead><tbody>{rows}</tbody></table>{more}"
+        f"<th>Commit</th><th>Chart version</th></tr></thead><tbody>{rows}</tbody></table>"
+        f"{_nav(bundle_href(r.bundle), {}, min(page, pages), pages)}"
     )
     return layout(r.bundle, body)
 

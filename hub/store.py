@@ -1,26 +1,28 @@
-"""SQLite (WAL) persistence: schema and migrations, credentials, accepted reports.
+"""SQLite (WAL) persistence: the connection, versioned schema migrations, credentials, forgetting.
 
-Only this module speaks SQL. The writer thread owns one connection for ingest; reads and the CLI
-open their own connections. Acknowledged means committed: the hub answers only after COMMIT.
+Only this module and :mod:`hub.reportstore` speak SQL. The writer thread owns one connection for
+ingest; reads, maintenance and the CLI open their own. Acknowledged means committed: the hub
+answers only after COMMIT (``synchronous=FULL``).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from hub import tokens
-from hub.contract import ContractError, StatusReport, parse_report
-from hub.model import ClusterSummary, summarize
 
 DB_NAME = "hub.sqlite3"
-HISTORY_PER_CLUSTER = 50  # accepted reports kept per cluster, newest by sequence
+WAL_SIZE_LIMIT = 64 * 1024 * 1024  # the WAL is truncated back to this after a checkpoint resets it
+WRITER_CACHE_KIB = 32 * 1024  # the writer's page cache: index pages of 100k clusters stay in memory
 
-_MIGRATIONS: tuple[str, ...] = (
+# Versioned migrations, applied in order inside one transaction each; the version is recorded in
+# schema_version. Never edit a released entry: append a new one.
+MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE tokens (
         token_id TEXT PRIMARY KEY, cluster TEXT NOT NULL, digest TEXT NOT NULL, created_at REAL NOT NULL
@@ -38,6 +40,15 @@ _MIGRATIONS: tuple[str, ...] = (
         name TEXT PRIMARY KEY, sequence INTEGER NOT NULL, reported_at REAL NOT NULL, last_seen REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 2: the compact summary beside each cluster (fast restart), health and commit per stored
+    # report (history without reading bodies), and the log of forgotten clusters (the running hub
+    # drops them from memory).
+    """
+    ALTER TABLE clusters ADD COLUMN summary BLOB;
+    ALTER TABLE reports ADD COLUMN health TEXT;
+    ALTER TABLE reports ADD COLUMN commit_id TEXT;
+    CREATE TABLE forgotten (id INTEGER PRIMARY KEY AUTOINCREMENT, cluster TEXT NOT NULL, at REAL NOT NULL);
+    """,
 )
 
 
@@ -52,24 +63,6 @@ class TokenInfo:
     created_at: float
 
 
-@dataclass(frozen=True, slots=True)
-class Pending:
-    """A validated report waiting to be written."""
-
-    report: StatusReport
-    body: bytes  # the JSON document as received (validated)
-    received_at: float
-    summary: ClusterSummary  # computed by the request handler, so the writer thread stays in SQLite
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What happened to one pending report: ``current``, ``late`` (older than current) or ``duplicate``."""
-
-    result: str
-    summary: ClusterSummary | None  # the new current summary when result == "current"
-
-
 def connect(data_dir: Path, *, create: bool = True, autocheckpoint: bool = True) -> sqlite3.Connection:
     """Open (and migrate) the hub database in ``data_dir``."""
     path = data_dir / DB_NAME
@@ -81,33 +74,63 @@ def connect(data_dir: Path, *, create: bool = True, autocheckpoint: bool = True)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=30000")
-        if not autocheckpoint:
+        conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+        if not autocheckpoint:  # the ingest writer: no checkpoints of its own, a larger page cache
             conn.execute("PRAGMA wal_autocheckpoint=0")
-        _migrate(conn)
+            conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+        migrate(conn)
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot open the hub database {path}: {exc}") from None
     return conn
 
 
-def checkpoint(conn: sqlite3.Connection) -> None:
-    """Copy committed WAL pages into the database file without blocking the writer (PASSIVE)."""
-    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+def schema_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
-    with _transaction(conn):
+def migrate(conn: sqlite3.Connection) -> None:
+    with transaction(conn):
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
-        current = row[0] or 0
-        for version, script in enumerate(_MIGRATIONS, start=1):
+        current = schema_version(conn)
+        if current > len(MIGRATIONS):
+            raise StoreError(
+                f"the database has schema version {current}, newer than this hub knows ({len(MIGRATIONS)})"
+            )
+        for version, script in enumerate(MIGRATIONS, start=1):
             if version > current:
                 for statement in filter(str.strip, script.split(";")):
                     conn.execute(statement)
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
 
 
+def checkpoint(conn: sqlite3.Connection) -> None:
+    """Copy committed WAL pages into the database without blocking the writer (PASSIVE)."""
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
+def truncate_wal(conn: sqlite3.Connection, wait_ms: int = 100) -> bool:
+    """Checkpoint everything and empty the WAL file; True if done. Called by the writer itself, so it
+    waits for readers at most ``wait_ms`` (a long read must not stall ingest) and retries later."""
+    conn.execute(f"PRAGMA busy_timeout={wait_ms}")
+    try:
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    except sqlite3.OperationalError:
+        busy = 1
+    finally:
+        conn.execute("PRAGMA busy_timeout=30000")
+    return not busy
+
+
+def wal_bytes(data_dir: Path) -> int:
+    try:
+        return (data_dir / f"{DB_NAME}-wal").stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 @contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+def transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
@@ -123,29 +146,28 @@ _CREDENTIAL_TABLES = {"cluster": ("tokens", "cluster"), "viewer": ("viewers", "n
 
 
 def create_token(conn: sqlite3.Connection, kind: str, owner: str) -> str:
-    """Store a new token for ``owner`` (a cluster or a viewer) and return it; only its hash is kept."""
-    table, column = _CREDENTIAL_TABLES[kind]
-    new = tokens.new_token()
-    with _transaction(conn):
-        conn.execute(
-            f"INSERT INTO {table} (token_id, {column}, digest, created_at) VALUES (?, ?, ?, ?)",  # noqa: S608
-            (new.token_id, owner, new.digest, time.time()),
-        )
-    return new.token
+    """Store a new token for ``owner`` (a cluster or a viewer) and return it; only its hash is kept.
+
+    An owner may hold several tokens at once: create the new one, roll it out, revoke the old by id.
+    """
+    return create_tokens(conn, kind, [owner])[owner]
 
 
 def create_tokens(conn: sqlite3.Connection, kind: str, owners: Iterable[str]) -> dict[str, str]:
     """Like :func:`create_token` for many owners in one transaction (provisioning a fleet)."""
     table, column = _CREDENTIAL_TABLES[kind]
     created: dict[str, str] = {}
-    with _transaction(conn):
-        for owner in owners:
-            new = tokens.new_token()
-            conn.execute(
-                f"INSERT INTO {table} (token_id, {column}, digest, created_at) VALUES (?, ?, ?, ?)",  # noqa: S608
-                (new.token_id, owner, new.digest, time.time()),
-            )
-            created[owner] = new.token
+    rows = []
+    now = time.time()
+    for owner in owners:
+        new = tokens.new_token()
+        rows.append((new.token_id, owner, new.digest, now))
+        created[owner] = new.token
+    with transaction(conn):
+        conn.executemany(
+            f"INSERT INTO {table} (token_id, {column}, digest, created_at) VALUES (?, ?, ?, ?)",  # noqa: S608
+            rows,
+        )
     return created
 
 
@@ -157,11 +179,16 @@ def list_tokens(conn: sqlite3.Connection, kind: str) -> list[TokenInfo]:
     return [TokenInfo(*row) for row in rows]
 
 
-def revoke_tokens(conn: sqlite3.Connection, kind: str, owner: str) -> int:
-    """Delete every token of ``owner``; return how many there were."""
+def revoke_tokens(conn: sqlite3.Connection, kind: str, owner: str, token_id: str | None = None) -> int:
+    """Delete every token of ``owner``, or only the one with ``token_id``; return how many went."""
     table, column = _CREDENTIAL_TABLES[kind]
-    with _transaction(conn):
-        return conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (owner,)).rowcount  # noqa: S608
+    with transaction(conn):
+        if token_id is None:
+            return conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (owner,)).rowcount  # noqa: S608
+        return conn.execute(
+            f"DELETE FROM {table} WHERE {column} = ? AND token_id = ?",  # noqa: S608
+            (owner, token_id),
+        ).rowcount
 
 
 def all_tokens(conn: sqlite3.Connection, kind: str) -> dict[str, tuple[str, str]]:
@@ -181,106 +208,32 @@ def lookup_token(conn: sqlite3.Connection, kind: str, token_id: str) -> tuple[st
     return None if row is None else (str(row[0]), str(row[1]))
 
 
-# --- reports -------------------------------------------------------------------------------------
+# --- forgetting a cluster ------------------------------------------------------------------------
 
 
-def load_summaries(conn: sqlite3.Connection) -> list[ClusterSummary]:
-    """Every cluster's current summary, rebuilt from its current stored report."""
-    rows = conn.execute(
-        "SELECT c.reported_at, c.last_seen, r.body FROM clusters c"
-        " JOIN reports r ON r.cluster = c.name AND r.sequence = c.sequence"
-    )
-    summaries = []
-    for reported_at, last_seen, body in rows:
-        summary = summarize(parse_report(body), reported_at)
-        summaries.append(_with_last_seen(summary, last_seen))
-    return summaries
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    reports: int
+    tokens: int
+    known: bool  # the hub had a current state for it
 
 
-def load_report(conn: sqlite3.Connection, cluster: str, sequence: int) -> StatusReport | None:
-    row = conn.execute(
-        "SELECT body FROM reports WHERE cluster = ? AND sequence = ?", (cluster, sequence)
-    ).fetchone()
-    if row is None:
-        return None
-    try:
-        return parse_report(row[0])
-    except ContractError:
-        return None
+def forget_cluster(conn: sqlite3.Connection, name: str, *, keep_tokens: bool = False) -> Forgotten:
+    """Delete a cluster's state, history and (unless ``keep_tokens``) tokens, and log the forget so
+    a running hub drops the cluster from memory within seconds."""
+    with transaction(conn):
+        known = conn.execute("DELETE FROM clusters WHERE name = ?", (name,)).rowcount > 0
+        reports = conn.execute("DELETE FROM reports WHERE cluster = ?", (name,)).rowcount
+        revoked = 0 if keep_tokens else conn.execute("DELETE FROM tokens WHERE cluster = ?", (name,)).rowcount
+        conn.execute("INSERT INTO forgotten (cluster, at) VALUES (?, ?)", (name, time.time()))
+    return Forgotten(reports, revoked, known)
 
 
-def history(
-    conn: sqlite3.Connection, cluster: str, limit: int = HISTORY_PER_CLUSTER
-) -> list[tuple[int, float]]:
-    """(sequence, received_at) of the stored reports of ``cluster``, newest first."""
-    rows = conn.execute(
-        "SELECT sequence, received_at FROM reports WHERE cluster = ? ORDER BY sequence DESC LIMIT ?",
-        (cluster, limit),
-    )
-    return [(int(seq), float(at)) for seq, at in rows]
+def forgotten_since(conn: sqlite3.Connection, after_id: int) -> list[tuple[int, str]]:
+    """(id, cluster) of the forgets logged after ``after_id``, oldest first."""
+    rows = conn.execute("SELECT id, cluster FROM forgotten WHERE id > ? ORDER BY id", (after_id,))
+    return [(int(row_id), str(cluster)) for row_id, cluster in rows]
 
 
-def count_reports(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT count(*) FROM reports").fetchone()[0])
-
-
-def write_batch(
-    conn: sqlite3.Connection,
-    batch: Sequence[Pending],
-    current: dict[str, ClusterSummary],
-    prune: Iterable[str] = (),
-) -> list[Outcome]:
-    """Store a batch in one transaction (group commit) and say what happened to each report.
-
-    ``current`` maps cluster names to their current summaries; it is read, not modified: the
-    caller applies the outcomes once the transaction has committed. The history of the clusters
-    in ``prune`` is cut back to the newest ``HISTORY_PER_CLUSTER`` reports.
-    """
-    outcomes: list[Outcome] = []
-    newest: dict[str, ClusterSummary] = {}
-    with _transaction(conn):
-        for item in batch:
-            outcomes.append(
-                _write_one(conn, item, newest.get(item.report.cluster) or current.get(item.report.cluster))
-            )
-            last = outcomes[-1].summary
-            if last is not None:
-                newest[last.name] = last
-        _prune(conn, prune)
-    return outcomes
-
-
-def _write_one(conn: sqlite3.Connection, item: Pending, current: ClusterSummary | None) -> Outcome:
-    report = item.report
-    inserted = conn.execute(
-        "INSERT OR IGNORE INTO reports (cluster, sequence, received_at, body) VALUES (?, ?, ?, ?)",
-        (report.cluster, report.sequence, item.received_at, item.body),
-    ).rowcount
-    if not inserted:
-        return Outcome("duplicate", None)
-    if current is not None and report.sequence < current.sequence:
-        conn.execute(
-            "UPDATE clusters SET last_seen = max(last_seen, ?) WHERE name = ?",
-            (item.received_at, report.cluster),
-        )
-        return Outcome("late", None)
-    conn.execute(
-        "INSERT INTO clusters (name, sequence, reported_at, last_seen) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT(name) DO UPDATE SET sequence = excluded.sequence,"
-        " reported_at = excluded.reported_at, last_seen = max(last_seen, excluded.last_seen)",
-        (report.cluster, report.sequence, item.received_at, item.received_at),
-    )
-    return Outcome("current", item.summary)
-
-
-def _prune(conn: sqlite3.Connection, clusters: Iterable[str]) -> None:
-    for cluster in clusters:
-        conn.execute(
-            "DELETE FROM reports WHERE cluster = ?1 AND sequence < (SELECT sequence FROM reports"
-            " WHERE cluster = ?1 ORDER BY sequence DESC LIMIT 1 OFFSET ?2)",
-            (cluster, HISTORY_PER_CLUSTER - 1),
-        )
-
-
-def _with_last_seen(summary: ClusterSummary, last_seen: float) -> ClusterSummary:
-    return replace(summary, last_seen=max(last_seen, summary.last_seen))
+def last_forgotten_id(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT coalesce(max(id), 0) FROM forgotten").fetchone()[0])

@@ -1,21 +1,18 @@
-"""HTML routes of the status page."""
+"""HTML routes of the status page (rendered in the read pool, see :mod:`hub.reading`)."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from hub import aggregate, pages, rollout_api, rollout_pages, store
-from hub.auth import may_read
+from hub import pages, queries, reportstore, rollout_api, rollout_pages
 from hub.context import HubContext
 from hub.filters import BadQuery, cluster_filter, page_number
+from hub.reading import Handler, read_endpoint
 
 _NO_CACHE = {"Cache-Control": "no-store"}
-
-
-def _ctx(request: Request) -> HubContext:
-    ctx: HubContext = request.app.state.hub
-    return ctx
 
 
 def _unauthorized() -> Response:
@@ -26,58 +23,64 @@ def _unauthorized() -> Response:
     )
 
 
-async def index(request: Request) -> Response:
-    ctx = _ctx(request)
-    if not may_read(ctx, request):
-        return _unauthorized()
-    views = ctx.views()
-    summary = aggregate.fleet_summary(views)
+def _bad_query(exc: BadQuery) -> Response:
+    return HTMLResponse(pages.message_page("Bad request", str(exc)), status_code=400)
+
+
+def _page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    return read_endpoint(handler, _unauthorized, _bad_query)
+
+
+@_page
+def index(ctx: HubContext, request: Request) -> Response:
+    now = ctx.now()
+    summary = ctx.model.summary(now)
     params = dict(request.query_params)
     try:
         wanted = cluster_filter(params)
         page = page_number(params)
     except BadQuery as exc:
-        return HTMLResponse(pages.index_page(summary, [], params, 1, str(exc)), status_code=400)
-    matching = aggregate.select(views, wanted)
+        return HTMLResponse(pages.index_page(summary, [], 0, params, 1, str(exc)), status_code=400)
+    found = ctx.model.clusters(wanted, (page - 1) * pages.PAGE_SIZE, pages.PAGE_SIZE, now)
     rollouts = rollout_pages.section(
-        rollout_api.book(request).pictures(views, ctx.config.clock()),
+        rollout_api.book(request).pictures(ctx.views(), now),
         rollout_api.brakes_json(ctx),
         only_active=True,
     )
     return HTMLResponse(
-        pages.index_page(summary, matching, params, page, rollouts=rollouts), headers=_NO_CACHE
+        pages.index_page(summary, found.views, found.total, params, page, rollouts=rollouts),
+        headers=_NO_CACHE,
     )
 
 
-async def cluster(request: Request) -> Response:
-    ctx = _ctx(request)
-    if not may_read(ctx, request):
-        return _unauthorized()
+@_page
+def cluster(ctx: HubContext, request: Request) -> Response:
     name = request.path_params["name"]
-    view = ctx.view(name)
+    view = ctx.model.view(name, ctx.now())
     if view is None:
         return HTMLResponse(
             pages.message_page("Unknown cluster", f"No cluster named {name!r} has reported."), 404
         )
-    with ctx.reader_lock:
-        report = store.load_report(ctx.reader, name, view.summary.sequence)
-    return HTMLResponse(pages.cluster_page(view, report), headers=_NO_CACHE)
+    conn = ctx.readers.get()
+    report = reportstore.load_report(conn, name, view.summary.sequence)
+    history = reportstore.history(conn, name, 20)
+    return HTMLResponse(pages.cluster_page(view, report, history), headers=_NO_CACHE)
 
 
-async def bundle(request: Request) -> Response:
-    ctx = _ctx(request)
-    if not may_read(ctx, request):
-        return _unauthorized()
+@_page
+def bundle(ctx: HubContext, request: Request) -> Response:
     name = request.path_params["name"]
-    rollout = aggregate.rollout(name, ctx.views())
-    if not rollout.clusters:
+    page = page_number(request.query_params)
+    size = pages.PAGE_SIZE
+    rollout = queries.rollout(ctx.model, name, ctx.now(), (page - 1) * size, size)
+    if rollout is None:
         return HTMLResponse(
             pages.message_page("Unknown bundle", f"No cluster reports a bundle named {name!r}."), 404
         )
     staged = [
         p for p in rollout_api.book(request).pictures(ctx.views(), ctx.config.clock()) if p.bundle == name
     ]
-    html = pages.bundle_page(rollout)
+    html = pages.bundle_page(rollout, page)
     if staged:  # the staged rollout of the bundle above its per-commit table
         html = html.replace(
             "<h2>By commit</h2>",

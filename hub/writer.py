@@ -1,8 +1,13 @@
 """The single ingest writer: a thread that commits queued reports in groups.
 
 Request handlers enqueue a validated report and await its outcome; the writer drains whatever is
-queued (up to ``max_batch``), writes it in one transaction, commits, updates the fleet index and
+queued (up to ``max_batch``), writes it in one transaction, commits, updates the read model and
 only then resolves the waiting requests. One fsync serves a whole group.
+
+The same thread does the store's upkeep between groups, so no other connection ever competes for
+SQLite's write lock: it sweeps the history of a slice of clusters (age and count retention, also
+for clusters that stopped reporting), truncates the WAL when it has grown past its limit, and
+applies forgets.
 """
 
 from __future__ import annotations
@@ -11,25 +16,35 @@ import asyncio
 import queue
 import sqlite3
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
 
-from hub import store
-from hub.fleet import FleetIndex
+from hub import ratelog, reportstore, store
 from hub.model import ClusterSummary
+from hub.readmodel import ReadModel
+from hub.reportstore import Outcome, Pending, Retention
 
 log = structlog.get_logger("hub.writer")
 
 PRUNE_EVERY = 8  # cut a cluster's stored history back once per this many of its reports
+UPKEEP_SECONDS = 0.5
+SWEEP_PER_UPKEEP = 100  # clusters whose history is swept per upkeep tick
+TRUNCATE_RETRY_SECONDS = 2.0  # after a truncation found a reader in the way
 
 
 @dataclass(slots=True)
 class _Job:
-    pending: store.Pending
-    future: asyncio.Future[store.Outcome]
+    pending: Pending
+    future: asyncio.Future[Outcome]
     loop: asyncio.AbstractEventLoop
+
+
+_Task = Callable[[sqlite3.Connection], None]  # work run on the writer thread (forgets)
 
 
 class WriterClosed(RuntimeError):
@@ -37,26 +52,52 @@ class WriterClosed(RuntimeError):
 
 
 class ReportWriter:
-    def __init__(self, conn: sqlite3.Connection, fleet: FleetIndex, max_batch: int = 500) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        model: ReadModel,
+        *,
+        clock: Callable[[], float] = time.time,
+        retention: Retention | None = None,
+        data_dir: Path | None = None,
+        max_batch: int = 500,
+    ) -> None:
         self._conn = conn
-        self._fleet = fleet
+        self._model = model
+        self._clock = clock
+        self._retention = retention or Retention()
+        self._data_dir = data_dir
         self._max_batch = max_batch
-        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._queue: queue.Queue[_Job | _Task | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="hub-writer", daemon=True)
         self._closed = False
         self.batches = 0
         self._since_prune: Counter[str] = Counter()
+        self._sweep: list[str] = []
+        self._next_upkeep = 0.0
+        self._next_truncate = 0.0
 
     def start(self) -> None:
         self._thread.start()
 
-    async def write(self, pending: store.Pending) -> store.Outcome:
+    async def write(self, pending: Pending) -> Outcome:
         if self._closed:
             raise WriterClosed("the hub is shutting down")
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[store.Outcome] = loop.create_future()
+        future: asyncio.Future[Outcome] = loop.create_future()
         self._queue.put(_Job(pending, future, loop))
         return await future
+
+    def forget(self, name: str) -> None:
+        """Drop ``name`` from memory and delete what is left of it, in order with the reports."""
+
+        def run(conn: sqlite3.Connection) -> None:
+            reportstore.purge_cluster(conn, name)
+            self._since_prune.pop(name, None)
+            if self._model.forget(name):
+                log.info("cluster_forgotten", cluster=name)
+
+        self._queue.put(run)
 
     def close(self) -> None:
         """Finish what is queued, then stop."""
@@ -66,31 +107,50 @@ class ReportWriter:
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=UPKEEP_SECONDS)
+            except queue.Empty:
+                self._upkeep()
+                continue
             if first is None:
                 return
-            jobs = [first]
+            jobs: list[_Job] = []
             stop = False
-            while len(jobs) < self._max_batch:
-                try:
-                    job = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
+            item: _Job | _Task | None = first
+            while True:
+                if item is None:
                     stop = True
                     break
-                jobs.append(job)
+                if isinstance(item, _Job):
+                    jobs.append(item)
+                else:  # a task runs after the reports queued before it
+                    self._commit(jobs)
+                    jobs = []
+                    self._safely(item)
+                if len(jobs) >= self._max_batch:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
             self._commit(jobs)
+            self._upkeep()
             if stop:
                 return
+
+    def _safely(self, task: _Task) -> None:
+        try:
+            task(self._conn)
+        except sqlite3.Error as exc:
+            log.error("writer_task_failed", error=str(exc))
 
     def _current(self, jobs: list[_Job]) -> dict[str, ClusterSummary]:
         """The current summaries of the clusters in this group (not a copy of the whole fleet)."""
         current = {}
         for job in jobs:
-            summary = self._fleet.get(job.pending.report.cluster)
-            if summary is not None:
-                current[summary.name] = summary
+            view = self._model.current(job.pending.report.cluster)
+            if view is not None:
+                current[view.name] = view
         return current
 
     def _due_for_pruning(self, jobs: list[_Job]) -> set[str]:
@@ -105,34 +165,69 @@ class ReportWriter:
         return due
 
     def _commit(self, jobs: list[_Job]) -> None:
+        if not jobs:
+            return
         prune = self._due_for_pruning(jobs)
         try:
-            outcomes = store.write_batch(self._conn, [j.pending for j in jobs], self._current(jobs), prune)
+            outcomes = reportstore.write_batch(
+                self._conn, [j.pending for j in jobs], self._current(jobs), prune, self._retention
+            )
         except Exception as exc:  # the whole group failed and nothing was stored: tell every sender
             log.error("report_batch_failed", size=len(jobs), error=str(exc))
             for job in jobs:
                 job.loop.call_soon_threadsafe(_fail, job.future, exc)
             return
         self.batches += 1
-        resolutions: dict[
-            asyncio.AbstractEventLoop, list[tuple[asyncio.Future[store.Outcome], store.Outcome]]
-        ] = {}
+        now = self._clock()
+        resolutions: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Outcome], Outcome]]] = {}
         for job, outcome in zip(jobs, outcomes, strict=True):
             if outcome.summary is not None:
-                self._fleet.put(outcome.summary)
+                self._model.put(outcome.summary, now)
             else:
-                self._fleet.touch(job.pending.report.cluster, job.pending.received_at)
+                self._model.touch(job.pending.report.cluster, job.pending.received_at, now)
             resolutions.setdefault(job.loop, []).append((job.future, outcome))
         for loop, results in resolutions.items():  # one wake-up of the event loop per group
             loop.call_soon_threadsafe(_resolve_all, results)
 
+    def _upkeep(self) -> None:
+        """Between groups, at most every UPKEEP_SECONDS: sweep a slice of histories, bound the WAL."""
+        if time.monotonic() < self._next_upkeep:
+            return
+        self._next_upkeep = time.monotonic() + UPKEEP_SECONDS
+        try:
+            if not self._sweep:
+                self._sweep = self._model.names()
+            chunk, self._sweep = self._sweep[:SWEEP_PER_UPKEEP], self._sweep[SWEEP_PER_UPKEEP:]
+            if chunk:
+                cutoff = self._clock() - self._retention.days * 86400
+                with store.transaction(self._conn):
+                    reportstore.prune_history(self._conn, chunk, self._retention, cutoff)
+            self._bound_wal()
+        except sqlite3.Error as exc:
+            log.warning("writer_upkeep_failed", error=str(exc))
 
-def _resolve_all(results: list[tuple[asyncio.Future[store.Outcome], store.Outcome]]) -> None:
+    def _bound_wal(self) -> None:
+        if self._data_dir is None or time.monotonic() < self._next_truncate:
+            return
+        size = store.wal_bytes(self._data_dir)
+        if size <= store.WAL_SIZE_LIMIT:
+            return
+        started = time.perf_counter()
+        done = store.truncate_wal(self._conn)
+        seconds = round(time.perf_counter() - started, 3)
+        if done:
+            log.info("wal_truncated", bytes=size, seconds=seconds)
+        else:  # a reader holds an old snapshot: try again in a while, never wait for it here
+            self._next_truncate = time.monotonic() + TRUNCATE_RETRY_SECONDS
+            ratelog.event("wal_truncate_deferred", bytes=size, seconds=seconds)
+
+
+def _resolve_all(results: list[tuple[asyncio.Future[Outcome], Outcome]]) -> None:
     for future, outcome in results:
         if not future.done():
             future.set_result(outcome)
 
 
-def _fail(future: asyncio.Future[store.Outcome], exc: BaseException) -> None:
+def _fail(future: asyncio.Future[Outcome], exc: BaseException) -> None:
     if not future.done():
         future.set_exception(exc)

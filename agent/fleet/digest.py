@@ -37,9 +37,17 @@ def release_digest(
         "digestVersion": DIGEST_VERSION,
         "release": release,
         "namespace": namespace,
-        "chart": dataclasses.asdict(chart),
+        "chart": _fields(chart),
         "values": values,
-        "valuesFrom": [dataclasses.asdict(ref) for ref in values_from],
-        "options": dataclasses.asdict(options),
+        "valuesFrom": [_fields(ref) for ref in values_from],
+        "options": _fields(options),
     }
     return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
+
+
+def _fields(flat: Any) -> dict[str, Any]:
+    """``dataclasses.asdict`` for a dataclass of plain values, without its deep-copying cost."""
+    result = {field.name: getattr(flat, field.name) for field in dataclasses.fields(flat)}
+    if all(value is None or isinstance(value, str | int | float) for value in result.values()):
+        return result
+    return dataclasses.asdict(flat)

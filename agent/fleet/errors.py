@@ -53,3 +53,13 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     by_folded = {candidate.casefold(): candidate for candidate in sorted(candidates, reverse=True)}
     matches = difflib.get_close_matches(name.casefold(), list(by_folded), n=1)
     return f" (did you mean {by_folded[matches[0]]!r}?)" if matches else ""
+
+
+def excerpt(text: str, limit: int = 60, *, quote: bool = True) -> str:
+    """A short, escaped rendering of text from the repo, safe to put in a problem message.
+
+    Problem messages go to terminals, logs and the hub: never more than ``limit`` characters of a
+    file's content, and never raw control characters.
+    """
+    shown = repr(text) if quote else repr(text)[1:-1]
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."

@@ -7,12 +7,14 @@ boundary, so that the planner never touches the disk.
 from __future__ import annotations
 
 import pathlib
+import posixpath
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from agent.fleet import rollout, versions
 from agent.fleet.charts import CHART_FILE, LocalChart
-from agent.fleet.errors import Problem
+from agent.fleet.errors import Problem, excerpt
+from agent.fleet.files import Refused, RepoFiles
 from agent.fleet.model import (
     Bundle,
     ChartSource,
@@ -27,10 +29,10 @@ from agent.fleet.model import (
     ValuesFile,
     ValuesRef,
 )
-from agent.fleet.yamldoc import Document, Path, parse_document
+from agent.fleet.yamldoc import Document, Path
 
-ChartReader = Callable[[pathlib.Path, str], LocalChart | Problem]
-"""Reads a local chart (absolute directory, path relative to the repo root); the loader caches it."""
+ChartReader = Callable[[str], LocalChart | Problem]
+"""Reads a local chart (its path relative to the repo root); the loader caches it."""
 
 
 class _Problems:
@@ -59,7 +61,7 @@ def parse_group(document: Document) -> tuple[ClusterGroup, list[Problem]]:
 
 
 def parse_bundle(
-    document: Document, root: pathlib.Path, read_chart: ChartReader
+    document: Document, files: RepoFiles, read_chart: ChartReader
 ) -> tuple[Bundle | None, list[Problem]]:
     """The bundle in ``document`` (``bundles/<name>/bundle.yaml``), or None if it cannot be built."""
     data: dict[str, Any] = document.data
@@ -67,8 +69,8 @@ def parse_bundle(
     bundle_dir = pathlib.PurePosixPath(document.file).parent
     if data["name"] != bundle_dir.name:
         problems.add(("name",), f"bundle name {data['name']!r} must match its directory {bundle_dir.name!r}")
-    chart = _chart(data["chart"], bundle_dir, root, read_chart, problems)
-    values_files = _values_files(data.get("valuesFiles", []), bundle_dir, root, problems)
+    chart = _chart(data["chart"], bundle_dir, files, read_chart, problems)
+    values_files = _values_files(data.get("valuesFiles", []), bundle_dir, files, problems)
     targets = tuple(
         _target(entry, ("targets", i), problems) for i, entry in enumerate(data.get("targets", []))
     )
@@ -184,7 +186,7 @@ def _values_ref(data: Mapping[str, Any]) -> ValuesRef:
 def _chart(
     data: Mapping[str, Any],
     bundle_dir: pathlib.PurePosixPath,
-    root: pathlib.Path,
+    files: RepoFiles,
     read_chart: ChartReader,
     problems: _Problems,
 ) -> ChartSource | None:
@@ -198,7 +200,7 @@ def _chart(
     for extra in sorted(set(data) - allowed):
         problems.add(("chart", extra), f"chart.{extra} does not apply to a chart from '{kind}'")
     if kind == "path":
-        return _local_chart(data["path"], bundle_dir, root, read_chart, problems)
+        return _local_chart(data["path"], bundle_dir, files, read_chart, problems)
     required = ("name", "version") if kind == "repo" else ("version",)
     missing = [key for key in required if key not in data]
     for key in missing:
@@ -207,7 +209,7 @@ def _chart(
     if version is not None and not versions.is_valid_constraint(version):
         problems.add(
             ("chart", "version"),
-            f"chart.version {version!r} is neither a version nor a semver range "
+            f"chart.version {excerpt(str(version))} is neither a version nor a semver range "
             "(e.g. 1.2.3, ^1.2, >=1.0 <2.0)",
         )
         return None
@@ -218,40 +220,40 @@ def _chart(
     return ChartSource(kind="oci", oci_ref=data["oci"], version=version)
 
 
-def _inside_repo(
-    relative: str, bundle_dir: pathlib.PurePosixPath, root: pathlib.Path
-) -> tuple[str, pathlib.Path] | None:
-    """(path relative to the repo root, absolute path) for a path written in a bundle, or None if
-    it leads outside the repo or is not a usable path."""
+def _inside_repo(relative: str, bundle_dir: pathlib.PurePosixPath, files: RepoFiles) -> str:
+    """The path relative to the repo root of a path written in a bundle; raises ``Refused`` if it
+    leads outside the repo, lexically or through a symlink, or is not a usable path."""
+    lexical = posixpath.normpath(posixpath.join(str(bundle_dir), relative))
+    if relative.startswith("/") or lexical == ".." or lexical.startswith("../") or "\0" in relative:
+        raise Refused("is not a path inside the fleet repo")
     try:
-        resolved_root = root.resolve()
-        absolute = (root / bundle_dir / relative).resolve()
-    except (OSError, ValueError):  # a symlink loop, a NUL byte: not a path we can use
-        return None
-    if not absolute.is_relative_to(resolved_root):
-        return None
-    return absolute.relative_to(resolved_root).as_posix(), absolute
+        return files.locate(lexical)[0]
+    except Refused as refused:
+        if refused.missing:  # the callers say what is missing, and where
+            return lexical
+        raise
 
 
 def _local_chart(
     relative: str,
     bundle_dir: pathlib.PurePosixPath,
-    root: pathlib.Path,
+    files: RepoFiles,
     read_chart: ChartReader,
     problems: _Problems,
 ) -> ChartSource | None:
-    located = _inside_repo(relative, bundle_dir, root)
-    if located is None:
-        problems.add(("chart", "path"), f"chart.path {relative!r} is not a path inside the fleet repo")
+    shown = excerpt(relative)
+    try:
+        repo_path = _inside_repo(relative, bundle_dir, files)
+    except Refused as refused:
+        problems.add(("chart", "path"), f"chart.path {shown} {refused.message}")
         return None
-    repo_path, absolute = located
-    if not absolute.is_dir():
-        problems.add(("chart", "path"), f"chart.path {relative!r}: no such directory ({repo_path})")
+    if not files.is_dir(repo_path):
+        problems.add(("chart", "path"), f"chart.path {shown}: no such directory ({repo_path})")
         return None
-    if not (absolute / CHART_FILE).is_file():
-        problems.add(("chart", "path"), f"chart.path {relative!r}: {repo_path} has no {CHART_FILE}")
+    if not files.exists(f"{repo_path}/{CHART_FILE}"):
+        problems.add(("chart", "path"), f"chart.path {shown}: {repo_path} has no {CHART_FILE}")
         return None
-    chart = read_chart(absolute, repo_path)
+    chart = read_chart(repo_path)
     if isinstance(chart, Problem):
         problems.found.append(chart)
         return None
@@ -267,25 +269,25 @@ def is_sops_document(data: Mapping[str, Any]) -> bool:
 
 
 def _values_files(
-    entries: list[str], bundle_dir: pathlib.PurePosixPath, root: pathlib.Path, problems: _Problems
+    entries: list[str], bundle_dir: pathlib.PurePosixPath, files: RepoFiles, problems: _Problems
 ) -> tuple[ValuesFile, ...] | None:
     result = []
     for index, relative in enumerate(entries):
         here = ("valuesFiles", index)
-        located = _inside_repo(relative, bundle_dir, root)
-        if located is None:
-            problems.add(here, f"values file {relative!r} is not a path inside the fleet repo")
-            continue
-        repo_path, absolute = located
+        shown = excerpt(relative)
+        repo_path = relative
         try:
-            text = absolute.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            problems.add(here, f"values file {relative!r}: no such file ({repo_path})")
+            repo_path = _inside_repo(relative, bundle_dir, files)
+            parsed = files.read(repo_path, "Values", files.yaml_parser)
+        except Refused as refused:
+            if refused.missing:
+                problems.add(here, f"values file {shown}: no such file ({repo_path})")
+            else:
+                problems.add(here, f"values file {shown} {refused.message}")
             continue
-        except (OSError, UnicodeDecodeError) as error:
-            problems.add(here, f"values file {relative!r} cannot be read: {error}")
+        except OSError as error:
+            problems.add(here, f"values file {shown} cannot be read: {error.strerror}")
             continue
-        parsed = parse_document(repo_path, text)
         if isinstance(parsed, Problem):
             problems.found.append(parsed)
         elif not isinstance(parsed.data, dict):

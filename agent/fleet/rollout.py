@@ -188,7 +188,11 @@ def load_fleet_settings(root: pathlib.Path) -> tuple[FleetSettings, list[Problem
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         return FleetSettings(), [Problem(FLEET_FILE, 0, f"cannot read file: {error}")]
-    document = parse_document(FLEET_FILE, text)
+    return fleet_settings(parse_document(FLEET_FILE, text))
+
+
+def fleet_settings(document: Document | Problem) -> tuple[FleetSettings, list[Problem]]:
+    """The settings in a parsed ``fleet.yaml`` (the loader reads it within its limits)."""
     if isinstance(document, Problem):
         return FleetSettings(), [document]
     problems = schemacheck.check(document, "Fleet")

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import jsonschema
 
 from agent.fleet import fastschema
-from agent.fleet.errors import Problem, did_you_mean
+from agent.fleet.errors import Problem, did_you_mean, excerpt
 from agent.fleet.yamldoc import Document, Path
 
 Kind = Literal["Cluster", "ClusterGroup", "Bundle", "Fleet"]
@@ -81,13 +81,17 @@ def _inline_refs(node: Any, common_defs: Mapping[str, Any]) -> Any:
     return {key: _inline_refs(value, common_defs) for key, value in node.items() if key != "$defs"}
 
 
-def check(document: Document, kind: Kind) -> list[Problem]:
-    """Every schema violation in ``document`` as a problem on the line it concerns."""
+def check(document: Document, kind: Kind, limit: int = 20) -> list[Problem]:
+    """Every schema violation in ``document`` as a problem on the line it concerns, at most
+    ``limit`` of them and then one problem counting the others."""
     if _fast_check(kind)(document.data):
         return []
     problems: list[Problem] = []
     for error in _validator(kind).iter_errors(document.data):
         problems.extend(_problems(document, error))
+    if len(problems) > limit:
+        more = len(problems) - limit
+        problems = [*problems[:limit], Problem(document.file, 0, f"and {more} more problems in this file")]
     return problems
 
 
@@ -110,12 +114,12 @@ def _problems(document: Document, error: jsonschema.ValidationError) -> Iterator
         key = str(instance)
         hint = schema.get("x-hint", error.message)
         yield Problem(
-            document.file, document.line_of((*path, key)), f"invalid key {key!r} in {where}: {hint}"
+            document.file, document.line_of((*path, key)), f"invalid key {excerpt(key)} in {where}: {hint}"
         )
     elif validator == "additionalProperties":
         known = sorted(schema.get("properties", {}))
         for key in sorted(set(instance) - set(known)):
-            message = f"unknown field {key!r} in {where}{did_you_mean(key, known)}"
+            message = f"unknown field {excerpt(key)} in {where}{did_you_mean(key[:100], known)}"
             yield Problem(document.file, document.line_of((*path, key)), message)
     elif validator == "required":
         missing = next(iter(sorted(set(expected) - set(instance))), "?")
@@ -141,7 +145,9 @@ def _problems(document: Document, error: jsonschema.ValidationError) -> Iterator
         message = f"{where}: {_short(instance)} is not valid: {schema['x-hint']}"
         yield Problem(document.file, document.line_of(path), message)
     else:
-        yield Problem(document.file, document.line_of(path), f"{where}: {error.message}")
+        yield Problem(
+            document.file, document.line_of(path), f"{where}: {excerpt(error.message, 160, quote=False)}"
+        )
 
 
 def _type_name(value: Any) -> str:
@@ -155,5 +161,4 @@ def _type_name(value: Any) -> str:
 def _short(value: Any) -> str:
     if isinstance(value, dict | list):
         return ""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return excerpt(value) if isinstance(value, str) else excerpt(repr(value), quote=False)

@@ -71,53 +71,68 @@ def matching_targets(
 
 
 class ClusterIndex:
-    """Clusters indexed by label, for computing a selector's whole match set at once."""
+    """Clusters indexed by label, for computing a selector's whole match set at once.
+
+    A set of clusters is an int with one bit per cluster: intersecting two sets of 8,000 clusters
+    is one machine-word loop instead of 8,000 hash lookups.
+    """
 
     def __init__(self, clusters: Iterable[Cluster]) -> None:
-        self.names: frozenset[str] = frozenset()
-        self._with_key: defaultdict[str, set[str]] = defaultdict(set)
-        self._with_label: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
-        names = set()
+        self._names: list[str] = []
+        self._bit: dict[str, int] = {}
+        self._with_key: defaultdict[str, int] = defaultdict(int)
+        self._with_label: defaultdict[tuple[str, str], int] = defaultdict(int)
         for cluster in clusters:
-            names.add(cluster.name)
+            bit = 1 << len(self._names)
+            self._bit[cluster.name] = bit
+            self._names.append(cluster.name)
             for key, value in cluster.labels.items():
-                self._with_key[key].add(cluster.name)
-                self._with_label[key, value].add(cluster.name)
-        self.names = frozenset(names)
+                self._with_key[key] |= bit
+                self._with_label[key, value] |= bit
+        self.all = (1 << len(self._names)) - 1
 
-    def select(self, selector: LabelSelector) -> frozenset[str]:
-        matched = set(self.names)
+    def names_of(self, mask: int) -> frozenset[str]:
+        names = self._names
+        result = []
+        while mask:
+            low = mask & -mask
+            result.append(names[low.bit_length() - 1])
+            mask ^= low
+        return frozenset(result)
+
+    def select(self, selector: LabelSelector) -> int:
+        matched = self.all
         for key, value in selector.match_labels.items():
-            matched &= self._with_label.get((key, value), set())
+            matched &= self._with_label.get((key, value), 0)
         for requirement in selector.match_expressions:
             matched &= self._requirement(requirement)
-        return frozenset(matched)
+        return matched
 
-    def targeted(self, bundle: Bundle, groups: Mapping[str, ClusterGroup]) -> frozenset[str]:
+    def targeted(self, bundle: Bundle, groups: Mapping[str, ClusterGroup]) -> int:
         """Every cluster that at least one of the bundle's targets matches."""
-        matched: set[str] = set()
+        matched = 0
         for target in bundle.targets:
             matched |= self._target(target, groups)
-        return frozenset(matched)
+        return matched
 
-    def _target(self, target: Target, groups: Mapping[str, ClusterGroup]) -> set[str]:
+    def _target(self, target: Target, groups: Mapping[str, ClusterGroup]) -> int:
         if target.cluster_name is None and target.cluster_selector is None and target.cluster_group is None:
-            return set()
-        matched = set(self.names)
+            return 0
+        matched = self.all
         if target.cluster_name is not None:
-            matched &= {target.cluster_name}
+            matched &= self._bit.get(target.cluster_name, 0)
         if target.cluster_selector is not None:
             matched &= self.select(target.cluster_selector)
         if target.cluster_group is not None:
             group = groups.get(target.cluster_group)
-            matched &= self.select(group.selector) if group is not None else set()
+            matched &= self.select(group.selector) if group is not None else 0
         return matched
 
-    def _requirement(self, requirement: Requirement) -> set[str]:
+    def _requirement(self, requirement: Requirement) -> int:
         if requirement.operator in ("Exists", "DoesNotExist"):
-            having = self._with_key.get(requirement.key, set())
-            return set(having) if requirement.operator == "Exists" else set(self.names - having)
-        is_in: set[str] = set()
+            having = self._with_key.get(requirement.key, 0)
+            return having if requirement.operator == "Exists" else self.all & ~having
+        is_in = 0
         for value in requirement.values:
-            is_in |= self._with_label.get((requirement.key, value), set())
-        return is_in if requirement.operator == "In" else set(self.names - is_in)
+            is_in |= self._with_label.get((requirement.key, value), 0)
+        return is_in if requirement.operator == "In" else self.all & ~is_in

@@ -10,7 +10,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence, Set
 from typing import Protocol, TypeVar
 
+from agent.fleet import valuesize
 from agent.fleet.errors import Problem, did_you_mean
+from agent.fleet.limits import DEFAULT, Limits
 from agent.fleet.model import Bundle, Cluster, ClusterGroup, Dependency, Origin
 from agent.fleet.selectors import ClusterIndex
 
@@ -90,8 +92,9 @@ def dependencies_of(bundles: Mapping[str, Bundle]) -> dict[str, DependsOn]:
     return {name: (bundle.origin.file, bundle.depends_on) for name, bundle in bundles.items()}
 
 
-def check_cycles(dependencies: Mapping[str, DependsOn]) -> list[Problem]:
-    """One problem per dependsOn cycle, naming it, on the dependsOn line of its first bundle.
+def check_cycles(dependencies: Mapping[str, DependsOn]) -> tuple[list[Problem], set[str]]:
+    """One problem per dependsOn cycle, naming it, on the dependsOn line of its first bundle; and
+    every bundle that is part of a cycle.
 
     Takes plain dependency lists rather than bundles so that bundles whose files have other
     problems still take part: a typo elsewhere in a file must not hide a cycle through it.
@@ -101,35 +104,39 @@ def check_cycles(dependencies: Mapping[str, DependsOn]) -> list[Problem]:
         for name, (_, entries) in dependencies.items()
     }
     problems = []
+    members: set[str] = set()
     for component in _strongly_connected(graph):
         if len(component) < 2:
             continue
+        members.update(component)
         cycle = _cycle_through(min(component), graph, set(component))
         file, entries = dependencies[cycle[0]]
         line = next(d.line for d in entries if d.bundle == cycle[1])
         path = " -> ".join([*cycle, cycle[0]])
         problems.append(Problem(file, line, f"dependsOn cycle: {path}"))
-    return problems
+    return problems, members
 
 
 def check_targeting(
-    bundles: Mapping[str, Bundle], clusters: Mapping[str, Cluster], groups: Mapping[str, ClusterGroup]
+    bundles: Mapping[str, Bundle],
+    clusters: Mapping[str, Cluster],
+    groups: Mapping[str, ClusterGroup],
+    limits: Limits = DEFAULT,
 ) -> list[Problem]:
-    """Dependencies not targeted where their dependents are, and release name collisions."""
+    """Dependencies not targeted where their dependents are, release name collisions, and merged
+    values past Helm's limit, on every cluster."""
     index = ClusterIndex(clusters.values())
     targeted = {name: index.targeted(bundle, groups) for name, bundle in bundles.items()}
-    problems = []
+    problems = valuesize.check_all(
+        bundles, clusters, groups, limits, lambda name: index.names_of(targeted[name])
+    )
     for bundle in bundles.values():
         for dependency in bundle.depends_on:
             if dependency.bundle not in bundles or dependency.bundle == bundle.name:
                 continue
-            missing = targeted[bundle.name] - targeted[dependency.bundle]
+            missing = index.names_of(targeted[bundle.name] & ~targeted[dependency.bundle])
             if missing:
-                message = (
-                    f"bundle {bundle.name!r} depends on {dependency.bundle!r}, which is not targeted at "
-                    f"{_some(missing, 'cluster')}; target {dependency.bundle!r} there too "
-                    "or drop the dependency"
-                )
+                message = untargeted_message(bundle.name, dependency.bundle, _some(missing, "cluster"))
                 problems.append(Problem(bundle.origin.file, dependency.line, message))
     by_release: defaultdict[tuple[str, str], list[Bundle]] = defaultdict(list)
     for bundle in bundles.values():
@@ -137,15 +144,27 @@ def check_targeting(
     for (release, namespace), sharing in by_release.items():
         for i, first in enumerate(sharing):
             for second in sharing[i + 1 :]:
-                both = targeted[first.name] & targeted[second.name]
+                both = index.names_of(targeted[first.name] & targeted[second.name])
                 if both:
-                    message = (
-                        f"bundles {first.name!r} and {second.name!r} both install release {release!r} in "
-                        f"namespace {namespace!r} on {_some(both, 'cluster')}; set a different releaseName "
-                        "or namespace"
+                    message = collision_message(
+                        first.name, second.name, release, namespace, _some(both, "cluster")
                     )
                     problems.append(Problem(second.origin.file, second.origin.line, message))
     return problems
+
+
+def untargeted_message(bundle: str, dependency: str, where: str) -> str:
+    return (
+        f"bundle {bundle!r} depends on {dependency!r}, which is not targeted at {where}; "
+        f"target {dependency!r} there too or drop the dependency"
+    )
+
+
+def collision_message(first: str, second: str, release: str, namespace: str, where: str) -> str:
+    return (
+        f"bundles {first!r} and {second!r} both install release {release!r} in namespace {namespace!r} "
+        f"on {where}; set a different releaseName or namespace"
+    )
 
 
 def _some(names: Iterable[str], noun: str) -> str:

@@ -1,7 +1,11 @@
-"""Benchmark: validate a generated fleet repo of 2,000 clusters and 200 bundles, then plan one cluster.
+"""Benchmark: validate generated fleet repos, plan one cluster, and an agent pass after a ref move.
 
-Targets (issue 3): validate under 3 s, plan one cluster under 200 ms on the 2-core CI machine.
-Run: .venv/bin/python tests/benchmarks/bench_fleet.py [--clusters N] [--bundles N] [--repeat N]
+Scales 2,000 x 200, 4,000 x 400 and 8,000 x 800 (clusters x bundles) by default.
+Targets: validate of the whole fleet under 2 s at 8,000 x 800 (issue 9; 3 s at 2,000 x 200 in issue 3);
+plan one cluster under 200 ms; an agent pass after the ref moved (load with the agent's content
+cache, then plan its cluster) under 0.5 s at 8,000 x 800, growing at most linearly with the files.
+Wall-clock and CPU seconds are both printed: on a shared machine CPU time is the steadier number.
+Run: .venv/bin/python tests/benchmarks/bench_fleet.py [--scales 2000x200,4000x400] [--repeat N]
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import argparse
 import os
 import pathlib
 import platform
+import re
 import statistics
 import tempfile
 import time
@@ -66,19 +71,64 @@ def generate(root: pathlib.Path, clusters: int, bundles: int) -> None:
         )
 
 
-def best_of(repeat: int, action: Callable[[], object]) -> tuple[float, float]:
-    timings = []
+def best_of(repeat: int, action: Callable[[], object]) -> tuple[float, float, float]:
+    """Best and median wall-clock seconds, and the best CPU seconds, of ``repeat`` runs."""
+    timings, cpu = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         action()
         timings.append(time.perf_counter() - start)
-    return min(timings), statistics.median(timings)
+        cpu.append(time.process_time() - start_cpu)
+    return min(timings), statistics.median(timings), min(cpu)
+
+
+def move_ref(root: pathlib.Path, step: int) -> None:
+    """What a checkout of the next commit does: rewrite the files it changed (a bundle, a cluster)."""
+    bundle = root / "bundles" / "app-005" / "bundle.yaml"
+    bundle.write_text(re.sub(r"tag: '[0-9.]+'", f"tag: '1.{step}'", bundle.read_text()))
+    cluster = root / "clusters" / "site-00007.yaml"
+    cluster.write_text(re.sub(r"ring: r[0-9]+", f"ring: r{step % 10}", cluster.read_text()))
+
+
+def measure(clusters: int, bundles: int, repeat: int) -> float:
+    """Prints the scale's numbers; returns the best CPU seconds of an agent pass after a ref move."""
+    with tempfile.TemporaryDirectory(prefix="flotilla-bench-") as temp:
+        root = pathlib.Path(temp)
+        generate(root, clusters, bundles)
+        problems = fleet.validate_repo(root)
+        if problems:
+            raise SystemExit(f"the generated repo is invalid: {problems[:3]}")
+        best, median, cpu = best_of(repeat, lambda: fleet.validate_repo(root))
+        print(f"{clusters} x {bundles}: validate: best {best:.3f} s, median {median:.3f} s, cpu {cpu:.3f} s "
+              "(target < 2 s at 8000 x 800)")  # fmt: skip
+        repo = fleet.load_repo(root)
+        cluster = sorted(repo.clusters)[1]
+        best, median, cpu = best_of(max(repeat, 20), lambda: fleet.plan_cluster(repo, cluster))
+        releases = len(fleet.plan_cluster(repo, cluster).releases)
+        print(f"{clusters} x {bundles}: plan {cluster} ({releases} releases): best {best * 1000:.1f} ms, "
+              f"median {median * 1000:.1f} ms (target < 200 ms)")  # fmt: skip
+        cache = fleet.ContentCache()
+        best, _, cpu = best_of(
+            1, lambda: fleet.plan_agent(fleet.load_fleet(root, cache=cache), cluster, cache)
+        )
+        print(f"{clusters} x {bundles}: first agent pass (nothing cached): {best:.3f} s, cpu {cpu:.3f} s")
+        steps = iter(range(1, 10_000))
+
+        def agent_pass() -> None:
+            move_ref(root, next(steps))
+            plan = fleet.plan_agent(fleet.load_fleet(root, cache=cache), cluster, cache)
+            assert not plan.problems
+            assert len(plan.plan.releases) == releases
+
+        best, median, cpu = best_of(max(repeat, 10), agent_pass)
+        print(f"{clusters} x {bundles}: agent pass after a ref move: best {best:.3f} s, "
+              f"median {median:.3f} s, cpu {cpu:.3f} s (target < 0.5 s at 8000 x 800)")  # fmt: skip
+        return cpu
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--clusters", type=int, default=2000)
-    parser.add_argument("--bundles", type=int, default=200)
+    parser.add_argument("--scales", default="2000x200,4000x400,8000x800", help="CLUSTERSxBUNDLES,...")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
@@ -86,23 +136,15 @@ def main() -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {load}, "
         f"Python {platform.python_version()}"
     )
-    with tempfile.TemporaryDirectory(prefix="flotilla-bench-") as temp:
-        root = pathlib.Path(temp)
-        generate(root, args.clusters, args.bundles)
-        print(f"generated {args.clusters} clusters and {args.bundles} bundles in {root}")
-        problems = fleet.validate_repo(root)
-        if problems:
-            raise SystemExit(f"the generated repo is invalid: {problems[:3]}")
-        best, median = best_of(args.repeat, lambda: fleet.validate_repo(root))
-        print(f"validate: best {best:.3f} s, median {median:.3f} s (target < 3 s)")
-        repo = fleet.load_repo(root)
-        cluster = sorted(repo.clusters)[1]
-        best, median = best_of(max(args.repeat, 20), lambda: fleet.plan_cluster(repo, cluster))
-        releases = len(fleet.plan_cluster(repo, cluster).releases)
-        print(
-            f"plan {cluster} ({releases} releases): best {best * 1000:.1f} ms, "
-            f"median {median * 1000:.1f} ms (target < 200 ms)"
-        )
+    previous: tuple[int, float] | None = None
+    for scale in args.scales.split(","):
+        clusters, bundles = (int(part) for part in scale.split("x"))
+        cpu = measure(clusters, bundles, args.repeat)
+        if previous is not None:
+            files_ratio = (clusters + bundles) / previous[0]
+            print(f"agent pass growth: x{cpu / previous[1]:.2f} in cpu for x{files_ratio:.2f} the files "
+                  "(linear: at most the files' ratio)")  # fmt: skip
+        previous = (clusters + bundles, cpu)
 
 
 if __name__ == "__main__":

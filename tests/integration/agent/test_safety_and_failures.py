@@ -1,9 +1,11 @@
-"""What the agent does when things go wrong: an unreachable Git server, a commit that fails
-validation, a chart that does not render, an upgrade that never becomes ready, a missing
+"""What the agent does when things go wrong: an unreachable Git server, a commit with a broken
+bundle file, a chart that does not render, an upgrade that never becomes ready, a missing
 valuesFrom Secret, and a release of the same name installed by hand."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 
 import pytest
@@ -67,33 +69,64 @@ def test_offline_restart_with_a_populated_state_dir_keeps_everything_ready(
     assert result.returncode == 1
 
 
-def test_commit_that_fails_validation_applies_nothing_and_the_report_names_file_and_line(
+def test_a_broken_bundle_file_leaves_its_release_untouched_while_the_others_upgrade_and_prune(
     cluster, fleet_repo_factory, harness_factory, unique
 ):
-    repo = fleet_repo_factory(two_bundles(unique, unique))
+    files = two_bundles(unique, unique)
+    files["bundles/db/bundle.yaml"] = bundle_file("db", unique, targets=[{"clusterName": unique}])
+    worker = bundle_file("worker", unique, dependsOn=["api"], targets=[{"clusterName": unique}])
+    files["bundles/worker/bundle.yaml"] = worker
+    repo = fleet_repo_factory(files)
     agent = harness_factory(cluster, unique, repo.url)
     assert agent.run_pass()[0].ok
-    broken = bundle_file("api", unique, targets=[{"clusterName": unique}]).replace("namespace:", "namepsace:")
+    revisions = {r.bundle: r.helm_revision for r in agent.run_pass()[0].releases}
+    broken = bundle_file("api", unique, values={"region": "new"}, targets=[{"clusterName": unique}])
     repo.write(
         {
             "bundles/web/bundle.yaml": bundle_file(
                 "web", unique, values={"region": "new"}, targets=[{"clusterName": unique}]
             ),
-            "bundles/api/bundle.yaml": broken,
+            "bundles/api/bundle.yaml": broken.replace("namespace:", "namepsace:"),  # a typo: api is broken
+            "bundles/db/bundle.yaml": None,  # and db is deleted: still pruned
+            # worker depends on api: held back, although its own file is fine
+            "bundles/worker/bundle.yaml": bundle_file(
+                "worker",
+                unique,
+                dependsOn=["api"],
+                values={"region": "new"},
+                targets=[{"clusterName": unique}],
+            ),
         },
-        "typo",
+        "typo in api, web and worker changed, db removed",
     )
 
     outcome, report = agent.run_pass()
 
-    assert outcome.releases == ()
-    assert outcome.helm_calls == ()
-    assert outcome.pruned == ()
-    assert any(p.file == "bundles/api/bundle.yaml" and p.line > 0 for p in report.source.errors), (
-        report.source
-    )
-    assert flotilla_releases(cluster, unique) == {(unique, "web"), (unique, "api")}
-    assert get(cluster, f"/api/v1/namespaces/{unique}/configmaps/web-config")["data"]["region"] == "none"
+    releases = by_bundle(outcome)
+    assert releases["web"].state == "Ready"
+    assert releases["web"].helm_revision == revisions["web"] + 1
+    assert "api" not in releases  # its targets are unknown: nothing is decided about it
+    assert releases["worker"].state == "Failed"
+    assert releases["worker"].message == "not applied: it depends on 'api', which has problems"
+    assert releases["worker"].helm_revision == revisions["worker"]
+    assert outcome.pruned == (f"{unique}/db",)
+    assert outcome.helm_calls.count("upgrade") == 1, outcome.helm_calls  # web only
+    assert [(p.file, p.line) for p in report.source.errors] == [("bundles/api/bundle.yaml", 4)]
+    assert flotilla_releases(cluster, unique) == {(unique, "web"), (unique, "api"), (unique, "worker")}
+    assert get(cluster, f"/api/v1/namespaces/{unique}/configmaps/web-config")["data"]["region"] == "new"
+    assert get(cluster, f"/api/v1/namespaces/{unique}/configmaps/api-config")["data"]["region"] == "none"
+    assert get(cluster, f"/api/v1/namespaces/{unique}/configmaps/worker-config")["data"]["region"] == "none"
+    assert not outcome.ok
+
+    # The next ordinary commit fixes api: it is upgraded, and the agent is whole again.
+    repo.write({"bundles/api/bundle.yaml": broken}, "fix the typo")
+    outcome, report = agent.run_pass()
+    assert outcome.ok, outcome
+    assert by_bundle(outcome)["api"].helm_revision == revisions["api"] + 1
+    assert by_bundle(outcome)["worker"].helm_revision == revisions["worker"] + 1
+    assert get(cluster, f"/api/v1/namespaces/{unique}/configmaps/api-config")["data"]["region"] == "new"
+    assert get(cluster, f"/api/v1/namespaces/{unique}/configmaps/worker-config")["data"]["region"] == "new"
+    assert not report.source.errors
 
 
 def test_chart_that_does_not_render_is_failed_with_helms_message(
@@ -180,6 +213,23 @@ def test_missing_values_from_secret_fails_only_that_bundle_with_a_message_saying
     assert "api-license" in states["api"].message
     assert "not found" in states["api"].message
 
+    # A Secret holding a "billion laughs" document is refused as it is read, not expanded.
+    bomb = "l0: &l0 [lol]\n" + "".join(
+        f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 10)
+    )
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "api-license"}}
+    cluster.api(
+        f"/api/v1/namespaces/{unique}/secrets",
+        method="POST",
+        body={**secret, "stringData": {"values.yaml": bomb}},
+    )
+    _, report = agent.run_pass()
+    states = {b.bundle: b for b in report.bundles}
+    assert states["web"].state == "Ready"
+    assert states["api"].state == "Failed"
+    assert "is not YAML (line 6: the document exceeds the limit of 100000 values" in states["api"].message
+    cluster.api(f"/api/v1/namespaces/{unique}/secrets/api-license", method="DELETE")
+
     cluster.api(
         f"/api/v1/namespaces/{unique}/secrets",
         method="POST",
@@ -225,3 +275,46 @@ def test_a_release_installed_by_hand_is_reported_as_a_conflict_and_left_alone(
     assert "not installed by Flotilla" in states["web"].message
     assert states["api"].state == "Ready"
     assert get(cluster, f"/api/v1/namespaces/{unique}/configmaps/web-config")["data"]["region"] == "by-hand"
+
+
+def test_a_commit_linking_files_outside_the_repo_reads_none_of_them(
+    cluster, fleet_repo_factory, harness_factory, unique, tmp_path, capfd
+):
+    marker = f"HOST-SECRET-{unique}-5c1e"
+    outside = tmp_path / "host"
+    outside.mkdir()
+    (outside / "token.yaml").write_text(f"region: {marker}\n")
+    repo = fleet_repo_factory(two_bundles(unique, unique))
+    agent = harness_factory(cluster, unique, repo.url)
+    assert agent.run_pass()[0].ok
+    checkout = repo.clone.path
+    shutil.copytree(checkout / "charts" / "app", checkout / "charts" / "evil")
+    (checkout / "charts" / "evil" / "templates" / "leak.yaml").symlink_to(outside / "token.yaml")
+    (checkout / "bundles" / "web" / "leak.yaml").symlink_to(outside / "token.yaml")
+    web = bundle_file("web", unique, valuesFiles=["leak.yaml"], targets=[{"clusterName": unique}])
+    api = bundle_file("api", unique, values={"region": "new"}, targets=[{"clusterName": unique}])
+    repo.write(
+        {"bundles/web/bundle.yaml": web, "bundles/api/bundle.yaml": api.replace("charts/app", "charts/evil")},
+        "symlinks to host files",
+    )
+
+    outcome, report = agent.run_pass()
+
+    assert outcome.releases == ()
+    assert outcome.helm_calls == ()
+    assert outcome.pruned == ()
+    messages = {(p.file, p.message) for p in report.source.errors}
+    assert ("charts/evil", "local chart file charts/evil/templates/leak.yaml is a symlink to a path outside "
+            "the fleet repo; not read") in messages  # fmt: skip
+    assert any(file == "bundles/web/bundle.yaml" and "symlink" in message for file, message in messages)
+    configmaps = get(cluster, f"/api/v1/namespaces/{unique}/configmaps")
+    assert marker not in json.dumps(configmaps)
+    assert marker not in report.to_json()
+    assert marker not in "".join(capfd.readouterr())
+
+    # The next ordinary commit drops the links: both bundles apply again.
+    repo.write({"bundles/web/bundle.yaml": web.replace("valuesFiles:\n- leak.yaml\n", ""),
+                "bundles/api/bundle.yaml": api}, "no more links")  # fmt: skip
+    outcome, _ = agent.run_pass()
+    assert outcome.ok, outcome
+    assert get(cluster, f"/api/v1/namespaces/{unique}/configmaps/api-config")["data"]["region"] == "new"

@@ -22,6 +22,9 @@ from hub import store
 from hub.app import create_app
 from hub.connectivity import Thresholds
 from hub.context import HubConfig
+from hub.contract import StatusReport
+from hub.limits import Limits, server_options
+from hub.reportstore import Retention, count_reports
 
 
 def free_port() -> int:
@@ -59,10 +62,20 @@ def create_viewer(data_dir: Path, name: str = "ops") -> str:
         conn.close()
 
 
+def post_report(url: str, report: StatusReport, token: str) -> httpx.Response:
+    """POST one report to the hub at ``url`` with a cluster token."""
+    return httpx.post(
+        url + "/api/v1/reports",
+        content=report.to_json(),
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,  # the agent's own timeout is 15 s; httpx's 5 s default is tight on a loaded machine
+    )
+
+
 def stored_report_count(data_dir: Path) -> int:
     conn = store.connect(data_dir)
     try:
-        return store.count_reports(conn)
+        return count_reports(conn)
     finally:
         conn.close()
 
@@ -78,6 +91,9 @@ class InProcessHub:
         clock: ManualClock | None = None,
         max_body: int = 1024 * 1024,
         thresholds: Thresholds | None = None,
+        limits: Limits | None = None,
+        retention: Retention | None = None,
+        read_cache_seconds: float = 0.0,  # tests read their own writes at once
     ) -> None:
         self.data_dir = data_dir
         self.clock = clock or ManualClock()
@@ -89,17 +105,12 @@ class InProcessHub:
             thresholds=thresholds or Thresholds(),
             max_body=max_body,
             clock=self.clock,
+            retention=retention or Retention(),
+            read_cache_seconds=read_cache_seconds,
         )
+        options = server_options(limits or Limits())
         self._server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(config),
-                host="127.0.0.1",
-                port=self.port,
-                log_config=None,
-                access_log=False,
-                http="httptools",
-                lifespan="on",
-            )
+            uvicorn.Config(create_app(config), host="127.0.0.1", port=self.port, **options)
         )
         self._thread = threading.Thread(target=self._server.run, name="hub-under-test", daemon=True)
 

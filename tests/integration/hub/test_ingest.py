@@ -8,13 +8,14 @@ import httpx
 
 from hub.contract import to_v1_dict
 from tests.integration.hub.conftest import HubUnderTest
-from tests.integration.hub.hubserver import InProcessHub, create_token, stored_report_count
+from tests.integration.hub.hubserver import InProcessHub, create_token, post_report, stored_report_count
 from tests.unit.hub.factory import make_bundle, make_report
 
 
 def _nothing_stored(hub: HubUnderTest) -> None:
     assert stored_report_count(hub.data_dir) == 0
-    assert hub.read("/api/v1/clusters").json() == {"total": 0, "clusters": []}
+    listing = hub.read("/api/v1/clusters").json()
+    assert (listing["total"], listing["clusters"]) == (0, [])
 
 
 def test_accepted_report_is_stored_and_visible(hub: HubUnderTest) -> None:
@@ -159,11 +160,7 @@ def test_state_survives_a_restart(hub: HubUnderTest) -> None:
             "Modified",
             {"region": "eu"},
         )
-        late = httpx.post(
-            restarted.url + "/api/v1/reports",
-            content=make_report("edge-1", 6).to_json(),
-            headers={"Authorization": f"Bearer {create_token(hub.data_dir, 'edge-1')}"},
-        )
+        late = post_report(restarted.url, make_report("edge-1", 6), create_token(hub.data_dir, "edge-1"))
         assert late.json()["result"] == "late"
     finally:
         restarted.stop()
@@ -202,8 +199,10 @@ def test_revoking_a_token_in_use_takes_effect_within_seconds(hub: HubUnderTest) 
 
 
 def test_history_per_cluster_stays_bounded(hub: HubUnderTest) -> None:
-    from hub.store import HISTORY_PER_CLUSTER
+    from hub.reportstore import Retention
     from hub.writer import PRUNE_EVERY
+
+    HISTORY_PER_CLUSTER = Retention().reports
 
     token = hub.token("edge-1")
     for sequence in range(1, HISTORY_PER_CLUSTER + 3 * PRUNE_EVERY + 1):

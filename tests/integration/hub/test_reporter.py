@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from agent.reporter import Reporter
-from hub import store
+from hub import reportstore, store
 from tests.integration.hub.hubserver import InProcessHub, create_token, create_viewer, free_port
 from tests.unit.hub.factory import make_bundle, make_report
 
@@ -28,7 +28,7 @@ class TickingClock:
 def _arrivals(data_dir: Path, cluster: str) -> list[int]:
     conn = store.connect(data_dir)
     try:
-        return [seq for seq, _ in sorted(store.history(conn, cluster), key=lambda row: row[1])]
+        return [h.sequence for h in sorted(reportstore.history(conn, cluster), key=lambda h: h.received_at)]
     finally:
         conn.close()
 

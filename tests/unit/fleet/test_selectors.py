@@ -116,7 +116,8 @@ def test_fleet_index_selects_exactly_the_clusters_the_predicate_matches(
 ) -> None:
     fleet = [Cluster(f"c{i}", labels, ORIGIN) for i, labels in enumerate(clusters)]
     expected = {cluster.name for cluster in fleet if selector_matches(selector, cluster.labels)}
-    assert ClusterIndex(fleet).select(selector) == expected
+    index = ClusterIndex(fleet)
+    assert index.names_of(index.select(selector)) == expected
 
 
 @relaxed
@@ -136,4 +137,5 @@ def test_fleet_index_agrees_with_per_cluster_targeting(
         "b", "b", "b", ChartSource(kind="oci", oci_ref="oci://x/y", version="1"), ORIGIN, targets=(target,)
     )
     expected = {cluster.name for cluster in fleet if matching_targets(bundle, cluster, groups)}
-    assert ClusterIndex(fleet).targeted(bundle, groups) == expected
+    index = ClusterIndex(fleet)
+    assert index.names_of(index.targeted(bundle, groups)) == expected

@@ -292,10 +292,17 @@ def test_load_repo_raises_with_every_problem(tmp_path: pathlib.Path) -> None:
 
 def test_not_a_fleet_repo(tmp_path: pathlib.Path) -> None:
     assert [p.message for p in fleet.validate_repo(tmp_path)] == [
-        "no bundles/ directory: is this a fleet repo?",
         "no clusters/ directory: is this a fleet repo?",
     ]
     assert "is not a directory" in fleet.validate_repo(tmp_path / "nowhere")[0].message
+
+
+def test_no_bundles_directory_is_a_fleet_with_no_bundles(tmp_path: pathlib.Path) -> None:
+    """Git keeps no empty directory: deleting the last bundle removes bundles/ itself."""
+    files = {name: text for name, text in base_files().items() if not name.startswith("bundles/")}
+    repo = fleet.load_repo(write_repo(tmp_path, files))
+    assert repo.bundles == {}
+    assert fleet.plan_cluster(repo, "eu-1").releases == ()
 
 
 def test_a_file_that_is_not_utf8_is_a_problem(tmp_path: pathlib.Path) -> None:

@@ -14,7 +14,7 @@ from hub.openapi import OPENAPI
 def test_every_api_route_is_described(tmp_path: Path) -> None:
     app = create_app(HubConfig(data_dir=tmp_path))
     api_paths = {
-        route.path
+        route.path.replace(":path}", "}")
         for route in app.routes
         if isinstance(route, Route)
         and (route.path.startswith("/api/") or route.path in ("/healthz", "/metrics"))

@@ -34,7 +34,10 @@ def _hostile_report():  # type: ignore[no-untyped-def]
 def test_hostile_report_renders_escaped_and_bounded() -> None:
     report = _hostile_report()
     view = evaluate([summarize(report, 100.0)], 100.0, Thresholds())[0]
-    pages = [cluster_page(view, report), index_page(fleet_summary([view]), [view], {"selector": SCRIPT}, 1)]
+    pages = [
+        cluster_page(view, report),
+        index_page(fleet_summary([view]), [view], 1, {"selector": SCRIPT}, 1),
+    ]
     for page in pages:
         assert "<script>alert" not in page
         assert "<img" not in page
@@ -55,7 +58,7 @@ def test_e_bounds_and_marks_the_cut() -> None:
 def test_offline_cluster_is_never_shown_green() -> None:
     report = make_report("edge-1", bundles=[make_bundle("web", "Ready")], interval_seconds=60)
     view = evaluate([summarize(report, 0.0)], 3 * 3600.0, Thresholds())[0]
-    page = index_page(fleet_summary([view]), [view], {}, 1)
+    page = index_page(fleet_summary([view]), [view], 1, {}, 1)
     row = page[page.index('data-cluster="edge-1"') :]
     row = row[: row.index("</tr>")]
     assert "Offline · last report 3h ago" in row
