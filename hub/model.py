@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.contract import StatusReport
+from hub.signatures import ProblemBrief, problems_of
 
 _intern = sys.intern
 
@@ -26,6 +27,7 @@ class BundleBrief:
     commit: str | None  # applied
     desired_commit: str | None
     chart_version: str
+    digest: str = ""  # the content digest the cluster applied (for the versions view)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,7 @@ class ClusterSummary:
     source_error: str | None
     bundles: tuple[BundleBrief, ...]
     cause: str = ""  # signature of what is wrong ("" when healthy): clusters failing alike group by it
+    problems: tuple[ProblemBrief, ...] = ()  # every error it reports, by signature (hub.signatures)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +102,18 @@ def summarize(report: StatusReport, received_at: float) -> ClusterSummary:
                 _opt(b.applied_commit),
                 _opt(b.desired_commit),
                 _intern(b.chart_version),
+                _intern(b.digest),
             )
             for b in report.bundles
         ),
         cause=_intern(cause_of(report)),
+        problems=_problems((p.signature, p.bundle, p.example) for p in problems_of(report)),
+    )
+
+
+def _problems(items: Any) -> tuple[ProblemBrief, ...]:
+    return tuple(
+        ProblemBrief(_intern(sig), _intern(bundle), _intern(example)) for sig, bundle, example in items
     )
 
 
@@ -118,15 +129,17 @@ def summary_to_json(s: ClusterSummary) -> bytes:
         s.desired_commit,
         s.agent_version,
         s.source_error,
-        [[b.bundle, b.state, b.commit, b.desired_commit, b.chart_version] for b in s.bundles],
+        [[b.bundle, b.state, b.commit, b.desired_commit, b.chart_version, b.digest] for b in s.bundles],
         s.cause,
+        [[p.signature, p.bundle, p.example] for p in s.problems],
     ]
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def summary_from_json(raw: bytes | str, reported_at: float, last_seen: float) -> ClusterSummary:
     data: list[Any] = json.loads(raw)
-    name, sequence, health, interval, labels, commit, desired, agent, error, bundles, cause = data
+    name, sequence, health, interval, labels, commit, desired, agent, error, bundles, cause = data[:11]
+    problems = data[11] if len(data) > 11 else []  # older hubs stored no problems
     return ClusterSummary(
         name=_intern(name),
         sequence=int(sequence),
@@ -140,7 +153,16 @@ def summary_from_json(raw: bytes | str, reported_at: float, last_seen: float) ->
         agent_version=_intern(agent),
         source_error=error,
         bundles=tuple(
-            BundleBrief(_intern(b), _intern(st), _opt(c), _opt(d), _intern(v)) for b, st, c, d, v in bundles
+            BundleBrief(
+                _intern(b[0]),
+                _intern(b[1]),
+                _opt(b[2]),
+                _opt(b[3]),
+                _intern(b[4]),
+                _intern(b[5] if len(b) > 5 else ""),
+            )
+            for b in bundles
         ),
         cause=_intern(cause),
+        problems=_problems(problems),
     )

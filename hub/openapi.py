@@ -7,6 +7,7 @@ from typing import Any
 from hub import __version__
 from hub.connectivity import CONNECTIVITY_STATES
 from hub.contract import BUNDLE_STATES, CURRENT_VERSION, SUPPORTED_VERSIONS
+from hub.views_openapi import OPENAPI_PATHS
 
 
 def _json(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -172,3 +173,4 @@ OPENAPI: dict[str, Any] = {
         },
     },
 }
+OPENAPI["paths"].update(OPENAPI_PATHS)  # the operator's views: glance, errors, versions, history

@@ -10,6 +10,7 @@ from starlette.responses import HTMLResponse, Response
 from hub import pages, queries, reportstore
 from hub.context import HubContext
 from hub.filters import BadQuery, cluster_filter, page_number
+from hub.page_glance import glance_html
 from hub.reading import Handler, read_endpoint
 
 _NO_CACHE = {"Cache-Control": "no-store"}
@@ -42,7 +43,10 @@ def index(ctx: HubContext, request: Request) -> Response:
     except BadQuery as exc:
         return HTMLResponse(pages.index_page(summary, [], 0, params, 1, str(exc)), status_code=400)
     found = ctx.model.clusters(wanted, (page - 1) * pages.PAGE_SIZE, pages.PAGE_SIZE, now)
-    return HTMLResponse(pages.index_page(summary, found.views, found.total, params, page), headers=_NO_CACHE)
+    top = glance_html(ctx, params)
+    return HTMLResponse(
+        pages.index_page(summary, found.views, found.total, params, page, top=top), headers=_NO_CACHE
+    )
 
 
 @_page
