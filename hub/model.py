@@ -9,13 +9,12 @@ every current report.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from dataclasses import dataclass
 from typing import Any
 
 from hub.contract import StatusReport
-from hub.signatures import ProblemBrief, problems_of
+from hub.signatures import ProblemBrief, normalise, problems_of
 
 _intern = sys.intern
 
@@ -62,23 +61,19 @@ def _opt(text: str | None) -> str | None:
     return None if text is None else _intern(text)
 
 
-_VARYING = re.compile(r"[0-9a-f]{7,64}|\d+")
-
-
-def signature(text: str) -> str:
-    """The first line of an error with its varying parts (numbers, hashes) replaced: a groupable cause."""
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    return _VARYING.sub("#", first)[:160]
+def signature(text: str, cluster: str = "") -> str:
+    """The first line of an error with its varying parts replaced (:func:`hub.signatures.normalise`)."""
+    return normalise(text, cluster)[:160]
 
 
 def cause_of(report: StatusReport) -> str:
     """Why a cluster is not Ready, as a short signature, or "" when nothing is wrong."""
     if report.source.error:
-        return f"source: {signature(report.source.error)}"
+        return f"source: {signature(report.source.error, report.cluster)}"
     for bundle in report.bundles:
         if bundle.state in ("Failed", "Degraded"):
             detail = bundle.message or (bundle.non_ready[0].message if bundle.non_ready else "")
-            return f"{bundle.state} {bundle.bundle}: {signature(detail)}"
+            return f"{bundle.state} {bundle.bundle}: {signature(detail, report.cluster)}"
     return ""
 
 

@@ -3,7 +3,8 @@ clusters failing for one reason are one line on the errors page.
 
 Pure functions, no I/O. Replaced, in this order: the cluster's own name, UUIDs, digests and commit
 ids (hex runs with a digit), generated Kubernetes names (``web-7d4b9c8f6d-x2k9p``), IP addresses,
-quoted names, then every number. The original message is kept beside the signature as an example.
+host names of three or more labels, quoted names, then every number (``2.4.1`` is one ``#``).
+The original message is kept beside the signature as an example.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b([a-z][a-z0-9-]*?)-[a-z0-9]{8,10}-[a-z0-9]{5}\b"), r"\1-<pod>"),
     (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"), "<ip>"),
     (re.compile(r"\[[0-9a-f:]*:[0-9a-f:]+\](?::\d+)?", re.I), "<ip>"),
+    (re.compile(r"\b[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)+\.[a-z][a-z0-9-]*(?::\d+)?\b", re.I), "<host>"),
     (re.compile(r'"[^"\n]{1,200}"'), '"…"'),
     (re.compile(r"'[^'\n]{1,200}'"), "'…'"),
-    (re.compile(r"\d+(?:\.\d+)?"), "#"),
+    (re.compile(r"\d+(?:\.\d+)*"), "#"),
     (re.compile(r"\s+"), " "),
 )
 
