@@ -11,6 +11,8 @@ from pathlib import Path
 from hub import __version__, store
 from hub.contract import ContractError, check_cluster_name
 from hub.limits import add_limit_arguments, limits_from, server_options
+from hub.options import numeric
+from hub.readcache import DEFAULT_MAX_AGE
 from hub.reportstore import Retention
 
 DEFAULT_RETENTION = Retention()
@@ -36,35 +38,27 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--max-body", type=int, default=1024 * 1024, metavar="BYTES", help="largest report accepted"
     )
-    serve.add_argument(
-        "--history-reports",
-        type=int,
-        default=DEFAULT_RETENTION.reports,
-        metavar="N",
-        help=f"stored reports kept per cluster (default: {DEFAULT_RETENTION.reports})",
-    )
-    serve.add_argument(
+    numeric(serve, "--history-reports", DEFAULT_RETENTION.reports, "N", "stored reports kept per cluster")
+    numeric(
+        serve,
         "--history-days",
-        type=float,
-        default=DEFAULT_RETENTION.days,
-        metavar="DAYS",
-        help="age past which stored reports are deleted, the current one aside"
-        f" (default: {DEFAULT_RETENTION.days:g})",
+        DEFAULT_RETENTION.days,
+        "DAYS",
+        "age past which stored reports are deleted, the current one aside",
     )
-    serve.add_argument(
+    numeric(
+        serve,
         "--history-bodies",
-        type=int,
-        default=DEFAULT_RETENTION.bodies,
-        metavar="N",
-        help="of those, how many newest keep their full body; older ones keep sequence, time, health"
-        f" and commit (default: {DEFAULT_RETENTION.bodies})",
+        DEFAULT_RETENTION.bodies,
+        "N",
+        "of those, how many newest keep their full body; older ones keep sequence, time, health and commit",
     )
-    serve.add_argument(
+    numeric(
+        serve,
         "--read-cache-seconds",
-        type=float,
-        default=1.0,
-        metavar="SECONDS",
-        help="how long a page or API answer is reused, so readers cannot slow ingest (0: off; default: 1)",
+        DEFAULT_MAX_AGE,
+        "SECONDS",
+        "how long a page or API answer is reused, so readers cannot slow ingest (0: off)",
     )
     add_limit_arguments(serve)
     serve.set_defaults(handler=_serve)

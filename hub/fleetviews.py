@@ -14,6 +14,7 @@ from hub import fleetindex, queries
 from hub.aggregate import ClusterView, Rollout
 from hub.fleetindex import STATE_RANK, STATES, ErrorGroup, FleetIndex
 from hub.readmodel import ReadModel
+from hub.rollups import page_of
 
 DEFAULT_GROUP = "region"
 MAX_KEYS = 50
@@ -177,15 +178,7 @@ def behind(
             [] if v is None else [m for c, m in sorted(v.on_commit.items()) if c != (r.target_commit or "")]
         )
         total = sum(len(m) for m in lists)
-        names: list[str] = []
-        for members in lists:
-            if offset >= len(members):
-                offset -= len(members)
-                continue
-            names.extend(members[offset : offset + limit - len(names)])
-            offset = 0
-            if len(names) >= limit:
-                break
+        names = page_of(lists, offset, limit)
     return r, total, [view for name in names if (view := model.view(name, now)) is not None]
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub import ratelog
+from hub.options import numeric
 
 _SHED = (
     b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n"
@@ -53,26 +54,20 @@ class Limits:
 
 def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
     d = Limits()
-    parser.add_argument(
+    numeric(
+        parser,
         "--max-connections",
-        type=int,
-        default=d.max_connections,
-        metavar="N",
-        help=f"open connections at most; more are shed with 503 (default: {d.max_connections})",
+        d.max_connections,
+        "N",
+        "open connections at most; more are shed with 503",
     )
-    parser.add_argument(
-        "--header-timeout",
-        type=float,
-        default=d.header_seconds,
-        metavar="SECONDS",
-        help=f"time for a request's headers to arrive (default: {d.header_seconds:g})",
-    )
-    parser.add_argument(
+    numeric(parser, "--header-timeout", d.header_seconds, "SECONDS", "time for a request's headers to arrive")
+    numeric(
+        parser,
         "--idle-timeout",
-        type=float,
-        default=d.idle_seconds,
-        metavar="SECONDS",
-        help=f"idle time before a kept-alive connection is closed (default: {d.idle_seconds:g})",
+        d.idle_seconds,
+        "SECONDS",
+        "idle time before a kept-alive connection is closed",
     )
 
 

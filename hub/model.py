@@ -61,6 +61,25 @@ def _opt(text: str | None) -> str | None:
     return None if text is None else _intern(text)
 
 
+_BRIEFS: dict[tuple[str, str, str | None, str | None, str, str], BundleBrief] = {}
+_MAX_BRIEFS = 200_000
+
+
+def _brief(
+    bundle: str, state: str, commit: str | None, desired: str | None, version: str, digest: str = ""
+) -> BundleBrief:
+    """One shared object per distinct bundle brief: a fleet on one commit holds each brief once."""
+    key = (bundle, state, commit, desired, version, digest)
+    brief = _BRIEFS.get(key)
+    if brief is None:
+        if len(_BRIEFS) >= _MAX_BRIEFS:  # many distinct values (a hostile fleet): stay bounded
+            _BRIEFS.clear()
+        brief = _BRIEFS[key] = BundleBrief(
+            _intern(bundle), _intern(state), _opt(commit), _opt(desired), _intern(version), _intern(digest)
+        )
+    return brief
+
+
 def signature(text: str, cluster: str = "") -> str:
     """The first line of an error with its varying parts replaced (:func:`hub.signatures.normalise`)."""
     return normalise(text, cluster)[:160]
@@ -91,14 +110,7 @@ def summarize(report: StatusReport, received_at: float) -> ClusterSummary:
         agent_version=_intern(report.agent_version),
         source_error=report.source.error,
         bundles=tuple(
-            BundleBrief(
-                _intern(b.bundle),
-                _intern(b.state),
-                _opt(b.applied_commit),
-                _opt(b.desired_commit),
-                _intern(b.chart_version),
-                _intern(b.digest),
-            )
+            _brief(b.bundle, b.state, b.applied_commit, b.desired_commit, b.chart_version, b.digest)
             for b in report.bundles
         ),
         cause=_intern(cause_of(report)),
@@ -147,17 +159,7 @@ def summary_from_json(raw: bytes | str, reported_at: float, last_seen: float) ->
         desired_commit=_opt(desired),
         agent_version=_intern(agent),
         source_error=error,
-        bundles=tuple(
-            BundleBrief(
-                _intern(b[0]),
-                _intern(b[1]),
-                _opt(b[2]),
-                _opt(b[3]),
-                _intern(b[4]),
-                _intern(b[5] if len(b) > 5 else ""),
-            )
-            for b in bundles
-        ),
+        bundles=tuple(_brief(*b[:6]) for b in bundles),
         cause=_intern(cause),
         problems=_problems(problems),
     )

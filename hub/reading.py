@@ -24,7 +24,8 @@ def read_endpoint(
         if not may_read(ctx, request):
             return unauthorized()
         key = f"{request.url.path}?{request.url.query}"
-        cached = ctx.read_cache.get(key)
+        version = ctx.model.version
+        cached = ctx.read_cache.get(key, version)
         if cached is not None:
             return cached
         started = ctx.read_cache.now()
@@ -36,7 +37,7 @@ def read_endpoint(
                 return bad_query(exc)
 
         response = await ctx.off_loop(work)
-        ctx.read_cache.put(key, response, started)
+        ctx.read_cache.put(key, response, version, started)
         return response
 
     endpoint.__name__ = handler.__name__

@@ -28,7 +28,7 @@ from hub.aggregate import ClusterFilter, ClusterView, FleetSummary
 from hub.connectivity import CONNECTIVITY_STATES, Thresholds, connectivity
 from hub.contract import BUNDLE_STATES
 from hub.model import ClusterSummary
-from hub.rollups import BundleRollup, Rollups
+from hub.rollups import BundleRollup, Rollups, page_of
 
 if TYPE_CHECKING:
     from hub.fleetindex import Observer
@@ -68,10 +68,11 @@ class ReadModel:
             self._entries[summary.name] = entry
             self._buckets[(entry.connectivity, summary.health)].append(summary.name)
             self._index(summary, add=True)
-            self.rollups.add(summary, entry.connectivity == "Offline")
+            self.rollups.add(summary, entry.connectivity == "Offline", bulk=True)
             self._schedule(entry, now)
         for bucket in self._buckets.values():
             bucket.sort()
+        self.rollups.sort()
 
     # --- writer side ------------------------------------------------------------------------------
 
@@ -249,8 +250,9 @@ class ReadModel:
         )
 
     def clusters(self, wanted: ClusterFilter, offset: int, limit: int, now: float) -> ClusterPage:
-        """One page of the matching clusters, attention first; the cost is the page's, not the fleet's,
-        unless a label selector has to be checked (then only the candidates of its first ``key=value``)."""
+        """One page of the matching clusters, attention first. Without a label selector the cost is the
+        page's, not the fleet's; with one, each requirement is a set membership test per cluster of the
+        chosen buckets (the label index answers it, no labels are read)."""
         self.advance(now)
         keys = [
             key
@@ -261,33 +263,29 @@ class ReadModel:
         if not wanted.selector.requirements:
             with self._lock:
                 total = sum(len(self._buckets[key]) for key in keys)
-                names = _window(((self._buckets[key]) for key in keys), offset, limit)
+                names = page_of((self._buckets[key] for key in keys), offset, limit)
                 entries = [self._entries[name] for name in names]
             return ClusterPage(total, [self._view(entry, now) for entry in entries])
-        with self._lock:  # copy references only; sorting and matching happen outside the lock
-            candidates = self._candidates(wanted)
-            pools = [list(self._buckets[key]) for key in keys] if candidates is None else []
-        if candidates is not None:
-            order = {key: rank for rank, key in enumerate(keys)}
-            ranked = sorted(
-                (order[(e.connectivity, e.summary.health)], name)
-                for name in candidates
-                if (e := self._entries.get(name)) is not None and (e.connectivity, e.summary.health) in order
-            )
-            pools = [[name for _, name in ranked]]
-        matching: list[_Entry] = []  # checked outside the lock: entries are read, never written here
-        for pool in pools:
-            for name in pool:
-                entry = self._entries.get(name)
-                if entry is not None and wanted.selector.matches(entry.summary.labels):
-                    matching.append(entry)
-        return ClusterPage(len(matching), [self._view(e, now) for e in matching[offset : offset + limit]])
+        with self._lock:  # copy references only; matching happens outside the lock
+            tests = [
+                self._label_set(r.key, r.value if r.operator in ("=", "!=") else None)
+                for r in wanted.selector.requirements
+            ]
+            pools = [list(self._buckets[key]) for key in keys]
+        wanted_in = [r.operator in ("=", "exists") for r in wanted.selector.requirements]
+        checks = list(zip(tests, wanted_in, strict=True))
+        matching = [name for pool in pools for name in pool if all((name in s) == want for s, want in checks)]
+        entries = [
+            e for name in matching[offset : offset + limit] if (e := self._entries.get(name)) is not None
+        ]
+        return ClusterPage(len(matching), [self._view(e, now) for e in entries])
 
-    def _candidates(self, wanted: ClusterFilter) -> set[str] | None:
-        for requirement in wanted.selector.requirements:
-            if requirement.operator == "=":
-                return set(self._labels.get(requirement.key, {}).get(requirement.value, ()))
-        return None
+    def _label_set(self, key: str, value: str | None) -> set[str]:
+        """A copy of the names with label ``key`` set to ``value`` (or to anything, for None)."""
+        values = self._labels.get(key, {})
+        if value is not None:
+            return set(values.get(value, ()))
+        return set().union(*values.values())
 
     def rollup(self, bundle: str, now: float) -> BundleRollup | None:
         self.advance(now)
@@ -316,17 +314,3 @@ class ReadModel:
             counts = [(cause, len(names)) for cause, names in self._causes.items()]
         counts.sort(key=lambda item: (-item[1], item[0]))
         return counts[:top]
-
-
-def _window(lists: Iterable[list[str]], offset: int, limit: int) -> list[str]:
-    """Items ``offset`` to ``offset + limit`` of the concatenation of ``lists``, copying only those."""
-    taken: list[str] = []
-    for items in lists:
-        if offset >= len(items):
-            offset -= len(items)
-            continue
-        taken.extend(items[offset : offset + limit - len(taken)])
-        offset = 0
-        if len(taken) >= limit:
-            break
-    return taken

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hub.contract import BUNDLE_STATES
@@ -34,14 +35,30 @@ class Rollups:
         self._by_bundle: dict[str, BundleRollup] = {}
         self.names: list[str] = []  # sorted bundle names
 
-    def add(self, summary: ClusterSummary, offline: bool) -> None:
+    def add(self, summary: ClusterSummary, offline: bool, *, bulk: bool = False) -> None:
+        """Count ``summary``'s bundles in; ``bulk`` appends unsorted (call :meth:`sort` after a load)."""
         for brief in summary.bundles:
             rollup = self._by_bundle.get(brief.bundle)
             if rollup is None:
                 rollup = self._by_bundle[brief.bundle] = BundleRollup(brief.bundle)
-                bisect.insort(self.names, brief.bundle)
+                if bulk:
+                    self.names.append(brief.bundle)
+                else:
+                    bisect.insort(self.names, brief.bundle)
             self._count(rollup, brief, 1, offline)
-            bisect.insort(rollup.members.setdefault(brief.state, []), summary.name)
+            members = rollup.members.get(brief.state)
+            if members is None:
+                members = rollup.members[brief.state] = []
+            if bulk:
+                members.append(summary.name)
+            else:
+                bisect.insort(members, summary.name)
+
+    def sort(self) -> None:
+        self.names.sort()
+        for rollup in self._by_bundle.values():
+            for members in rollup.members.values():
+                members.sort()
 
     def remove(self, summary: ClusterSummary, offline: bool) -> None:
         for brief in summary.bundles:
@@ -62,7 +79,9 @@ class Rollups:
     @staticmethod
     def _count(rollup: BundleRollup, brief: BundleBrief, delta: int, offline: bool) -> None:
         _bump(rollup.by_state, brief.state, delta)
-        states = rollup.by_commit.setdefault(brief.commit, Counter())
+        states = rollup.by_commit.get(brief.commit)
+        if states is None:
+            states = rollup.by_commit[brief.commit] = Counter()
         _bump(states, brief.state, delta)
         if not states:
             del rollup.by_commit[brief.commit]
@@ -88,17 +107,21 @@ class Rollups:
         rollup = self._by_bundle.get(bundle)
         if rollup is None:
             return []
-        taken: list[str] = []
-        for state in BUNDLE_STATES:
-            members = rollup.members.get(state, [])
-            if offset >= len(members):
-                offset -= len(members)
-                continue
-            taken.extend(members[offset : offset + limit - len(taken)])
-            offset = 0
-            if len(taken) >= limit:
-                break
-        return taken
+        return page_of((rollup.members.get(state, []) for state in BUNDLE_STATES), offset, limit)
+
+
+def page_of(lists: Iterable[list[str]], offset: int, limit: int) -> list[str]:
+    """Items ``offset`` to ``offset + limit`` of the concatenation of ``lists``, copying only those."""
+    taken: list[str] = []
+    for items in lists:
+        if offset >= len(items):
+            offset -= len(items)
+            continue
+        taken.extend(items[offset : offset + limit - len(taken)])
+        offset = 0
+        if len(taken) >= limit:
+            break
+    return taken
 
 
 def _bump(counter: Counter[str], key: str, delta: int) -> None:

@@ -22,6 +22,7 @@ from hub import store
 from hub.app import create_app
 from hub.connectivity import Thresholds
 from hub.context import HubConfig
+from hub.contract import StatusReport
 from hub.limits import Limits, server_options
 from hub.reportstore import Retention, count_reports
 
@@ -59,6 +60,13 @@ def create_viewer(data_dir: Path, name: str = "ops") -> str:
         return store.create_token(conn, "viewer", name)
     finally:
         conn.close()
+
+
+def post_report(url: str, report: StatusReport, token: str) -> httpx.Response:
+    """POST one report to the hub at ``url`` with a cluster token."""
+    return httpx.post(
+        url + "/api/v1/reports", content=report.to_json(), headers={"Authorization": f"Bearer {token}"}
+    )
 
 
 def stored_report_count(data_dir: Path) -> int:

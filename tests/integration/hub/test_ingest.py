@@ -8,7 +8,7 @@ import httpx
 
 from hub.contract import to_v1_dict
 from tests.integration.hub.conftest import HubUnderTest
-from tests.integration.hub.hubserver import InProcessHub, create_token, stored_report_count
+from tests.integration.hub.hubserver import InProcessHub, create_token, post_report, stored_report_count
 from tests.unit.hub.factory import make_bundle, make_report
 
 
@@ -160,11 +160,7 @@ def test_state_survives_a_restart(hub: HubUnderTest) -> None:
             "Modified",
             {"region": "eu"},
         )
-        late = httpx.post(
-            restarted.url + "/api/v1/reports",
-            content=make_report("edge-1", 6).to_json(),
-            headers={"Authorization": f"Bearer {create_token(hub.data_dir, 'edge-1')}"},
-        )
+        late = post_report(restarted.url, make_report("edge-1", 6), create_token(hub.data_dir, "edge-1"))
         assert late.json()["result"] == "late"
     finally:
         restarted.stop()

@@ -13,7 +13,7 @@ import httpx
 
 from hub import store
 from tests.integration.hub.conftest import HubUnderTest
-from tests.integration.hub.hubserver import InProcessHub, create_viewer
+from tests.integration.hub.hubserver import InProcessHub, create_viewer, post_report
 from tests.unit.hub.factory import make_bundle, make_report
 
 
@@ -137,12 +137,7 @@ def test_state_an_older_hub_stored_unchecked_is_repaired(tmp_path: Path) -> None
         assert cli(data_dir, "cluster", "forget", "edge-bad", "--keep-tokens").returncode == 0
         with sqlite3.connect(data_dir / store.DB_NAME) as check:
             assert check.execute("SELECT count(*) FROM reports WHERE cluster = 'edge-bad'").fetchone() == (0,)
-        fresh = httpx.post(
-            server.url + "/api/v1/reports",
-            content=make_report("edge-bad", 2).to_json(),
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        assert fresh.json()["result"] == "current"
+        assert post_report(server.url, make_report("edge-bad", 2), token).json()["result"] == "current"
     finally:
         server.stop()
 

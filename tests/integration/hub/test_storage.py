@@ -12,15 +12,19 @@ import httpx
 from hub import store
 from hub.reportstore import Retention
 from hub.writer import PRUNE_EVERY, UPKEEP_SECONDS
-from tests.integration.hub.hubserver import InProcessHub, create_token, create_viewer, stored_report_count
+from tests.integration.hub.hubserver import (
+    InProcessHub,
+    create_token,
+    create_viewer,
+    post_report,
+    stored_report_count,
+)
 from tests.unit.hub.factory import make_bundle, make_report
 
 
 def _post(hub: InProcessHub, token: str, cluster: str, sequence: int) -> None:
-    response = httpx.post(
-        hub.url + "/api/v1/reports",
-        content=make_report(cluster, sequence, [make_bundle(f"b{i}") for i in range(5)]).to_json(),
-        headers={"Authorization": f"Bearer {token}"},
+    response = post_report(
+        hub.url, make_report(cluster, sequence, [make_bundle(f"b{i}") for i in range(5)]), token
     )
     assert response.status_code == 202
 

@@ -48,16 +48,31 @@ def test_window_defaults_and_bounds() -> None:
 def test_read_cache_reuses_an_answer_for_its_max_age_only() -> None:
     now = [100.0]
     cache = ReadCache(1.0, clock=lambda: now[0])
-    cache.put("/?", Response(b"first", 200, media_type="text/html"), computed_at=now[0])
-    cache.put("/x?", Response(b"missing", 404), computed_at=now[0])
-    hit = cache.get("/?")
+    cache.put("/?", Response(b"first", 200, media_type="text/html"), version=7, computed_at=now[0])
+    cache.put("/x?", Response(b"missing", 404), version=7, computed_at=now[0])
+    hit = cache.get("/?", 7)
     assert hit is not None
     assert hit.body == b"first"
     assert hit.headers["content-type"].startswith("text/html")
-    assert cache.get("/x?") is None  # only 200 answers are kept
+    assert cache.get("/x?", 7) is None  # only 200 answers are kept
     now[0] += 1.5
-    assert cache.get("/?") is None
-    assert ReadCache(0.0).get("/?") is None
+    assert cache.get("/?", 7) is None
+    assert ReadCache(0.0).get("/?", 7) is None
+
+
+def test_a_quiet_hub_never_answers_from_before_a_change() -> None:
+    now = [100.0]
+    cache = ReadCache(1.0, clock=lambda: now[0])
+    cache.put("/?", Response(b"old"), version=7, computed_at=now[0])
+    now[0] += 0.01
+    assert cache.get("/?", 8) is None  # one report committed since: compute afresh
+    cache.put("/?", Response(b"new"), version=8, computed_at=now[0])
+    now[0] += 0.2
+    busy = cache.get("/?", 8 + 30)  # 30 changes in 0.2 s: under load, a 0.2 s old answer will do
+    assert busy is not None
+    assert busy.body == b"new"
+    now[0] += 0.7
+    assert cache.get("/?", 8 + 31) is None  # 31 changes in 0.9 s is not busy
 
 
 def test_rate_limiter_lets_one_through_per_interval_and_counts_the_rest() -> None:

@@ -48,6 +48,9 @@ _FILTERS = [
     ClusterFilter(connectivity=frozenset({"Offline"})),
     ClusterFilter(selector=parse_selector("region=eu")),
     ClusterFilter(selector=parse_selector("region!=eu"), connectivity=frozenset({"Online", "Stale"})),
+    ClusterFilter(selector=parse_selector("region,!tier")),
+    ClusterFilter(selector=parse_selector("tier")),
+    ClusterFilter(selector=parse_selector("region=eu,region!=us"), health=frozenset({"Ready"})),
 ]
 
 
