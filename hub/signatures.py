@@ -21,9 +21,9 @@ MAX_PROBLEMS = 4  # per cluster: the source error and the first failing bundles'
 
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<id>"),
+    (re.compile(r"\b([a-z][a-z0-9-]*?)-[a-z0-9]{8,10}-[a-z0-9]{5}\b"), r"\1-<pod>"),
     (re.compile(r"\b(?:sha256|sha1|sha512):[0-9a-f]+", re.I), "<digest>"),
     (re.compile(r"\b(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{7,64}\b", re.I), "<hash>"),
-    (re.compile(r"\b([a-z][a-z0-9-]*?)-[a-z0-9]{8,10}-[a-z0-9]{5}\b"), r"\1-<pod>"),
     (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"), "<ip>"),
     (re.compile(r"\[[0-9a-f:]*:[0-9a-f:]+\](?::\d+)?", re.I), "<ip>"),
     (re.compile(r"\b[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)+\.[a-z][a-z0-9-]*(?::\d+)?\b", re.I), "<host>"),
