@@ -89,6 +89,12 @@ def _drop(members: list[str], name: str) -> None:
         del members[index]
 
 
+def _same_errors(old: ClusterSummary, new: ClusterSummary) -> bool:
+    if len(old.problems) != len(new.problems):
+        return False
+    return all(a.signature == b.signature for a, b in zip(old.problems, new.problems, strict=True))
+
+
 def _bump(counter: Counter[str], key: str, delta: int) -> None:
     value = counter.get(key, 0) + delta
     if value > 0:
@@ -150,12 +156,17 @@ class FleetIndex:
     def _count_state(self, summary: ClusterSummary, state: str, delta: int) -> None:
         _bump(self.states, state, delta)
         for key, value in summary.labels.items():
-            values = self.by_label.setdefault(key, {})
-            counts = values.setdefault(value, Counter())
+            values = self.by_label.get(key)
+            if values is None:
+                values = self.by_label[key] = {}
+                self.causes[key] = {}
+            counts = values.get(value)
+            if counts is None:
+                counts = values[value] = Counter()
+                self.causes[key][value] = Counter()
             _bump(counts, state, delta)
-            causes = self.causes.setdefault(key, {}).setdefault(value, Counter())
             if summary.cause:
-                _bump(causes, summary.cause, delta)
+                _bump(self.causes[key][value], summary.cause, delta)
             if not counts:
                 del values[value]
                 self.causes[key].pop(value, None)
@@ -174,7 +185,9 @@ class FleetIndex:
                 self._place(new.name, brief, 1)
 
     def _place(self, cluster: str, brief: BundleBrief, delta: int) -> None:
-        versions = self.bundles.setdefault(brief.bundle, BundleVersions())
+        versions = self.bundles.get(brief.bundle)
+        if versions is None:
+            versions = self.bundles[brief.bundle] = BundleVersions()
         _bump(versions.chart_versions, brief.chart_version, delta)
         if brief.digest:
             _bump(versions.digests, brief.digest, delta)
@@ -189,6 +202,11 @@ class FleetIndex:
                 del self.bundles[brief.bundle]
 
     def _errors(self, old: ClusterSummary | None, new: ClusterSummary | None) -> None:
+        if old is not None and new is not None and old.bundles == new.bundles and _same_errors(old, new):
+            for problem in new.problems:  # the usual report: same errors on the same commits
+                group = self.errors[problem.signature]
+                group.last_seen = max(group.last_seen, new.last_seen)
+            return
         before = {p.signature: p for p in old.problems} if old else {}
         after = {p.signature: p for p in new.problems} if new else {}
         commits_before = {b.bundle: b.commit or "" for b in old.bundles} if old else {}

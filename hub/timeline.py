@@ -70,6 +70,8 @@ class FleetHistory:
             self.events.append(Event(now, name, "forgotten", "forgotten", before or ""))
         if old is None or new is None or after is None:
             return
+        if before == after and old.commit == new.commit and old.problems == new.problems:
+            return
         if before != after:
             self.events.append(Event(now, name, "state", f"{before} → {after}", after))
         if old.commit != new.commit and new.commit:
