@@ -70,12 +70,14 @@ def stacked_bar(segments: Sequence[Segment], *, label: str, legend: bool = True,
     return body + "</div>"
 
 
-def legend_of(segments: Sequence[Segment], total: int) -> str:
+def legend_of(segments: Sequence[Segment], total: int, *, counts: bool = True) -> str:
+    """The text of a bar: each segment's label, count (unless ``counts`` is False) and share."""
     items = []
     for s in segments:
+        number = f"<b>{s.count}</b> " if counts else ""
         inner = (
             f'<i class="sw {e(s.css, 20)}" aria-hidden="true"></i>{e(s.label, 120)} '
-            f"<b>{s.count}</b> <small>{percent(s.count, total)}</small>"
+            f"{number}<small>{percent(s.count, total)}</small>"
         )
         if s.href:
             items.append(f'<a class="key" href="{e(s.href, 2000)}">{inner}</a>')

@@ -116,7 +116,7 @@ def cluster_timeline(spans: Sequence[Span], start: float, now: float) -> str:
     segments = [Segment(f"{state} {describe_age(d)}", round(d), state) for state, d in durations.items()]
     return (
         f'<svg class="timeline" viewBox="0 0 1000 24" preserveAspectRatio="none" aria-hidden="true">'
-        f"{''.join(rects)}</svg>{legend_of(segments, round(length))}"
+        f"{''.join(rects)}</svg>{legend_of(segments, round(length), counts=False)}"
     )
 
 
