@@ -33,6 +33,7 @@ from hub.rollups import BundleRollup, Rollups, page_of
 if TYPE_CHECKING:
     from hub.fleetindex import Observer
 
+BULK_MOVES = 256  # connectivity changes at once past which buckets are rebuilt rather than edited
 _BUCKETS = tuple((conn, health) for conn in CONNECTIVITY_STATES for health in BUNDLE_STATES)
 
 
@@ -162,9 +163,14 @@ class ReadModel:
         # else: the existing, earlier heap entry re-evaluates the cluster when it is due
 
     def advance(self, now: float) -> None:
-        """Apply the connectivity changes due by ``now`` (Online -> Stale -> Offline)."""
+        """Apply the connectivity changes due by ``now`` (Online -> Stale -> Offline).
+
+        Many at once (a hub restarted after an outage: the whole fleet turns Stale) are moved between
+        buckets in bulk, so the cost stays linear in the fleet, not quadratic.
+        """
         with self._lock:
             heap = self._heap
+            moved: list[tuple[_Entry, str]] = []
             while heap and heap[0][0] < now:
                 due, name = heapq.heappop(heap)
                 entry = self._entries.get(name)
@@ -172,19 +178,40 @@ class ReadModel:
                     continue  # forgotten, or superseded by an earlier entry
                 entry.scheduled = None
                 conn = self._connectivity(entry.summary, now)
-                if conn != entry.connectivity:
-                    was = entry.connectivity
-                    was_offline = entry.connectivity == "Offline"
+                if conn == entry.connectivity:
+                    self._schedule(entry, now)
+                else:
+                    moved.append((entry, conn))
+            if not moved:
+                return
+            if len(moved) < BULK_MOVES:
+                for entry, conn in moved:
                     self._unbucket(entry)
-                    bisect.insort(self._buckets[(conn, entry.summary.health)], name)
-                    if was_offline != (conn == "Offline"):
-                        self.rollups.remove(entry.summary, was_offline)
-                        self.rollups.add(entry.summary, conn == "Offline")
-                    entry.connectivity = conn
-                    self.version += 1
-                    for observer in self.observers:
-                        observer.changed(entry.summary, was, entry.summary, conn, now)
+                    bisect.insort(self._buckets[(conn, entry.summary.health)], entry.summary.name)
+            else:
+                self._move_in_bulk(moved)
+            for entry, conn in moved:
+                if (entry.connectivity == "Offline") != (conn == "Offline"):
+                    self.rollups.set_offline(entry.summary, conn == "Offline")
+                for observer in self.observers:
+                    observer.changed(entry.summary, entry.connectivity, entry.summary, conn, now)
+                entry.connectivity = conn
                 self._schedule(entry, now)
+            self.version += len(moved)
+
+    def _move_in_bulk(self, moved: list[tuple[_Entry, str]]) -> None:
+        leaving: dict[tuple[str, str], set[str]] = {}
+        arriving: dict[tuple[str, str], list[str]] = {}
+        for entry, conn in moved:
+            health, name = entry.summary.health, entry.summary.name
+            leaving.setdefault((entry.connectivity, health), set()).add(name)
+            arriving.setdefault((conn, health), []).append(name)
+        for key, names in leaving.items():
+            self._buckets[key] = [n for n in self._buckets[key] if n not in names]
+        for key, added in arriving.items():
+            bucket = self._buckets[key]
+            bucket.extend(added)
+            bucket.sort()
 
     # --- indexes ------------------------------------------------------------------------------------
 

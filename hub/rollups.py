@@ -54,6 +54,13 @@ class Rollups:
             else:
                 bisect.insort(members, summary.name)
 
+    def set_offline(self, summary: ClusterSummary, offline: bool) -> None:
+        """The cluster went Offline (or came back): only the offline counts of its bundles change."""
+        for brief in summary.bundles:
+            rollup = self._by_bundle.get(brief.bundle)
+            if rollup is not None:
+                rollup.offline += 1 if offline else -1
+
     def sort(self) -> None:
         self.names.sort()
         for rollup in self._by_bundle.values():

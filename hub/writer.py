@@ -24,7 +24,7 @@ from pathlib import Path
 
 import structlog
 
-from hub import reportstore, store
+from hub import ratelog, reportstore, store
 from hub.model import ClusterSummary
 from hub.readmodel import ReadModel
 from hub.reportstore import Outcome, Pending, Retention
@@ -219,7 +219,7 @@ class ReportWriter:
             log.info("wal_truncated", bytes=size, seconds=seconds)
         else:  # a reader holds an old snapshot: try again in a while, never wait for it here
             self._next_truncate = time.monotonic() + TRUNCATE_RETRY_SECONDS
-            log.info("wal_truncate_deferred", bytes=size, seconds=seconds)
+            ratelog.event("wal_truncate_deferred", bytes=size, seconds=seconds)
 
 
 def _resolve_all(results: list[tuple[asyncio.Future[Outcome], Outcome]]) -> None:

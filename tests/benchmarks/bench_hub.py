@@ -10,7 +10,8 @@ ingest p50/p99 at 300 reports/s alone and with 20 readers looping on the page an
 side (target p99 <= 50 ms, and <= 1.5x that with readers), server time of `/` and of API pages
 (target <= 250 ms), RSS (target <= 300 MiB), storage per 10k clusters and the restart time
 (target <= 10 s). Reports are about 6.6 KB (10 bundles with resource lists).
-PostgreSQL is not implemented yet: the benchmark says so instead of printing numbers.
+Page times: the first request (computed; target <= 250 ms) and the median of repeats (which a quiet
+hub answers from its read cache). PostgreSQL is not implemented yet: the benchmark says so.
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ def start_timed(hub: SubprocessHub, viewer: str, clusters: int) -> tuple[float, 
 
 
 def time_get(url: str, viewer: str, path: str, runs: int = 7) -> tuple[float, float, int]:
+    """(first request: computed, median of the rest: mostly answered from the read cache, size)."""
     timings = []
     size = 0
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {viewer}"}, timeout=60) as client:
@@ -122,8 +124,8 @@ def time_get(url: str, viewer: str, path: str, runs: int = 7) -> tuple[float, fl
             timings.append(time.perf_counter() - started)
             response.raise_for_status()
             size = len(response.content)
-    timings.sort()
-    return timings[len(timings) // 2], timings[-1], size
+    first, rest = timings[0], sorted(timings[1:])
+    return first, rest[len(rest) // 2], size
 
 
 async def paced_with_readers(
@@ -258,8 +260,10 @@ def main() -> int:
                 f"p99 {hubload.percentile(reads, 0.99) * 1000:.0f} ms"
             )
             for path in page_paths + api_paths + ["/?page=40", "/metrics"]:
-                median, worst, size = time_get(hub.url, viewer, path)
-                print(f"GET {path}: median {median * 1000:.1f} ms, max {worst * 1000:.1f} ms, {size} bytes")
+                first, again, size = time_get(hub.url, viewer, path)
+                print(
+                    f"GET {path}: {first * 1000:.1f} ms computed, {again * 1000:.1f} ms again, {size} bytes"
+                )
             rss, peak = rss_mib(hub.process.pid)
             print(f"hub RSS: {rss:.0f} MiB now, {peak:.0f} MiB peak (target <= 300 MiB)")
             db, wal = storage_mib(data_dir)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub import aggregate, queries
+from hub import aggregate, queries, readmodel
 from hub.aggregate import ClusterFilter
 from hub.connectivity import Thresholds
 from hub.contract import BUNDLE_STATES
@@ -88,9 +89,18 @@ def _check(model: ReadModel, fleet: dict[str, ClusterSummary], now: float) -> No
         assert got == expected_rollout, name
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.lists(_step, max_size=40))
-def test_incremental_read_model_matches_a_full_scan(steps: list[tuple[str, object]]) -> None:
+@pytest.mark.parametrize("bulk_moves", [1, 10**9], ids=["bucket-rebuilds", "bucket-edits"])
+@settings(max_examples=120, deadline=None)
+@given(steps=st.lists(_step, max_size=40))
+def test_incremental_read_model_matches_a_full_scan(bulk_moves: int, steps: list[tuple[str, object]]) -> None:
+    saved, readmodel.BULK_MOVES = readmodel.BULK_MOVES, bulk_moves
+    try:
+        _run(steps)
+    finally:
+        readmodel.BULK_MOVES = saved
+
+
+def _run(steps: list[tuple[str, object]]) -> None:
     now = 1_000_000.0
     model = ReadModel(THRESHOLDS, (), now)
     fleet: dict[str, ClusterSummary] = {}
