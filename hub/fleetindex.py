@@ -20,8 +20,6 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -43,6 +41,8 @@ def display_state(health: str, connectivity: str) -> str:
 
 
 class Observer(Protocol):
+    def load(self, clusters: list[tuple[ClusterSummary, str]], now: float) -> None: ...
+
     def changed(
         self,
         old: ClusterSummary | None,
@@ -153,6 +153,46 @@ class FleetIndex:
                     self.history.record(old, before, new, after, now)
                 self.history.sample(self.states, now)
 
+    def load(self, clusters: list[tuple[ClusterSummary, str]], now: float) -> None:
+        """Take in a whole fleet at once (start-up): counted in bulk, every list sorted once."""
+        with self.lock:
+            self._loading = True
+            states = [(s, display_state(s.health, conn)) for s, conn in clusters]
+            self.states.update(state for _, state in states)
+            for (key, value, state), n in Counter(
+                (k, v, state) for s, state in states for k, v in s.labels.items()
+            ).items():
+                self.by_label.setdefault(key, {}).setdefault(value, Counter())[state] = n
+                self.causes.setdefault(key, {}).setdefault(value, Counter())
+            for (key, value, cause), n in Counter(
+                (k, v, s.cause) for s, _ in states if s.cause for k, v in s.labels.items()
+            ).items():
+                self.causes[key][value][cause] = n
+            self.agents.update(s.agent_version for s, _ in clusters)
+            for s, _ in clusters:
+                for brief in s.bundles:
+                    versions = self.bundles.get(brief.bundle)
+                    if versions is None:
+                        versions = self.bundles[brief.bundle] = BundleVersions()
+                    versions.on_commit.setdefault(brief.commit or "", []).append(s.name)
+                if s.problems:
+                    self._errors(None, s)
+            for (name, version), n in Counter(
+                (b.bundle, b.chart_version) for s, _ in clusters for b in s.bundles
+            ).items():
+                self.bundles[name].chart_versions[version] = n
+            for (name, digest), n in Counter(
+                (b.bundle, b.digest) for s, _ in clusters for b in s.bundles if b.digest
+            ).items():
+                self.bundles[name].digests[digest] = n
+            for versions in self.bundles.values():
+                for members in versions.on_commit.values():
+                    members.sort()
+            for group in self.errors.values():
+                group.members.sort()
+            self._loading = False
+            self.history.sample(self.states, now)
+
     def _count_state(self, summary: ClusterSummary, state: str, delta: int) -> None:
         _bump(self.states, state, delta)
         for key, value in summary.labels.items():
@@ -192,7 +232,9 @@ class FleetIndex:
         if brief.digest:
             _bump(versions.digests, brief.digest, delta)
         members = versions.on_commit.setdefault(brief.commit or "", [])
-        if delta > 0:
+        if delta > 0 and self._loading:  # sorted once when the load ends
+            members.append(cluster)
+        elif delta > 0:
             _insort(members, cluster)
         else:
             _drop(members, cluster)
@@ -238,7 +280,10 @@ class FleetIndex:
         _bump(group.bundles, problem.bundle or "(source)", delta)
         _bump(group.commits, commit or "", delta)
         if delta > 0:
-            _insort(group.members, summary.name)
+            if self._loading:
+                group.members.append(summary.name)
+            else:
+                _insort(group.members, summary.name)
             group.count = len(group.members)
             group.first_seen = min(group.first_seen, summary.reported_at)
         else:
@@ -248,21 +293,11 @@ class FleetIndex:
                 del self.errors[problem.signature]
                 self.error_ids.pop(group.id, None)
 
-    @contextmanager
-    def loading(self) -> Iterator[None]:
-        """While the fleet is loaded at start-up: no events (they are not news), samples still taken."""
-        self._loading = True
-        try:
-            yield
-        finally:
-            self._loading = False
-
 
 def attach(model: ReadModel, now: float) -> FleetIndex:
     """A new index told of every cluster in ``model`` and of every change from now on."""
     index = FleetIndex()
-    with index.loading():
-        model.observe(index, now)
+    model.observe(index, now)
     return index
 
 

@@ -95,8 +95,7 @@ class ReadModel:
     def observe(self, observer: Observer, now: float) -> None:
         """Have ``observer`` told of every change from now on, after it has been told of every cluster."""
         with self._lock:
-            for entry in self._entries.values():
-                observer.changed(None, None, entry.summary, entry.connectivity, now)
+            observer.load([(entry.summary, entry.connectivity) for entry in self._entries.values()], now)
             self.observers.append(observer)
 
     def forget(self, name: str) -> bool:
