@@ -33,6 +33,14 @@ def _add_fleet_commands(subparsers: argparse._SubParsersAction[argparse.Argument
         description="Check a fleet repo checkout. Exit 0 when valid, 1 with one line per problem.",
     )
     validate.add_argument("path", metavar="PATH", help="the fleet repo's root directory")
+    validate.add_argument(
+        "--verify-signatures",
+        choices=("ssh", "gpg", "off"),
+        default="off",
+        help="also check that the clone's HEAD commit is signed by a trusted key (as the agent does)",
+    )
+    validate.add_argument("--trusted-keys", metavar="FILE", help="allowed_signers (ssh) or keyring (gpg)")
+    validate.add_argument("--tag", help="with --verify-signatures: check this tag's signature instead")
     validate.set_defaults(handler=_run_validate)
 
     plan = subparsers.add_parser(
@@ -51,6 +59,14 @@ def _add_fleet_commands(subparsers: argparse._SubParsersAction[argparse.Argument
 def _run_validate(args: argparse.Namespace) -> int:
     from agent.fleet import commands
 
+    if args.verify_signatures != "off":
+        from agent import verify_command
+
+        mode, keys = args.verify_signatures, args.trusted_keys
+        code = verify_command.verify(args.path, mode, keys, args.tag, stdout=sys.stdout, stderr=sys.stderr)
+        if code == 2:
+            return code
+        return max(code, commands.validate(args.path, stdout=sys.stdout, stderr=sys.stderr))
     return commands.validate(args.path, stdout=sys.stdout, stderr=sys.stderr)
 
 

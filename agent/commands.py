@@ -97,6 +97,10 @@ def print_report(report: contract.StatusReport, out: TextIO) -> None:
         f"  report #{report.sequence} at {report.generated_at}",
         file=out,
     )
+    if source.signature:
+        signer = f", signer {source.signature_signer}" if source.signature_signer else ""
+        why = f": {source.signature_reason}" if source.signature_reason else ""
+        print(f"signature: {source.signature_commit} {source.signature}{signer}{why}", file=out)
     if source.error:
         print(f"source: {source.error}", file=out)
     for problem in source.errors:

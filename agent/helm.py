@@ -7,14 +7,17 @@ message (bounded, with credentials scrubbed).
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import os
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -53,12 +56,30 @@ class ChartRef:
         return args
 
 
+@dataclass(frozen=True)
+class ChartAccess:
+    """How to reach one chart host (an OCI registry or an HTTP Helm repository), from the agent's
+    credentials file.  ``repr`` never shows the password."""
+
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    plain_http: bool = False  # a registry without TLS (a site-local mirror)
+    ca_file: Path | None = None
+
+
+def chart_host(chart: ChartRef) -> str:
+    """``host[:port]`` of the chart's OCI registry or HTTP repository ("" for a local chart)."""
+    url = chart.chart if chart.chart.startswith("oci://") else chart.repo_url
+    return urlsplit(url).netloc.rpartition("@")[2] if url else ""
+
+
 @dataclass
 class Helm:
     binary: str
     kubeconfig: Path | None
     home: Path  # Helm's cache/config/data directories live here, in the agent's state directory
     calls: list[str] = field(default_factory=list)  # the subcommands run, for tests and benchmarks
+    access: Mapping[str, ChartAccess] = field(default_factory=dict)  # by chart host
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HELM_")}
@@ -68,13 +89,15 @@ class Helm:
             env["KUBECONFIG"] = str(self.kubeconfig)
         return env
 
-    def _run(self, args: Sequence[str], timeout: float) -> str:
+    def _run(self, args: Sequence[str], timeout: float, stdin: str | None = None) -> str:
         self.calls.append(args[0])
         log.debug("helm", args=list(args[:3]))
         try:
             result = subprocess.run(
                 [self.binary, *args],
                 env=self._env(),
+                input=stdin,
+                stdin=None if stdin is not None else subprocess.DEVNULL,
                 capture_output=True,
                 text=True,
                 timeout=timeout,
@@ -85,8 +108,37 @@ class Helm:
         except subprocess.TimeoutExpired:
             raise HelmError(f"helm {args[0]} did not finish within {timeout:.0f}s") from None
         if result.returncode != 0:
-            raise HelmError(scrub(result.stderr or result.stdout or f"helm {args[0]} failed"))
+            message = scrub(result.stderr or result.stdout or f"helm {args[0]} failed")
+            for access in self.access.values():
+                if access.password:
+                    message = message.replace(access.password, "***")
+            raise HelmError(message)
         return result.stdout
+
+    @contextlib.contextmanager
+    def _chart_access(self, chart: ChartRef) -> Iterator[list[str]]:
+        """Arguments to reach the chart's host.  OCI credentials go in a registry config file in a
+        private temporary directory, removed when helm is done (never in the state directory)."""
+        access = self.access.get(chart_host(chart))
+        if access is None:
+            yield []
+            return
+        args = ["--plain-http"] if access.plain_http else []
+        if access.ca_file is not None:
+            args += ["--ca-file", str(access.ca_file)]
+        if not access.username or access.password is None:
+            yield args
+            return
+        if not chart.chart.startswith("oci://"):
+            # An HTTP repository reached with --repo takes its credentials only as flags.
+            yield [*args, "--username", access.username, "--password", access.password]
+            return
+        with tempfile.TemporaryDirectory(prefix="flotilla-helm-") as private:
+            config = Path(private) / "registry.json"
+            token = base64.b64encode(f"{access.username}:{access.password}".encode()).decode()
+            config.write_text(json.dumps({"auths": {chart_host(chart): {"auth": token}}}))
+            config.chmod(0o600)
+            yield [*args, "--registry-config", str(config)]
 
     def upgrade_install(
         self,
@@ -100,22 +152,21 @@ class Helm:
         wait: bool,
         max_history: int,
     ) -> None:
-        """Install or upgrade; values go through a private temporary file, never the command line."""
-        with tempfile.NamedTemporaryFile("w", suffix=".json", dir=self.home, delete=True) as values_file:
-            json.dump(values, values_file)
-            values_file.flush()
-            args = [
-                "upgrade", release, *chart.arguments(), "--install",
-                "--namespace", namespace, "--create-namespace",
-                "--values", values_file.name,
-                "--history-max", str(max_history),
-                "--timeout", f"{timeout_seconds}s",
-                "--labels", ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
-                "--reset-values",
-            ]  # fmt: skip
-            if wait:
-                args.append("--wait=watcher")
-            self._run(args, timeout=timeout_seconds + 60)
+        """Install or upgrade.  Values go to helm on its stdin (``--values -``): never on the command
+        line, never in a file (decrypted SOPS values must not touch the disk)."""
+        args = [
+            "upgrade", release, *chart.arguments(), "--install",
+            "--namespace", namespace, "--create-namespace",
+            "--values", "-",
+            "--history-max", str(max_history),
+            "--timeout", f"{timeout_seconds}s",
+            "--labels", ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+            "--reset-values",
+        ]  # fmt: skip
+        if wait:
+            args.append("--wait=watcher")
+        with self._chart_access(chart) as access:
+            self._run([*args, *access], timeout=timeout_seconds + 60, stdin=json.dumps(values))
 
     def rollback(
         self, *, release: str, namespace: str, revision: int, timeout_seconds: int, wait: bool

@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from agent import report
+from agent import report, sops
 from agent.helm import Helm
 from agent.kube import Kube, KubeError
 from agent.reconcile import PassContext, PassOutcome, reconcile_once
@@ -47,6 +47,7 @@ class Agent:
     kube: Kube
     helm: Helm
     reporter: Reporter | None
+    decryptor: sops.Decryptor | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     wake: threading.Event = field(default_factory=threading.Event)
 
@@ -56,19 +57,28 @@ class Agent:
         home = os.environ.get("HOME")
         if home and not Path(home).exists():  # the image points HOME into the state volume
             Path(home).mkdir(parents=True, exist_ok=True)
-        helm = Helm(binary=settings.helm, kubeconfig=settings.kubeconfig, home=settings.state_dir / "helm")
+        helm = Helm(
+            binary=settings.helm,
+            kubeconfig=settings.kubeconfig,
+            home=settings.state_dir / "helm",
+            access=settings.chart_access,
+        )
         helm.prepare()
         reporter = None
         if settings.hub_url:
             if not settings.hub_token:
                 log.warning("hub_token_missing", hub=settings.hub_url)
             reporter = Reporter(settings.hub_url, settings.hub_token or "", settings.state_dir)
+        kube = Kube.connect(settings.kubeconfig)
         return cls(
             settings=settings,
             source=build_source(settings),
-            kube=Kube.connect(settings.kubeconfig),
+            kube=kube,
             helm=helm,
             reporter=reporter,
+            decryptor=sops.from_secret(kube, settings.sops_key_secret, settings.sops)
+            if settings.sops_key_secret
+            else None,
         )
 
     def run_pass(self) -> tuple[PassOutcome, contract.StatusReport]:
@@ -83,6 +93,7 @@ class Agent:
             helm=self.helm,
             interval=self.settings.interval,
             stop=self.stop,
+            sops=self.decryptor,
         )
         outcome = reconcile_once(context, revision)
         if revision.commit and outcome.ok:
@@ -112,6 +123,7 @@ class Agent:
             ref=self.source.spec.pin,
             interval_seconds=self.settings.interval,
             previous=previous,
+            signature=revision.signature,
         )
         report.save(self.settings.state_dir, status)
         if self.reporter is not None:
@@ -141,7 +153,7 @@ def build_source(settings: AgentSettings) -> Source:
         )
     except SourceError as error:  # a configuration mistake: say which setting
         raise SettingsError(str(error)) from None
-    return Source(spec, settings.state_dir)
+    return Source(spec, settings.state_dir, signatures=settings.signatures)
 
 
 def next_wait(interval: float, consecutive_failures: int, rng: random.Random) -> float:

@@ -34,6 +34,8 @@ GIT_CREDENTIALS_DIR = "/etc/flotilla/git"
 GIT_CREDENTIALS_KEY = "credentials.yaml"
 HUB_TOKEN_DIR = "/etc/flotilla/hub"  # noqa: S105
 HUB_TOKEN_KEY = "token"  # noqa: S105
+TRUSTED_KEYS_DIR = "/etc/flotilla/trust"
+TRUSTED_KEYS_KEY = "trusted-keys"
 # Readable by the agent through the pod's fsGroup, by nobody else.
 SECRET_FILE_MODE = 0o440
 
@@ -64,6 +66,9 @@ class InstallOptions:
     host_path: str = STATE_DIR
     git_credentials_secret: str | None = None
     hub_token_secret: str = DEFAULT_HUB_TOKEN_SECRET
+    verify_signatures: Literal["off", "ssh", "gpg"] = "off"
+    trusted_keys_configmap: str | None = None  # public keys: a ConfigMap, not a Secret
+    sops_key_secret: str | None = None  # a Secret in the agent's namespace holding the site's age key
 
 
 # What ``--rbac least-privilege`` grants: the kinds ordinary application charts ship, Helm's release
@@ -129,7 +134,8 @@ def _header(options: InstallOptions) -> str:
     """Comment lines telling the operator which Secrets to create before applying."""
     ns = options.namespace
     lines = [f"# flotilla-agent {__version__} for cluster {options.cluster!r}; apply with kubectl apply -f -"]
-    if options.hub_url or options.git_credentials_secret:
+    trust = options.verify_signatures != "off" and options.trusted_keys_configmap
+    if options.hub_url or options.git_credentials_secret or trust or options.sops_key_secret:
         lines.append(f"# The agent's pod starts once these Secrets exist in namespace {ns}:")
     if options.hub_url:
         lines.append(
@@ -141,6 +147,18 @@ def _header(options: InstallOptions) -> str:
             f"#   kubectl -n {ns} create secret generic {options.git_credentials_secret} "
             f"--from-file={GIT_CREDENTIALS_KEY}=./git-credentials.yaml  (plus any SSH key files it names, "
             f"mounted under {GIT_CREDENTIALS_DIR}/)"
+        )
+    if trust:
+        local = "allowed_signers" if options.verify_signatures == "ssh" else "trusted.asc"
+        lines.append(
+            f"#   kubectl -n {ns} create configmap {options.trusted_keys_configmap} "
+            f"--from-file={TRUSTED_KEYS_KEY}=./{local}"
+            "  (the public keys whose commits the agent applies)"
+        )
+    if options.sops_key_secret:
+        lines.append(
+            f"#   kubectl -n {ns} create secret generic {options.sops_key_secret} "
+            "--from-file=age.agekey=./site.agekey  (this site's age key for SOPS-encrypted values)"
         )
     return "\n".join(lines) + "\n"
 
@@ -244,6 +262,11 @@ def _env(options: InstallOptions) -> list[Manifest]:
         values.append(("FLOTILLA_HUB_TOKEN_FILE", f"{HUB_TOKEN_DIR}/{HUB_TOKEN_KEY}"))
     if options.git_credentials_secret:
         values.append(("FLOTILLA_CREDENTIALS_FILE", f"{GIT_CREDENTIALS_DIR}/{GIT_CREDENTIALS_KEY}"))
+    if options.verify_signatures != "off":
+        values.append(("FLOTILLA_VERIFY_SIGNATURES", options.verify_signatures))
+        values.append(("FLOTILLA_TRUSTED_KEYS", f"{TRUSTED_KEYS_DIR}/{TRUSTED_KEYS_KEY}"))
+    if options.sops_key_secret:
+        values.append(("FLOTILLA_SOPS_KEY_SECRET", f"{options.namespace}/{options.sops_key_secret}"))
     return [{"name": name, "value": value} for name, value in values if value is not None]
 
 
@@ -269,6 +292,9 @@ def _volumes(options: InstallOptions) -> tuple[list[Manifest], list[Manifest]]:
                 {"name": volume_name, "secret": {"secretName": secret_name, "defaultMode": SECRET_FILE_MODE}}
             )
             mounts.append({"name": volume_name, "mountPath": mount_path, "readOnly": True})
+    if options.verify_signatures != "off" and options.trusted_keys_configmap:
+        volumes.append({"name": "trusted-keys", "configMap": {"name": options.trusted_keys_configmap}})
+        mounts.append({"name": "trusted-keys", "mountPath": TRUSTED_KEYS_DIR, "readOnly": True})
     return volumes, mounts
 
 
@@ -458,6 +484,24 @@ def add_manifests_command(subparsers: Any) -> argparse.ArgumentParser:
         default=DEFAULT_HUB_TOKEN_SECRET,
         help=f"Secret with key {HUB_TOKEN_KEY}: the cluster's hub token (default {DEFAULT_HUB_TOKEN_SECRET})",
     )
+    parser.add_argument(
+        "--verify-signatures",
+        choices=["off", "ssh", "gpg"],
+        default="off",
+        help="apply only commits signed by a key in --trusted-keys-configmap (default off)",
+    )
+    parser.add_argument(
+        "--trusted-keys-configmap",
+        type=secret_name,
+        metavar="NAME",
+        help=f"ConfigMap with key {TRUSTED_KEYS_KEY}: an SSH allowed_signers file or an armored keyring",
+    )
+    parser.add_argument(
+        "--sops-key-secret",
+        type=secret_name,
+        metavar="NAME",
+        help="Secret (in --namespace) with key age.agekey: the site's age key for SOPS-encrypted values",
+    )
     parser.set_defaults(handler=_run_manifests)
     return parser
 
@@ -482,9 +526,19 @@ def options_from_args(args: argparse.Namespace) -> InstallOptions:
         host_path=args.host_path,
         git_credentials_secret=args.git_credentials_secret,
         hub_token_secret=args.hub_token_secret,
+        verify_signatures=args.verify_signatures,
+        trusted_keys_configmap=args.trusted_keys_configmap,
+        sops_key_secret=args.sops_key_secret,
     )
 
 
 def _run_manifests(args: argparse.Namespace) -> int:
+    if args.verify_signatures != "off" and not args.trusted_keys_configmap:
+        print(
+            f"flotilla-agent manifests: --verify-signatures {args.verify_signatures} needs "
+            "--trusted-keys-configmap NAME",
+            file=sys.stderr,
+        )
+        return 2
     sys.stdout.write(render_manifests(options_from_args(args)))
     return 0

@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 import yaml
 
-from agent import actions, bundlestate, drift, fleet, health, state
+from agent import actions, bundlestate, drift, fleet, health, sops, state
 from agent.actions import Action, Failure
 from agent.fleet.merge import merge_values
 from agent.helm import ChartRef, Helm, HelmError
@@ -102,6 +102,7 @@ class PassContext:
     interval: float
     stop: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], float] = time.time
+    sops: sops.Decryptor | None = None  # decrypts SOPS-encrypted values files (only for helm)
 
 
 def reconcile_once(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
@@ -377,6 +378,11 @@ def _install_or_upgrade(
         COMMIT_LABEL: (commit or "unknown")[:40],
     }
     options = desired.options
+    try:  # decrypted only now, only for helm: never in the plan, a report, a log or a file
+        values, hidden = sops.reveal(ctx.sops, values, desired.encrypted_files, repo_root)
+    except sops.SopsError as error:
+        log.error("values_decryption_failed", release=desired.release, error=str(error))
+        return str(error), history
     try:
         ctx.helm.upgrade_install(
             release=desired.release,
@@ -390,7 +396,7 @@ def _install_or_upgrade(
         )
         return None, _refreshed_history(ctx, desired)
     except HelmError as error:
-        message = str(error)
+        message = sops.hide(str(error), hidden)
     log.error("helm_apply_failed", release=desired.release, namespace=desired.namespace, error=message)
     refreshed = _refreshed_history(ctx, desired)
     previous = history.last_deployed() if history is not None else None

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from agent import __version__, state
 from agent.reconcile import PassOutcome, ReleaseOutcome
+from agent.signatures import Verdict
 from hub import contract
 
 MAX_LISTED = contract.MAX_RESOURCES
@@ -26,6 +27,7 @@ def build(
     interval_seconds: float,
     previous: contract.StatusReport | None = None,
     now: datetime | None = None,
+    signature: Verdict | None = None,
 ) -> contract.StatusReport:
     generated = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     transitions = _previous_transitions(previous)
@@ -54,9 +56,23 @@ def build(
                 contract.Problem(file=p.file, line=p.line, message=p.message[: contract.MAX_MESSAGE])
                 for p in outcome.problems[: contract.MAX_PROBLEMS]
             ],
+            **_signature(signature),
         ),
         bundles=bundles,
     )
+
+
+def _signature(verdict: Verdict | None) -> dict[str, str | None]:
+    if verdict is None:
+        return {}
+    who = verdict.signer or ("unknown" if verdict.key else None)
+    signer = " ".join(filter(None, [who, f"(key {verdict.key})" if verdict.key else None]))
+    return {
+        "signature": "verified" if verdict.accepted else "refused",
+        "signature_commit": verdict.subject[: contract.MAX_SHORT],
+        "signature_signer": signer[: contract.MAX_SHORT] or None,
+        "signature_reason": verdict.reason[: contract.MAX_MESSAGE] or None,
+    }
 
 
 def _previous_transitions(previous: contract.StatusReport | None) -> Mapping[str, tuple[str, str]]:

@@ -15,7 +15,9 @@ from typing import Any
 
 import yaml
 
+from agent.helm import ChartAccess
 from agent.redaction import redact_url
+from agent.signatures import SignatureError, SignaturePolicy
 from agent.source import Credentials
 
 
@@ -48,7 +50,8 @@ SETTINGS: tuple[Setting, ...] = (
         "credentials_file",
         "--credentials-file",
         "FLOTILLA_CREDENTIALS_FILE",
-        "YAML with {username, password}, {token} or {ssh_key_file, known_hosts_file}",
+        "YAML with {username, password}, {token} or {ssh_key_file, known_hosts_file}, and "
+        "chart_registries: {HOST: {username, password, plain_http, ca_file}}",
     ),
     Setting(
         "interval", "--interval", "FLOTILLA_INTERVAL", "seconds between passes (plus up to 10%% jitter)", "60"
@@ -63,6 +66,26 @@ SETTINGS: tuple[Setting, ...] = (
         "file holding this cluster's hub token",
     ),
     Setting("helm", "--helm", "FLOTILLA_HELM", "helm binary (default: helm on PATH)", "helm"),
+    Setting(
+        "verify_signatures",
+        "--verify-signatures",
+        "FLOTILLA_VERIFY_SIGNATURES",
+        "apply only commits (tag pins: tags) signed by a trusted key: ssh, gpg or off",
+        "off",
+    ),
+    Setting(
+        "trusted_keys",
+        "--trusted-keys",
+        "FLOTILLA_TRUSTED_KEYS",
+        "the trusted keys: an SSH allowed_signers file (ssh) or an armored public keyring (gpg)",
+    ),
+    Setting(
+        "sops_key_secret",
+        "--sops-key-secret",
+        "FLOTILLA_SOPS_KEY_SECRET",
+        "[NAMESPACE/]NAME of the Secret (key age.agekey) with this site's age key for SOPS values",
+    ),
+    Setting("sops", "--sops", "FLOTILLA_SOPS", "sops binary (default: sops on PATH)", "sops"),
 )
 CONFIG_ENV = "FLOTILLA_CONFIG"
 
@@ -83,6 +106,10 @@ class AgentSettings:
     hub_token: str | None = None
     helm: str = "helm"
     config_file: Path | None = None
+    signatures: SignaturePolicy = field(default_factory=SignaturePolicy)
+    sops_key_secret: str | None = None  # "namespace/name"
+    chart_access: Mapping[str, ChartAccess] = field(default_factory=dict)  # by registry/repo host
+    sops: str = "sops"
 
     @property
     def is_local_source(self) -> bool:
@@ -168,10 +195,10 @@ def _validated(raw: Mapping[str, str | None], config_file: Path | None) -> Agent
     hub_token = None
     if raw.get("hub_token_file"):
         hub_token = _read_secret_file(Path(str(raw["hub_token_file"])), "--hub-token-file")
-    credentials = (
+    credentials, chart_access = (
         _read_credentials(Path(str(raw["credentials_file"])))
         if raw.get("credentials_file")
-        else Credentials()
+        else (Credentials(), {})
     )
     return AgentSettings(
         repo_url=required("repo_url"),
@@ -182,13 +209,54 @@ def _validated(raw: Mapping[str, str | None], config_file: Path | None) -> Agent
         commit=raw.get("commit"),
         path=raw.get("path") or ".",
         credentials=credentials,
+        chart_access=chart_access,
         interval=interval,
         kubeconfig=Path(str(raw["kubeconfig"])) if raw.get("kubeconfig") else None,
         hub_url=raw.get("hub_url"),
         hub_token=hub_token,
         helm=raw.get("helm") or "helm",
         config_file=config_file,
+        signatures=signature_policy(raw.get("verify_signatures"), raw.get("trusted_keys")),
+        sops_key_secret=_secret_reference(raw.get("sops_key_secret")),
+        sops=raw.get("sops") or "sops",
     )
+
+
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def _secret_reference(value: str | None) -> str | None:
+    """``namespace/name``; a bare name is in the agent's own namespace (from its service account)."""
+    if not value:
+        return None
+    namespace, _, name = value.strip().rpartition("/")
+    if not namespace:
+        try:
+            namespace = SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
+        except OSError:
+            raise SettingsError(
+                f"--sops-key-secret {value!r}: give it as NAMESPACE/NAME outside a pod"
+            ) from None
+    if not name or "/" in namespace:
+        raise SettingsError(f"--sops-key-secret {value!r} must be NAME or NAMESPACE/NAME")
+    return f"{namespace}/{name}"
+
+
+def signature_policy(mode: str | None, trusted_keys: str | None) -> SignaturePolicy:
+    """The verification settings, checked now: a bad mode or an unusable keys file stops startup."""
+    mode = (mode or "off").strip().lower()
+    if mode not in ("off", "ssh", "gpg"):
+        raise SettingsError(f"--verify-signatures must be ssh, gpg or off, not {mode!r}")
+    if mode == "off":
+        return SignaturePolicy()
+    if not trusted_keys:
+        raise SettingsError(f"--verify-signatures {mode} needs --trusted-keys (or FLOTILLA_TRUSTED_KEYS)")
+    policy = SignaturePolicy(mode, Path(trusted_keys))  # type: ignore[arg-type]
+    try:
+        policy.read_keys()
+    except SignatureError as error:
+        raise SettingsError(f"--trusted-keys: {error}") from None
+    return policy
 
 
 def _read_secret_file(path: Path, flag: str) -> str:
@@ -201,7 +269,7 @@ def _read_secret_file(path: Path, flag: str) -> str:
     return value
 
 
-def _read_credentials(path: Path) -> Credentials:
+def _read_credentials(path: Path) -> tuple[Credentials, dict[str, ChartAccess]]:
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as error:
@@ -210,20 +278,52 @@ def _read_credentials(path: Path) -> Credentials:
         raise SettingsError(f"--credentials-file {path}: not valid YAML") from None  # never echo its content
     if not isinstance(data, dict):
         raise SettingsError(f"--credentials-file {path}: must be a mapping")
-    allowed = {"username", "password", "token", "ssh_key_file", "known_hosts_file"}
+    allowed = {"username", "password", "token", "ssh_key_file", "known_hosts_file", "chart_registries"}
     unknown = sorted(set(map(str, data)) - allowed)
     if unknown:
         raise SettingsError(f"--credentials-file {path}: unknown key(s) {', '.join(unknown)}")
     if data.get("password") and not data.get("username"):
         raise SettingsError(f"--credentials-file {path}: password given without username")
+    charts = _chart_access(path, data.get("chart_registries") or {})
     if data.get("token"):
-        return Credentials.token(str(data["token"]), username=str(data.get("username") or "x-access-token"))
-    return Credentials(
+        token = Credentials.token(str(data["token"]), username=str(data.get("username") or "x-access-token"))
+        return token, charts
+    git = Credentials(
         username=_opt_str(data.get("username")),
         password=_opt_str(data.get("password")),
         ssh_key=Path(str(data["ssh_key_file"])) if data.get("ssh_key_file") else None,
         known_hosts=Path(str(data["known_hosts_file"])) if data.get("known_hosts_file") else None,
     )
+    return git, charts
+
+
+def _chart_access(path: Path, entries: object) -> dict[str, ChartAccess]:
+    """``chart_registries``: chart hosts (``host[:port]``) and how to log in to each."""
+    where = f"--credentials-file {path}: chart_registries"
+    if not isinstance(entries, dict):
+        raise SettingsError(f"{where} must map registry hosts to {{username, password, plain_http, ca_file}}")
+    access = {}
+    for host, entry in entries.items():
+        if not isinstance(entry, dict) or set(map(str, entry)) - {
+            "username",
+            "password",
+            "plain_http",
+            "ca_file",
+        }:
+            raise SettingsError(
+                f"{where}.{host}: only username, password, plain_http and ca_file are allowed"
+            )
+        if bool(entry.get("username")) != bool(entry.get("password")):
+            raise SettingsError(f"{where}.{host}: give both username and password, or neither")
+        if "://" in str(host) or "/" in str(host):
+            raise SettingsError(f"{where}: {host!r} must be a host[:port], not a URL")
+        access[str(host)] = ChartAccess(
+            username=_opt_str(entry.get("username")),
+            password=_opt_str(entry.get("password")),
+            plain_http=entry.get("plain_http") is True,
+            ca_file=Path(str(entry["ca_file"])) if entry.get("ca_file") else None,
+        )
+    return access
 
 
 def _opt_str(value: object) -> str | None:

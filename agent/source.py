@@ -42,6 +42,8 @@ import structlog
 from git.cmd import Git
 
 from agent.redaction import redact_url
+from agent.signatures import SignatureError, SignaturePolicy, Verdict
+from agent.source_gate import SignatureGate
 
 log = structlog.get_logger(__name__)
 
@@ -129,6 +131,7 @@ class SourceRevision:
     offline: bool
     error: str | None
     last_applied: str | None = None
+    signature: Verdict | None = None  # the verdict on the commit served or refused (verification on)
 
     @property
     def may_prune(self) -> bool:
@@ -175,7 +178,12 @@ class Source:
     """Keeps ``<state_dir>/source/checkout`` at the pinned revision of the fleet repo."""
 
     def __init__(
-        self, spec: SourceSpec, state_dir: Path, *, timeout_seconds: float = NETWORK_TIMEOUT_SECONDS
+        self,
+        spec: SourceSpec,
+        state_dir: Path,
+        *,
+        timeout_seconds: float = NETWORK_TIMEOUT_SECONDS,
+        signatures: SignaturePolicy | None = None,
     ) -> None:
         url, credentials = _split_credentials(spec.url, spec.credentials)
         self.spec = spec
@@ -190,6 +198,11 @@ class Source:
         self._verified = False
         self.round_trips = 0  # network git commands run (ls-remote, fetch): the benchmark reads it
         self.fetches = 0
+        policy = signatures or SignaturePolicy()
+        self._gate = (
+            SignatureGate(policy, self.root / "gnupg", self._run_for_gate) if policy.enabled else None
+        )
+        self._remote_object: str | None = None  # the object the pinned ref named at the last ls-remote
 
     # ------------------------------------------------------------------------------------- public
 
@@ -229,26 +242,104 @@ class Source:
     def _sync(self, record: dict[str, Any]) -> SourceRevision:
         same_target = record.get("pin") == self.spec.pin and record.get("url") == self.url
         current = record.get("commit") if same_target else None
+        policy = self._policy_digest()
+        gate = self._gate
+        if gate and policy and current and gate.accepted(record, str(current), policy) is None:
+            # verification was just turned on, or the trusted keys changed: check what is on disk
+            verdict = self._verify(str(current))
+            if not verdict.accepted:
+                return self._refuse(record, verdict, policy, serving=None)
+            gate.accept(record, verdict, policy)
+            self._write_state(record)
+        refused = SignatureGate.known_refusal(record, policy, self.spec.tag)
         if self.spec.commit and current == self.spec.commit:
             log.debug("source_unchanged", url=self.url, commit=current, pin=self.spec.pin)
-            return self._revision(str(current), fetched=False)
-        if current is not None and not self.spec.commit:
+            return self._revision(str(current), fetched=False, record=record)
+        if self.spec.commit and refused is not None and refused.commit == self.spec.commit:
+            return self._refuse(record, refused, str(policy), serving=current, quiet=True)
+        if (current is not None or refused is not None) and not self.spec.commit:
             remote = self._ls_remote()
             if remote == current:
                 log.debug("source_unchanged", url=self.url, commit=current, pin=self.spec.pin)
-                return self._revision(current, fetched=False)
+                return self._revision(remote, fetched=False, record=record)
+            obj = self._remote_object
+            if refused and SignatureGate.still_refused(record, refused, remote, obj, self.spec.tag):
+                return self._refuse(record, refused, str(policy), serving=current, quiet=True)
             log.info("source_ref_moved", url=self.url, pin=self.spec.pin, commit=remote, previous=current)
-        commit = self._fetch_and_check_out()
-        record.update({"commit": commit, "pin": self.spec.pin, "url": self.url})
+        commit, checked = self._fetch_and_check_out()
         record["total_fetches"] = int(record.get("total_fetches", 0)) + 1
+        if checked is not None and not checked.accepted:
+            return self._refuse(record, checked, str(policy), serving=current)
+        record.update({"commit": commit, "pin": self.spec.pin, "url": self.url})
+        if checked is not None:
+            SignatureGate.accept(record, checked, str(policy))
         self._write_state(record)
         if record["total_fetches"] % _GC_EVERY_FETCHES == 0:
             self._collect_garbage()
         log.info("source_fetched", url=self.url, pin=self.spec.pin, commit=commit)
-        return self._revision(commit, fetched=True)
+        return self._revision(commit, fetched=True, record=record)
 
-    def _revision(self, commit: str, *, fetched: bool) -> SourceRevision:
+    # ------------------------------------------------------------------------------- signatures
+
+    def _policy_digest(self) -> str | None:
+        if self._gate is None:
+            return None
+        try:
+            return self._gate.digest()
+        except SignatureError as error:
+            raise SourceError(str(error)) from None
+
+    @property
+    def verifications(self) -> int:
+        return self._gate.verifications if self._gate else 0
+
+    def _refuse(
+        self,
+        record: dict[str, Any],
+        verdict: Verdict,
+        policy: str,
+        *,
+        serving: str | None,
+        quiet: bool = False,
+    ) -> SourceRevision:
+        """Keep the last verified checkout (if any) and report why the new commit was refused."""
+        if not quiet:
+            SignatureGate.remember_refusal(
+                record, verdict, policy, self._remote_object, running=bool(serving)
+            )
+            self._write_state(record)
+            log.warning(
+                "source_commit_refused",
+                url=self.url,
+                pin=self.spec.pin,
+                commit=verdict.commit,
+                tag=verdict.tag,
+                signer=verdict.signer,
+                key=verdict.key,
+                reason=verdict.reason,
+                serving=serving,
+            )
+        message = verdict.describe()
+        if serving is None:
+            return SourceRevision(None, None, False, False, message, self.last_applied, verdict)
         path = self.checkout / self.spec.path if self.spec.path else self.checkout
+        return SourceRevision(
+            serving, path if path.is_dir() else None, False, False, message, self.last_applied, verdict
+        )
+
+    def _verify(self, commit: str, *, cwd: Path | None = None, tag: str | None = None) -> Verdict:
+        assert self._gate is not None
+        return self._gate.verify(commit, cwd or self.checkout, tag or self.spec.tag)
+
+    def _run_for_gate(self, args: list[str], cwd: Path, env: Mapping[str, str]) -> tuple[int, str]:
+        outcome = self._git(args, cwd=cwd, timeout=self._timeout, extra_env=env)
+        return outcome.status, self._clean(outcome.stderr + outcome.stdout)
+
+    def _revision(
+        self, commit: str, *, fetched: bool, record: Mapping[str, Any] | None = None
+    ) -> SourceRevision:
+        path = self.checkout / self.spec.path if self.spec.path else self.checkout
+        verdict = Verdict.from_record(record.get("signature")) if record and self._gate else None
         if not path.is_dir():
             return SourceRevision(
                 commit=commit,
@@ -257,10 +348,9 @@ class Source:
                 offline=False,
                 error=f"path {self.spec.path!r} does not exist in {self.url} at commit {commit[:12]}",
                 last_applied=self.last_applied,
+                signature=verdict,
             )
-        return SourceRevision(
-            commit, path, fetched, offline=False, error=None, last_applied=self.last_applied
-        )
+        return SourceRevision(commit, path, fetched, False, None, self.last_applied, verdict)
 
     def _fall_back(self, message: str) -> SourceRevision:
         record = self._read_state()
@@ -269,7 +359,9 @@ class Source:
         if commit and self._verified and self.checkout.is_dir():
             path = self.checkout / self.spec.path if self.spec.path else self.checkout
             log.warning("source_offline", url=self.url, error=message, serving=commit)
-            return SourceRevision(str(commit), path if path.is_dir() else None, False, True, message, applied)
+            verdict = Verdict.from_record(record.get("signature")) if self._gate else None
+            serving = path if path.is_dir() else None
+            return SourceRevision(str(commit), serving, False, True, message, applied, verdict)
         log.error("source_unavailable", url=self.url, error=message)
         return SourceRevision(None, None, fetched=False, offline=True, error=message, last_applied=applied)
 
@@ -286,26 +378,35 @@ class Source:
             found[ref.strip()] = sha.strip()
         # For an annotated tag, the peeled entry (``^{}``) names the commit; refs[-1] is that entry.
         commit = found.get(refs[-1]) or found.get(refs[0])
+        self._remote_object = found.get(refs[0])
         if not commit:
             raise SourceError(f"{self.spec.pin} not found in {self.url}")
         return commit
 
-    def _fetch_and_check_out(self) -> str:
-        """Fetch the pinned revision (depth 1) and check it out; a broken cache is cloned again."""
+    def _fetch_and_check_out(self) -> tuple[str, Verdict | None]:
+        """Fetch the pinned revision (depth 1), verify it when a policy is set, and check it out.
+
+        A refused commit is fetched but not checked out: the last verified checkout stays.
+        A broken cache is cloned again.
+        """
         if not (self.checkout / ".git").is_dir():
             self._init()
         else:
             self._local(["remote", "set-url", "origin", self.url])  # the configured URL may have changed
         try:
-            commit = self._fetch()
-            self._check_out(commit)
+            return self._fetch_verify_check_out()
         except _CorruptCache as corrupt:
             log.warning("source_cache_corrupt", url=self.url, reason=str(corrupt))
             self._discard_cache(self._read_state())
             self._init()
-            commit = self._fetch()
+            return self._fetch_verify_check_out()
+
+    def _fetch_verify_check_out(self) -> tuple[str, Verdict | None]:
+        commit = self._fetch()
+        verdict = self._verify(commit) if self._gate is not None else None
+        if verdict is None or verdict.accepted:
             self._check_out(commit)
-        return commit
+        return commit, verdict
 
     def _fetch(self) -> str:
         spec = self.spec
@@ -314,6 +415,7 @@ class Source:
         if spec.tag:
             ref = f"refs/tags/{spec.tag}"
             self._run_fetch(["--depth=1", "origin", f"+{ref}:{ref}"])
+            self._remote_object = self._local_commit(ref)  # the tag object: what a refusal is about
             return self._local_commit(f"{ref}^{{commit}}")
         ref = f"refs/heads/{spec.branch or 'main'}"
         self._run_fetch(["--depth=1", "origin", f"+{ref}:refs/remotes/origin/{spec.branch or 'main'}"])
@@ -385,7 +487,7 @@ class Source:
 
     def _discard_cache(self, record: dict[str, Any]) -> dict[str, Any]:
         shutil.rmtree(self.checkout, ignore_errors=True)
-        record = {k: v for k, v in record.items() if k not in ("commit", "pin")}
+        record = {k: v for k, v in record.items() if k not in ("commit", "pin", "signature")}
         self._write_state(record)
         return record
 
@@ -460,12 +562,19 @@ class Source:
     def _local(self, args: list[str]) -> _Outcome:
         return self._git(args, cwd=self.checkout, timeout=None)
 
-    def _git(self, args: list[str], *, cwd: Path | None, timeout: float | None) -> _Outcome:
+    def _git(
+        self,
+        args: list[str],
+        *,
+        cwd: Path | None,
+        timeout: float | None,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> _Outcome:
         runner = Git(str(cwd) if cwd else None)
         try:
             status, stdout, stderr = runner.execute(
                 ["git", *args],
-                env=self._env,
+                env={**self._env, **extra_env} if extra_env else self._env,
                 with_extended_output=True,
                 with_exceptions=False,
                 kill_after_timeout=timeout,
@@ -521,6 +630,22 @@ class Source:
         lines = [line for line in text.splitlines() if line.strip()]
         last = lines[-1] if lines else f"git exited with status {outcome.status}"
         return f"git failed for {url}: {last.removeprefix('fatal: ').removeprefix('error: ')}"
+
+
+def verify_clone(path: Path, policy: SignaturePolicy, *, tag: str | None = None) -> Verdict:
+    """``validate --verify-signatures``: the verdict on a local clone's HEAD (or ``tag``), for CI.
+
+    Raises :class:`SourceError` when ``path`` is not inside a Git work tree or the keys are unusable.
+    """
+    with tempfile.TemporaryDirectory(prefix="flotilla-verify-") as scratch:
+        source = Source(SourceSpec(url=str(path)), Path(scratch), signatures=policy)
+        source._policy_digest()
+        rev = f"refs/tags/{tag}^{{commit}}" if tag else "HEAD^{commit}"
+        head = source._git(["rev-parse", "--verify", "--quiet", rev], cwd=Path(path), timeout=None)
+        if head.status != 0:
+            what = f"tag {tag}" if tag else "a commit (HEAD)"
+            raise SourceError(f"{path}: not a Git clone with {what} to verify")
+        return source._verify(head.stdout.strip(), cwd=Path(path), tag=tag)
 
 
 class _CorruptCache(SourceError):

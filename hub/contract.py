@@ -101,6 +101,12 @@ class SourceStatus:
     applied_commit: str | None = None
     error: str | None = None
     errors: list[Problem] = field(default_factory=list)
+    # Signature verification (absent when it is off): "verified" or "refused", the commit (or tag)
+    # checked, who signed it (principal or user id, and key) and, when refused, why.
+    signature: str | None = None
+    signature_commit: str | None = None
+    signature_signer: str | None = None
+    signature_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -358,7 +364,23 @@ def _source(raw: Any, path: str) -> SourceStatus:
         applied_commit=_opt_str(obj, "applied_commit", path, MAX_SHORT),
         error=_opt_str(obj, "error", path, MAX_MESSAGE),
         errors=_list(obj, "errors", path, MAX_PROBLEMS, _problem),
+        **_signature(obj, path),
     )
+
+
+SIGNATURE_STATES = ("verified", "refused")
+
+
+def _signature(obj: Mapping[str, Any], path: str) -> dict[str, str | None]:
+    state = _opt_str(obj, "signature", path, 32)
+    if state is not None and state not in SIGNATURE_STATES:
+        raise ContractError(_join(path, "signature"), f"must be one of {', '.join(SIGNATURE_STATES)}")
+    return {
+        "signature": state,
+        "signature_commit": _opt_str(obj, "signature_commit", path, MAX_SHORT),
+        "signature_signer": _opt_str(obj, "signature_signer", path, MAX_SHORT),
+        "signature_reason": _opt_str(obj, "signature_reason", path, MAX_MESSAGE),
+    }
 
 
 def _labels(raw: Any, path: str) -> dict[str, str]:
@@ -471,7 +493,8 @@ def to_v1_dict(report: StatusReport) -> dict[str, Any]:
     """The report as the previous contract version would have carried it (for tests and old peers)."""
     data = report.to_json_dict()
     data["version"] = 1
-    data["source"].pop("errors", None)
+    for key in ("errors", "signature", "signature_commit", "signature_signer", "signature_reason"):
+        data["source"].pop(key, None)
     for bundle in data["bundles"]:
         bundle.pop("non_ready", None)
         bundle.pop("modified", None)

@@ -229,6 +229,13 @@ def cluster_page(view: ClusterView, report: StatusReport | None, history: Sequen
         f"<h2>Source</h2><p><code>{e(src.url, 300)}</code> ref <code>{e(src.ref, 100)}</code>: "
         f"desired {_short(src.desired_commit)}, applied {_short(src.applied_commit)}</p>"
     )
+    if src.signature:
+        signer = f" signed by {e(src.signature_signer, 300)}" if src.signature_signer else ""
+        why = f": {e(src.signature_reason, 1000)}" if src.signature_reason else ""
+        source += (
+            f'<p class="signature">Signature of {e(src.signature_commit, 100)}: '
+            f"<strong>{e(src.signature, 20)}</strong>{signer}{why}</p>"
+        )
     if src.error:
         source += f"<pre>{e(src.error, 4096)}</pre>"
     if src.errors:

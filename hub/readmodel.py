@@ -129,9 +129,12 @@ class ReadModel:
             if old.labels != summary.labels or old.cause != summary.cause:
                 self._index(old, add=False)
                 self._index(summary, add=True)
-            if old.bundles != summary.bundles or (previous.connectivity == "Offline") != (conn == "Offline"):
-                self.rollups.remove(old, previous.connectivity == "Offline")
-                self.rollups.add(summary, conn == "Offline")
+            was_offline, offline = previous.connectivity == "Offline", conn == "Offline"
+            if old.bundles != summary.bundles:
+                self.rollups.remove(old, was_offline)
+                self.rollups.add(summary, offline)
+            elif was_offline != offline:  # back online: counts only, the member lists stay as they are
+                self.rollups.set_offline(summary, offline)
             entry.summary = summary
             entry.connectivity = conn
         for observer in self.observers:

@@ -116,6 +116,9 @@ class ValuesFile:
 
     path: str
     values: Mapping[str, JSONValue]
+    encrypted: bool = False
+    """SOPS-encrypted: ``values`` is the ciphertext tree (``ENC[...]`` leaves, no ``sops`` key),
+    decrypted only at the edge, only when the release is installed or upgraded."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,6 +172,8 @@ class DesiredRelease:
     correct_drift: bool
     options: HelmOptions
     digest: str
+    encrypted_files: tuple[str, ...] = ()
+    """Repo paths of SOPS-encrypted values files merged into ``values`` (as ciphertext)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,6 +7,7 @@ always prints the same bytes.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,19 @@ import yaml
 from agent.fleet.model import ChartSource, ClusterPlan, DesiredRelease, ValuesRef
 
 _SHORT_DIGEST = 12
+REDACTED = "<encrypted>"
+_SOPS_LEAF = re.compile(r"^ENC\[[A-Z0-9_]+,data:.*\]$", re.S)
+
+
+def redact_encrypted(values: Any) -> Any:
+    """``values`` with every SOPS ciphertext leaf (``ENC[...]``) shown as ``<encrypted>``."""
+    if isinstance(values, dict):
+        return {key: redact_encrypted(value) for key, value in values.items()}
+    if isinstance(values, list):
+        return [redact_encrypted(value) for value in values]
+    if isinstance(values, str) and _SOPS_LEAF.match(values):
+        return REDACTED
+    return values
 
 
 def plan_to_json_data(plan: ClusterPlan) -> dict[str, Any]:
@@ -52,7 +66,10 @@ def render_table(plan: ClusterPlan) -> str:
     lines += _table([header, *rows])
     for release in plan.releases:
         lines += ["", f"{release.bundle}: values for {release.namespace}/{release.release}"]
-        lines += _indented(yaml.safe_dump(dict(release.values), sort_keys=True, default_flow_style=False))
+        shown = redact_encrypted(dict(release.values))
+        lines += _indented(yaml.safe_dump(shown, sort_keys=True, default_flow_style=False))
+        for path in release.encrypted_files:
+            lines.append(f"    + {REDACTED} values from {path} (SOPS), decrypted at the edge")
         for ref in release.values_from:
             lines.append(f"    + merged at the edge from {describe_values_ref(ref, release.namespace)}")
     return "\n".join(lines) + "\n"
@@ -86,7 +103,8 @@ def _release_data(release: DesiredRelease) -> dict[str, Any]:
         "release": release.release,
         "namespace": release.namespace,
         "chart": {key: value for key, value in chart.items() if value is not None},
-        "values": release.values,
+        "values": redact_encrypted(release.values),
+        "encryptedValuesFiles": list(release.encrypted_files),
         "valuesFrom": [
             {
                 "kind": ref.kind,

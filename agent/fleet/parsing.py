@@ -255,6 +255,12 @@ def _local_chart(
     )
 
 
+def is_sops_document(data: Mapping[str, Any]) -> bool:
+    """A SOPS-encrypted file: a top-level ``sops`` mapping carrying its MAC."""
+    metadata = data.get("sops")
+    return isinstance(metadata, dict) and "mac" in metadata
+
+
 def _values_files(
     entries: list[str], bundle_dir: pathlib.PurePosixPath, root: pathlib.Path, problems: _Problems
 ) -> tuple[ValuesFile, ...] | None:
@@ -279,6 +285,9 @@ def _values_files(
             problems.found.append(parsed)
         elif not isinstance(parsed.data, dict):
             problems.found.append(Problem(repo_path, 1, "a values file must be a YAML mapping"))
+        elif is_sops_document(parsed.data):
+            clear = {key: value for key, value in parsed.data.items() if key != "sops"}
+            result.append(ValuesFile(path=repo_path, values=clear, encrypted=True))
         else:
             result.append(ValuesFile(path=repo_path, values=parsed.data))
     if len(result) != len(entries):

@@ -59,6 +59,7 @@ def desired_release(
         paused=bundle.paused,
         correct_drift=bundle.correct_drift,
         options=bundle.options,
+        encrypted_files=tuple(file.path for file in bundle.values_files if file.encrypted),
         digest=release_digest(
             release=bundle.release,
             namespace=bundle.namespace,

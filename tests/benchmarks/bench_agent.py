@@ -9,7 +9,10 @@ its own process (its JSON log lines give per-pass numbers).  Prints:
 - a no-change pass: wall and CPU time (target < 100 ms CPU), Git round trips (target 1), API writes
   (target 0, from the API server's audit log of the agent's identity);
 - time from a pushed commit to Ready for one changed bundle (target < interval + 15 s);
-- a no-change pass over N releases on one cluster (target < 1 s for 100).
+- a no-change pass over N releases on one cluster (target < 1 s for 100);
+- signature verification (issue 14), ``--signatures-only`` runs just this, no cluster: the cost per
+  sync when the ref did not move (target: zero verifications) and when it moved (one), for
+  ``off``, ``ssh`` and ``gpg``, as wall time and as the time spent in the verification itself.
 """
 
 from __future__ import annotations
@@ -193,15 +196,99 @@ def many_releases(cluster: Cluster, git: GitServer, workdir: Path, releases: int
     agent.close()
 
 
+def _cpu() -> float:
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def _timed_verify(source: Any, spent: list[tuple[float, float]]) -> None:
+    """Wrap the source's verification step to time it, wall and CPU with its git/ssh-keygen/gpg
+    children (benchmark only)."""
+    verify = source._verify
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started, cpu = time.perf_counter(), _cpu()
+        try:
+            return verify(*args, **kwargs)
+        finally:
+            spent.append((time.perf_counter() - started, _cpu() - cpu))
+
+    source._verify = timed
+
+
+def signature_cost(git: GitServer, workdir: Path, rounds: int = 10) -> None:
+    from agent.logs import configure_logging
+    from agent.signatures import SignaturePolicy
+    from agent.source import Source, SourceSpec
+    from tests.fixtures.gitserver import WorkingClone
+    from tests.fixtures.signing import gpg_key, signed_commit, ssh_key, stop_gpg_agent, trusted_keys
+
+    configure_logging("warning")
+    keys = {"ssh": ssh_key(workdir / "keys", "bench@example.com")}
+    keys["gpg"] = gpg_key(workdir / "keys", "Bench Signer", "bench@example.com")
+    for mode in ("off", "ssh", "gpg"):
+        url = git.create_repo(
+            f"signed-{mode}", from_dir=Path(__file__).resolve().parents[2] / "fleet-repo-example"
+        )
+        clone = WorkingClone.clone(url, workdir / f"signed-{mode}-clone")
+        key = keys.get(mode)
+        signed_commit(clone, "signed", {}, key)
+        policy = SignaturePolicy()
+        if key is not None:
+            policy = SignaturePolicy(mode, trusted_keys(workdir / f"trusted-{mode}", key))  # type: ignore[arg-type]
+        source = Source(
+            SourceSpec(url=url, branch="main"), workdir / f"state-signed-{mode}", signatures=policy
+        )
+        spent: list[tuple[float, float]] = []
+        if policy.enabled:
+            _timed_verify(source, spent)
+        source.sync()
+        checks_before, idle = source.verifications, []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            source.sync()
+            idle.append(time.perf_counter() - started)
+        idle_checks = source.verifications - checks_before
+        moved: list[float] = []
+        spent.clear()
+        for index in range(rounds):
+            signed_commit(clone, f"change {index}", {"README.md": f"change {index}\n"}, key)
+            started = time.perf_counter()
+            revision = source.sync()
+            moved.append(time.perf_counter() - started)
+            assert revision.error is None, revision.error
+        verify_ms = (
+            f"{statistics.median(w for w, _ in spent) * 1000:.1f} ms wall, "
+            f"{statistics.median(c for _, c in spent) * 1000:.1f} ms CPU"
+            if spent
+            else "-"
+        )
+        print(
+            f"signatures {mode:>3}: ref not moved: sync median {statistics.median(idle) * 1000:.1f} ms, "
+            f"{idle_checks} verifications in {rounds} syncs; ref moved: sync median "
+            f"{statistics.median(moved) * 1000:.1f} ms, verification median {verify_ms} "
+            f"({source.verifications - checks_before} verifications in {rounds} syncs)"
+        )
+    stop_gpg_agent(keys["gpg"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--releases", type=int, default=100)
     parser.add_argument("--interval", type=float, default=10.0)
     parser.add_argument("--skip-many", action="store_true")
+    parser.add_argument("--signatures-only", action="store_true", help="only the verification cost")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     with tempfile.TemporaryDirectory(prefix="bench-agent-") as tmp:
         workdir = Path(tmp)
+        if args.signatures_only:
+            git = GitServer(workdir / "git").start()
+            try:
+                signature_cost(git, workdir)
+            finally:
+                git.stop()
+            return
         fleet = Fleet(workdir / "clusters", find_tools())
         git = GitServer(workdir / "git").start()
         try:
@@ -209,6 +296,7 @@ def main() -> None:
             idle_and_latency(cluster, git, workdir, args.interval)
             if not args.skip_many:
                 many_releases(cluster, git, workdir, args.releases)
+            signature_cost(git, workdir)
         finally:
             git.stop()
             fleet.stop()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the pinned test tools (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
-# kwok, helm) from the Go module proxy into a version-stamped cache directory outside the repo.
+# kwok, helm, and sops + age-keygen for the SOPS tests) from the Go module proxy into a version-stamped cache directory outside the repo.
 #
 # Idempotent: every tool has its own stamp file, so a second run (or a run after a failure)
 # only builds what is missing.  Prints the directory holding the binaries as its last line.
@@ -13,6 +13,8 @@ K8S_COMMIT=0f29094e5b73085e3802ecc1298ecae13866bfe6
 ETCD_VERSION=3.6.14
 KWOK_VERSION=0.8.0
 HELM_VERSION=4.2.4
+SOPS_VERSION=3.13.3
+AGE_VERSION=1.3.2
 
 STAMP="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_helm-${HELM_VERSION}"
 CACHE_ROOT="${FLOTILLA_TOOLS_CACHE:-${HOME}/.cache/flotilla/tools}"
@@ -22,7 +24,7 @@ WORK="${TOOLS_DIR}/work"
 mkdir -p "$BIN" "$WORK"
 
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-trimpath -buildvcs=false"
-export GONOSUMDB="k8s.io,sigs.k8s.io,go.etcd.io,helm.sh"
+export GONOSUMDB="k8s.io,sigs.k8s.io,go.etcd.io,helm.sh,github.com/getsops,filippo.io"
 GOBUILD_PARALLEL="${GOBUILD_PARALLEL:-2}"
 
 log() { printf '[build-tools %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -48,6 +50,14 @@ done_already() { [ -f "${TOOLS_DIR}/.$1.done" ]; }
 build_helm() {
   go install -ldflags="-s -w -X helm.sh/helm/v4/internal/version.version=v${HELM_VERSION}" \
     "helm.sh/helm/v4/cmd/helm@v${HELM_VERSION}"
+}
+
+build_sops() {
+  go install -ldflags="-s -w" "github.com/getsops/sops/v3/cmd/sops@v${SOPS_VERSION}"
+}
+
+build_age() {
+  go install -ldflags="-s -w" "filippo.io/age/cmd/age-keygen@v${AGE_VERSION}"
 }
 
 build_kwok() {
@@ -102,11 +112,11 @@ build_kubernetes() {
 export GOBIN="$BIN"
 started_all=$SECONDS
 log "tools directory: ${TOOLS_DIR}"
-for tool in helm etcd kwok kubernetes; do
+for tool in helm etcd kwok kubernetes "sops-${SOPS_VERSION}" "age-${AGE_VERSION}"; do
   if done_already "$tool"; then
     log "${tool}: cached"
   else
-    ( run_step "$tool" "build_${tool}" )
+    ( run_step "$tool" "build_${tool%%-*}" )
   fi
 done
 log "all tools ready in $((SECONDS - started_all))s"

@@ -4,17 +4,15 @@ message."""
 
 from __future__ import annotations
 
-import functools
-import http.server
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.fixtures.registry import chart_repository_server
 from tests.integration.agent.harness import APP_CHART, bundle_file, by_bundle, cluster_file, get
 
 pytestmark = pytest.mark.cluster
@@ -33,14 +31,8 @@ def chart_repository(cluster, tmp_path: Path) -> Iterator[str]:
         (chart / "Chart.yaml").write_text(yaml.safe_dump(metadata))
         subprocess.run([cluster.tools.helm, "package", str(chart), "--destination", str(served)],
                        check=True, capture_output=True, env=cluster.env())  # fmt: skip
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    subprocess.run([cluster.tools.helm, "repo", "index", str(served), "--url", url],
-                   check=True, capture_output=True, env=cluster.env())  # fmt: skip
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield url
-    server.shutdown()
+    with chart_repository_server(cluster.tools.helm, served, cluster.env()) as url:
+        yield url
 
 
 def test_a_chart_from_an_http_repository_is_installed_at_the_newest_version_in_range(

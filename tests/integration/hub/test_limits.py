@@ -51,13 +51,15 @@ def test_many_idle_sockets_do_not_stop_the_hub(limited: tuple[SubprocessHub, str
     assert hub.process is not None
     idle = _open(hub.port, 10 * CAP)  # ten times the cap, sending nothing
     try:
-        started = time.monotonic()
         response = httpx.get(
             hub.url + "/api/v1/summary", headers={"Authorization": f"Bearer {viewer}"}, timeout=5
         )
         assert response.status_code == 200
-        assert time.monotonic() - started < 3
-        assert _server_sockets(hub.process.pid) <= CAP + 8  # the listener and a few in transit
+        # the server holds at most the cap (closed connections leave on the next loop turns)
+        deadline = time.monotonic() + 3
+        while _server_sockets(hub.process.pid) > CAP + 2:  # + the listener and one in transit
+            assert time.monotonic() < deadline, _server_sockets(hub.process.pid)
+            time.sleep(0.1)
     finally:
         for sock in idle:
             sock.close()

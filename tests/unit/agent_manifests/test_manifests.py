@@ -364,3 +364,38 @@ def test_cluster_and_repo_are_required() -> None:
         manifests_parser().parse_args(["manifests", "--repo", "r"])
     with pytest.raises(SystemExit):
         manifests_parser().parse_args(["manifests", "--cluster", "c"])
+
+
+def test_signature_verification_mounts_the_trusted_keys_configmap_and_sets_the_agents_settings() -> None:
+    options = InstallOptions(
+        cluster="c", repo_url="r", verify_signatures="ssh", trusted_keys_configmap="fleet-signers"
+    )
+    rendered = render_manifests(options)
+    pod = pod_spec(options)
+    env = env_of(options)
+    assert env["FLOTILLA_VERIFY_SIGNATURES"] == "ssh"
+    mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "trusted-keys")
+    assert env["FLOTILLA_TRUSTED_KEYS"].startswith(mount["mountPath"] + "/")
+    assert mount["readOnly"] is True
+    volume = next(v for v in pod["volumes"] if v["name"] == "trusted-keys")
+    assert volume == {"name": "trusted-keys", "configMap": {"name": "fleet-signers"}}
+    assert "create configmap fleet-signers --from-file=trusted-keys=./allowed_signers" in rendered
+
+
+def test_the_sops_key_secret_is_named_to_the_agent_not_mounted() -> None:
+    options = InstallOptions(cluster="c", repo_url="r", namespace="edge", sops_key_secret="site-age")
+    pod = pod_spec(options)
+    assert env_of(options)["FLOTILLA_SOPS_KEY_SECRET"] == "edge/site-age"
+    assert all("site-age" not in str(volume) for volume in pod["volumes"])
+    assert "create secret generic site-age" in render_manifests(options)
+
+
+def test_verify_signatures_without_a_keys_configmap_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    args = manifests_parser().parse_args(
+        ["manifests", "--cluster", "c", "--repo", "r", "--verify-signatures", "gpg"]
+    )
+    code = args.handler(args)
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "--trusted-keys-configmap" in captured.err
+    assert captured.out == ""
