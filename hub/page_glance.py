@@ -10,7 +10,7 @@ from hub import fleetviews
 from hub.bars import Segment, stacked_bar
 from hub.connectivity import describe_age
 from hub.context import HubContext
-from hub.filters import page_number
+from hub.filters import BadQuery, page_number
 from hub.fleetviews import Glance, Group, ordered, sentence, state_query
 from hub.html_text import e
 
@@ -111,7 +111,10 @@ def glance_block(g: Glance, params: Mapping[str, str], page: int) -> str:
 
 def glance_html(ctx: HubContext, params: Mapping[str, str]) -> str:
     """The glance block for the top of ``/`` (the hook :func:`hub.web.index` calls)."""
-    page = page_number({"page": params.get("gpage", "")})
+    try:
+        page = page_number({"page": params.get("gpage", "")})
+    except BadQuery as exc:
+        raise BadQuery("gpage", str(exc).removeprefix("page: ")) from None
     size = GROUPS_PER_PAGE
     g = fleetviews.glance(ctx.model, params.get("group", ""), ctx.now(), (page - 1) * size, size)
     return glance_block(g, params, page)

@@ -241,3 +241,15 @@ def test_hostile_strings_escaped_in_every_view(hub: HubUnderTest) -> None:
         body = hub.read(path).text
         assert "<img" not in body, path
     assert any(HOSTILE in g["example"] for g in errors)
+
+
+def test_bad_view_parameters_are_named_and_unknown_ids_are_404(hub: HubUnderTest) -> None:
+    _seed_ten(hub)
+    for path, params, name in (("/", {"gpage": "x"}, "gpage"), ("/history", {"window": "1y"}, "window")):
+        answer = hub.read(path, **params)
+        assert answer.status_code == 400
+        assert name in answer.text
+    assert hub.read("/api/v1/history", window="2d").json()["field"] == "window"
+    assert hub.read("/errors/0000000000000000").status_code == 404
+    assert hub.read("/api/v1/versions/nope").status_code == 404
+    assert hub.read("/clusters/nope/history").status_code == 404
