@@ -26,7 +26,7 @@ def _row(group: ErrorGroup, now: float) -> str:
     return (
         f'<tr data-signature="{group.id}"><td><a href="{link}"><b>{e(group.signature, 200)}</b></a>'
         f'<div class="muted">e.g. on {e(group.example_cluster)}: <q>{e(group.example, 300)}</q></div></td>'
-        f'<td><a href="{link}">{group.count} clusters</a></td>'
+        f'<td><a href="{link}">{group.count} cluster{"s" if group.count != 1 else ""}</a></td>'
         f"<td>{_top(group.bundles)}</td><td>{_top(group.commits, commits=True)}</td>"
         f"<td>{age(group.first_seen, now)}</td><td>{age(group.last_seen, now)}</td></tr>"
     )
