@@ -18,6 +18,7 @@ from hub import tokens
 
 DB_NAME = "hub.sqlite3"
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # the WAL is truncated back to this after a checkpoint resets it
+WRITER_CACHE_KIB = 32 * 1024  # the writer's page cache: index pages of 100k clusters stay in memory
 
 # Versioned migrations, applied in order inside one transaction each; the version is recorded in
 # schema_version. Never edit a released entry: append a new one.
@@ -74,8 +75,9 @@ def connect(data_dir: Path, *, create: bool = True, autocheckpoint: bool = True)
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=30000")
         conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-        if not autocheckpoint:
+        if not autocheckpoint:  # the ingest writer: no checkpoints of its own, a larger page cache
             conn.execute("PRAGMA wal_autocheckpoint=0")
+            conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
         migrate(conn)
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot open the hub database {path}: {exc}") from None
