@@ -14,9 +14,10 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from hub import api, reportstore, rollout_api, store, web
+from hub import api, fleetindex, reportstore, rollout_api, store, views_api, views_web, web
 from hub.context import READ_THREADS, HubConfig, HubContext, ReadConnections
 from hub.credentials import Credentials
+from hub.etag import ETags
 from hub.maintenance import ForgetWatch, Maintenance, Task
 from hub.metrics import Metrics
 from hub.ratelog import install_loop_exception_handler
@@ -39,6 +40,7 @@ def open_context(config: HubConfig) -> HubContext:
     loader.close()
     model = ReadModel(config.thresholds, summaries, config.clock())
     del summaries
+    fleetindex.attach(model, config.clock())
     writer = ReportWriter(
         store.connect(config.data_dir, autocheckpoint=False),
         model,
@@ -114,7 +116,10 @@ def create_app(config: HubConfig) -> Starlette:
         Route("/api/v1/rollouts", rollout_api.rollouts),
         Route("/api/v1/rollouts/{bundle:path}", rollout_api.rollout),
         Route("/api/v1/openapi.json", api.openapi),
+        *views_web.ROUTES,
+        *views_api.ROUTES,
         Route("/healthz", api.healthz),
         Route("/metrics", api.metrics),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])
+    middleware = [Middleware(SecurityHeaders), Middleware(ETags)]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)

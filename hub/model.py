@@ -9,12 +9,12 @@ every current report.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from dataclasses import dataclass
 from typing import Any
 
 from hub.contract import StatusReport
+from hub.signatures import ProblemBrief, normalise, problems_of
 
 _intern = sys.intern
 
@@ -26,6 +26,7 @@ class BundleBrief:
     commit: str | None  # applied
     desired_commit: str | None
     chart_version: str
+    digest: str = ""  # the content digest the cluster applied (for the versions view)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,7 @@ class ClusterSummary:
     agent_arch: str = ""  # the agent's machine (uname -m), "" when not reported
     cause: str = ""  # signature of what is wrong ("" when healthy): clusters failing alike group by it
     rollout: dict[str, Any] | None = None  # the report's staged-rollout facts and refused prune
+    problems: tuple[ProblemBrief, ...] = ()  # every error it reports, by signature (hub.signatures)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,40 +63,38 @@ def _opt(text: str | None) -> str | None:
     return None if text is None else _intern(text)
 
 
-_BRIEFS: dict[tuple[str, str, str | None, str | None, str], BundleBrief] = {}
+_BRIEFS: dict[tuple[str, str, str | None, str | None, str, str], BundleBrief] = {}
 _MAX_BRIEFS = 200_000
 
 
-def _brief(bundle: str, state: str, commit: str | None, desired: str | None, version: str) -> BundleBrief:
+def _brief(
+    bundle: str, state: str, commit: str | None, desired: str | None, version: str, digest: str = ""
+) -> BundleBrief:
     """One shared object per distinct bundle brief: a fleet on one commit holds each brief once."""
-    key = (bundle, state, commit, desired, version)
+    key = (bundle, state, commit, desired, version, digest)
     brief = _BRIEFS.get(key)
     if brief is None:
         if len(_BRIEFS) >= _MAX_BRIEFS:  # many distinct values (a hostile fleet): stay bounded
             _BRIEFS.clear()
         brief = _BRIEFS[key] = BundleBrief(
-            _intern(bundle), _intern(state), _opt(commit), _opt(desired), _intern(version)
+            _intern(bundle), _intern(state), _opt(commit), _opt(desired), _intern(version), _intern(digest)
         )
     return brief
 
 
-_VARYING = re.compile(r"[0-9a-f]{7,64}|\d+")
-
-
-def signature(text: str) -> str:
-    """The first line of an error with its varying parts (numbers, hashes) replaced: a groupable cause."""
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    return _VARYING.sub("#", first)[:160]
+def signature(text: str, cluster: str = "") -> str:
+    """The first line of an error with its varying parts replaced (:func:`hub.signatures.normalise`)."""
+    return normalise(text, cluster)[:160]
 
 
 def cause_of(report: StatusReport) -> str:
     """Why a cluster is not Ready, as a short signature, or "" when nothing is wrong."""
     if report.source.error:
-        return f"source: {signature(report.source.error)}"
+        return f"source: {signature(report.source.error, report.cluster)}"
     for bundle in report.bundles:
         if bundle.state in ("Failed", "Degraded"):
             detail = bundle.message or (bundle.non_ready[0].message if bundle.non_ready else "")
-            return f"{bundle.state} {bundle.bundle}: {signature(detail)}"
+            return f"{bundle.state} {bundle.bundle}: {signature(detail, report.cluster)}"
     return ""
 
 
@@ -113,11 +113,18 @@ def summarize(report: StatusReport, received_at: float) -> ClusterSummary:
         agent_arch=_intern(report.agent_arch),
         source_error=report.source.error,
         bundles=tuple(
-            _brief(b.bundle, b.state, b.applied_commit, b.desired_commit, b.chart_version)
+            _brief(b.bundle, b.state, b.applied_commit, b.desired_commit, b.chart_version, b.digest)
             for b in report.bundles
         ),
         cause=_intern(cause_of(report)),
         rollout=report.rollout,
+        problems=_problems((p.signature, p.bundle, p.example) for p in problems_of(report)),
+    )
+
+
+def _problems(items: Any) -> tuple[ProblemBrief, ...]:
+    return tuple(
+        ProblemBrief(_intern(sig), _intern(bundle), _intern(example)) for sig, bundle, example in items
     )
 
 
@@ -133,9 +140,10 @@ def summary_to_json(s: ClusterSummary) -> bytes:
         s.desired_commit,
         s.agent_version,
         s.source_error,
-        [[b.bundle, b.state, b.commit, b.desired_commit, b.chart_version] for b in s.bundles],
+        [[b.bundle, b.state, b.commit, b.desired_commit, b.chart_version, b.digest] for b in s.bundles],
         s.cause,
         s.rollout,
+        [[p.signature, p.bundle, p.example] for p in s.problems],
         s.agent_arch,
     ]
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
@@ -145,7 +153,8 @@ def summary_from_json(raw: bytes | str, reported_at: float, last_seen: float) ->
     data: list[Any] = json.loads(raw)
     name, sequence, health, interval, labels, commit, desired, agent, error, bundles, cause = data[:11]
     rollout = data[11] if len(data) > 11 else None
-    arch = data[12] if len(data) > 12 else ""
+    problems = data[12] if len(data) > 12 else []  # older hubs stored no problems
+    arch = data[13] if len(data) > 13 else ""
     return ClusterSummary(
         name=_intern(name),
         sequence=int(sequence),
@@ -158,8 +167,9 @@ def summary_from_json(raw: bytes | str, reported_at: float, last_seen: float) ->
         desired_commit=_opt(desired),
         agent_version=_intern(agent),
         source_error=error,
-        bundles=tuple(_brief(b, st, c, d, v) for b, st, c, d, v in bundles),
+        bundles=tuple(_brief(*b[:6]) for b in bundles),
         cause=_intern(cause),
         rollout=rollout,
+        problems=_problems(problems),
         agent_arch=_intern(str(arch)),
     )

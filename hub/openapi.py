@@ -7,6 +7,7 @@ from typing import Any
 from hub import __version__
 from hub.connectivity import CONNECTIVITY_STATES
 from hub.contract import BUNDLE_STATES, CURRENT_VERSION, SUPPORTED_VERSIONS
+from hub.views_openapi import OPENAPI_PATHS
 
 
 def _json(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -177,6 +178,7 @@ OPENAPI: dict[str, Any] = {
     },
 }
 
-from hub.rollout_api import OPENAPI_PATHS  # noqa: E402 - the rollout routes describe themselves
+from hub.rollout_api import OPENAPI_PATHS as ROLLOUT_PATHS  # noqa: E402 - the rollout routes describe themselves
 
-OPENAPI["paths"].update(OPENAPI_PATHS)
+OPENAPI["paths"].update(ROLLOUT_PATHS)
+OPENAPI["paths"].update(OPENAPI_PATHS)  # the operator's views: glance, errors, versions, history

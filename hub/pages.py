@@ -15,6 +15,10 @@ from hub.model import HistoryEntry
 
 PAGE_SIZE = 200
 REFRESH_SECONDS = 5
+NAV = (
+    '<nav aria-label="views"><a href="/">Fleet</a><a href="/errors">Errors</a>'
+    '<a href="/versions">Versions</a><a href="/history">History</a></nav>'
+)
 
 
 def _asset(name: str) -> str:
@@ -32,8 +36,10 @@ def layout(title: str, body: str) -> str:
         '<meta name=viewport content="width=device-width,initial-scale=1">'
         f"<title>{e(title)} · Flotilla</title><style>{INLINE_STYLE}</style>"
         f'<noscript><meta http-equiv=refresh content="{REFRESH_SECONDS * 2}"></noscript></head><body>'
-        '<header><a href="/">Flotilla fleet status</a></header>'
-        f"<main>{body}</main><script>{INLINE_SCRIPT}</script></body></html>"
+        '<header><a href="#main" class="skip">Skip to content</a><a href="/">Flotilla fleet status</a>'
+        f"{NAV}</header>"
+        '<main id="main" tabindex="-1">'
+        f"{body}</main><script>{INLINE_SCRIPT}</script></body></html>"
     )
 
 
@@ -46,7 +52,9 @@ def connectivity_badge(view: ClusterView) -> str:
     if view.connectivity == "Online":
         return badge("Online")
     age = describe_age(view.age_seconds)
-    return badge(view.connectivity, f"{view.connectivity} · last report {age} ago")
+    when = _stamp(view.summary.last_seen)
+    text = f"{view.connectivity} · last report {age} ago"
+    return f'<span title="last report {when}">{badge(view.connectivity, text)}</span>'
 
 
 def health_badge(view: ClusterView) -> str:
@@ -141,13 +149,14 @@ def index_page(
     page: int,
     error: str = "",
     rollouts: str = "",
+    top: str = "",
 ) -> str:
     """The fleet page: ``views`` is the one page (of PAGE_SIZE) of the ``total`` matching clusters."""
     pages = max(1, -(-total // PAGE_SIZE))
     rows = "".join(cluster_row(v) for v in views)
     problem = f'<p class="badge Failed">{e(error, 300)}</p>' if error else ""
     body = (
-        f"<h1>Fleet</h1>{_cards(summary)}{rollouts}{_filter_form(params)}{problem}"
+        f"<h1>Fleet</h1>{_cards(summary)}{rollouts}{top}{_filter_form(params)}{problem}"
         f'<p id="matching">{total} matching cluster{"s" if total != 1 else ""}</p>'
         "<table id=clusters><thead><tr><th>Cluster</th><th>Health</th><th>Connectivity</th><th>Commit</th>"
         f"<th>Bundles</th><th>Labels</th><th>Agent</th></tr></thead><tbody>{rows}</tbody></table>"
@@ -213,7 +222,8 @@ def cluster_page(view: ClusterView, report: StatusReport | None, history: Sequen
         f'<p class="labels">{_labels(s.labels)}</p>'
         f"<p>Agent {e(s.agent_version, 40)}{machine}, reporting every {s.interval_seconds}s; "
         f"report #{s.sequence}, "
-        f"last heard {describe_age(view.age_seconds)} ago.</p>"
+        f"last heard {describe_age(view.age_seconds)} ago ({_stamp(s.last_seen)}). "
+        f'<a href="/clusters/{quote(s.name, safe="")}/history">History</a></p>'
     )
     if report is None:
         return layout(s.name, head + "<p>The current report is not available.</p>" + _history(history))

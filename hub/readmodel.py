@@ -22,12 +22,16 @@ import heapq
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from hub.aggregate import ClusterFilter, ClusterView, FleetSummary
 from hub.connectivity import CONNECTIVITY_STATES, Thresholds, connectivity
 from hub.contract import BUNDLE_STATES
 from hub.model import ClusterSummary
 from hub.rollups import BundleRollup, Rollups, page_of
+
+if TYPE_CHECKING:
+    from hub.fleetindex import Observer
 
 BULK_MOVES = 256  # connectivity changes at once past which buckets are rebuilt rather than edited
 _BUCKETS = tuple((conn, health) for conn in CONNECTIVITY_STATES for health in BUNDLE_STATES)
@@ -59,6 +63,7 @@ class ReadModel:
         self._causes: dict[str, set[str]] = {}
         self.rollups = Rollups()
         self.version = 0  # bumped on every change readers could see
+        self.observers: list[Observer] = []  # further summaries kept at commit time (hub.fleetindex)
         for summary in summaries:
             entry = _Entry(summary, self._connectivity(summary, now))
             self._entries[summary.name] = entry
@@ -87,11 +92,19 @@ class ReadModel:
             if previous is not None and seen_at > previous.summary.last_seen:
                 self._set(replace(previous.summary, last_seen=seen_at), now, previous)
 
+    def observe(self, observer: Observer, now: float) -> None:
+        """Have ``observer`` told of every change from now on, after it has been told of every cluster."""
+        with self._lock:
+            observer.load([(entry.summary, entry.connectivity) for entry in self._entries.values()], now)
+            self.observers.append(observer)
+
     def forget(self, name: str) -> bool:
         with self._lock:
             entry = self._entries.pop(name, None)
             if entry is None:
                 return False
+            for observer in self.observers:
+                observer.changed(entry.summary, entry.connectivity, None, None, None)
             self._unbucket(entry)
             self._index(entry.summary, add=False)
             self.rollups.remove(entry.summary, entry.connectivity == "Offline")
@@ -100,6 +113,7 @@ class ReadModel:
 
     def _set(self, summary: ClusterSummary, now: float, previous: _Entry | None) -> None:
         conn = self._connectivity(summary, now)
+        old_summary, old_conn = (previous.summary, previous.connectivity) if previous else (None, None)
         if previous is None:
             entry = _Entry(summary, conn)
             self._entries[summary.name] = entry
@@ -123,6 +137,8 @@ class ReadModel:
                 self.rollups.set_offline(summary, offline)
             entry.summary = summary
             entry.connectivity = conn
+        for observer in self.observers:
+            observer.changed(old_summary, old_conn, summary, conn, now)
         self._schedule(entry, now)
         self.version += 1
 
@@ -179,6 +195,8 @@ class ReadModel:
             for entry, conn in moved:
                 if (entry.connectivity == "Offline") != (conn == "Offline"):
                     self.rollups.set_offline(entry.summary, conn == "Offline")
+                for observer in self.observers:
+                    observer.changed(entry.summary, entry.connectivity, entry.summary, conn, now)
                 entry.connectivity = conn
                 self._schedule(entry, now)
             self.version += len(moved)

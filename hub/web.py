@@ -10,6 +10,7 @@ from starlette.responses import HTMLResponse, Response
 from hub import pages, queries, reportstore, rollout_api, rollout_pages
 from hub.context import HubContext
 from hub.filters import BadQuery, cluster_filter, page_number
+from hub.page_glance import glance_html
 from hub.reading import Handler, read_endpoint
 
 _NO_CACHE = {"Cache-Control": "no-store"}
@@ -47,8 +48,9 @@ def index(ctx: HubContext, request: Request) -> Response:
         rollout_api.brakes_json(ctx),
         only_active=True,
     )
+    top = glance_html(ctx, params)
     return HTMLResponse(
-        pages.index_page(summary, found.views, found.total, params, page, rollouts=rollouts),
+        pages.index_page(summary, found.views, found.total, params, page, rollouts=rollouts, top=top),
         headers=_NO_CACHE,
     )
 
