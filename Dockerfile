@@ -1,79 +1,119 @@
-# syntax=docker/dockerfile:1
 # The Flotilla edge agent: a multi-arch image (linux/amd64, linux/arm64, linux/arm/v7).
+#
+# With internet access (Docker Hub, PyPI and the Go module proxy), the ordinary multi-arch build:
 #
 #   docker buildx build --platform linux/amd64,linux/arm64,linux/arm/v7 \
 #     -t ghcr.io/flotilla/flotilla-agent:0.1.0 --push .
 #
-# Stages: `helm` downloads the pinned helm release for the target architecture and checks its
-# sha256 (runs on the build machine's own architecture); `build` makes wheels of flotilla and its
-# dependencies with a compiler at hand and installs them into a venv; the final image is
-# python:3.11-slim-bookworm plus git, openssh-client, helm and that venv, running as uid 10001 with
-# every writable path under the state volume, so the root filesystem can be mounted read-only.
+# Without a container registry (`make image`, and what the tests run): tests/image/build.sh makes
+# the base root from Debian packages with mmdebstrap, cross-compiles helm and sops on the host and
+# downloads the wheels from PyPI on the host, then builds this same file with
+#
+#   --build-arg BASE_IMAGE=<the imported root> --build-arg TOOLS=tools-context \
+#   --build-arg WHEELHOUSE=wheelhouse-context
+#
+# and a build context that holds tools/ and wheelhouse/ next to the sources.  The build arguments
+# only choose where the inputs come from; every step that shapes the image is the same both ways.
+#
+# Stages: `runtime` is Debian bookworm's own python3 (3.11) plus git and ssh, with the agent's user;
+# `tools` holds helm and sops built for the target from the Go module proxy (the versions the
+# tests use, tests/tools/build-tools.sh); `venv` installs flotilla and its dependencies from wheels,
+# compiling only what PyPI has no wheel for (PyYAML and msgspec on arm/v7) -- the compiler never
+# reaches the final image, which is `runtime` plus helm, sops and the venv, running as uid 10001
+# with every writable path under the state volume, so the root filesystem can be mounted read-only.
 
-ARG PYTHON_VERSION=3.11
+ARG BASE_IMAGE=debian:bookworm-slim
+ARG TOOLS=tools-build
+ARG WHEELHOUSE=wheelhouse-pypi
 
 # ---------------------------------------------------------------------------------------------
-FROM --platform=$BUILDPLATFORM debian:bookworm-slim AS helm
+# helm and sops, cross-compiled on the build machine's own architecture (no emulation needed).
+FROM --platform=$BUILDPLATFORM golang:1.26-bookworm AS tools-build
 ARG TARGETARCH
 ARG TARGETVARIANT
-# Helm v4.2.4, the version the test suite builds (tests/tools/build-tools.sh).  Checksums from the
-# release notes (the .sha256sum files beside each archive on get.helm.sh).
 ARG HELM_VERSION=4.2.4
-ARG HELM_SHA256_AMD64=c306b46f719b0a4da32d0f78ee21bf90ce8d602f15b22ab753f0674d1670a7f3
-ARG HELM_SHA256_ARM64=564de2191b881e9f71b5606b25345821ea1682f06ab90499d3ab22b530176da1
-ARG HELM_SHA256_ARM=894e901f7daaf9b458baad7b5c685bfeef49070d7d53f99687bd5846a6c13639
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-# hadolint ignore=DL3008
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates curl \
-    && rm -rf /var/lib/apt/lists/*
-RUN case "${TARGETARCH}${TARGETVARIANT}" in \
-        amd64) arch=amd64; sum="${HELM_SHA256_AMD64}" ;; \
-        arm64*) arch=arm64; sum="${HELM_SHA256_ARM64}" ;; \
-        armv7) arch=arm; sum="${HELM_SHA256_ARM}" ;; \
-        *) echo "unsupported platform ${TARGETARCH}${TARGETVARIANT}: use linux/amd64, linux/arm64 or linux/arm/v7" >&2; exit 1 ;; \
-    esac \
-    && archive="helm-v${HELM_VERSION}-linux-${arch}.tar.gz" \
-    && curl -fsSL --retry 3 -o "/tmp/${archive}" "https://get.helm.sh/${archive}" \
-    && echo "${sum}  /tmp/${archive}" | sha256sum --check --strict - \
-    && tar -xzf "/tmp/${archive}" -C /tmp "linux-${arch}/helm" \
-    && install -m 0755 "/tmp/linux-${arch}/helm" /usr/local/bin/helm \
-    && rm -rf /tmp/*
+ARG SOPS_VERSION=3.13.3
+COPY tests/image/cross-tools.sh /usr/local/bin/cross-tools.sh
+RUN cross-tools.sh "${TARGETARCH}${TARGETVARIANT}" /tools
+
+# The same two binaries, built by tests/image/build.sh with the same script.
+FROM scratch AS tools-context
+COPY tools/ /tools/
 
 # ---------------------------------------------------------------------------------------------
-# The full (non-slim) image has gcc: PyYAML and msgspec (lightkube's) publish no arm/v7 wheels and
-# are compiled here (under QEMU when cross-building: slow), never in the final image.  Same Python
-# and Debian release as the final stage, so the venv's interpreter path and ABI match.
-FROM python:${PYTHON_VERSION}-bookworm AS build
+# Wheels pip may use instead of PyPI: none (pip reads PyPI) or the ones downloaded on the host.
+FROM scratch AS wheelhouse-pypi
+FROM scratch AS wheelhouse-context
+COPY wheelhouse/ /wheelhouse/
+
+# hadolint ignore=DL3006
+FROM ${TOOLS} AS tools
+# hadolint ignore=DL3006
+FROM ${WHEELHOUSE} AS wheelhouse
+
+# ---------------------------------------------------------------------------------------------
+# hadolint ignore=DL3006
+FROM ${BASE_IMAGE} AS runtime
+# git and ssh for the fleet repo, Debian's python3; nothing else (no compilers, no package caches).
+# A base that already has them (the mmdebstrap root) skips apt entirely.
+ARG RUNTIME_PACKAGES="python3 git openssh-client ca-certificates"
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# hadolint ignore=DL3008,SC2086
+RUN missing="$(for p in ${RUNTIME_PACKAGES}; do \
+        dpkg-query -W -f='${db:Status-Status}\n' "$p" 2>/dev/null | grep -qx installed || echo "$p"; done)" \
+    && if [ -n "$missing" ]; then \
+        apt-get update \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi \
+    && groupadd --gid 10001 flotilla \
+    && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /var/lib/flotilla/home \
+        --shell /usr/sbin/nologin flotilla \
+    && install -d -o 10001 -g 10001 -m 0700 /var/lib/flotilla
+
+# ---------------------------------------------------------------------------------------------
+FROM runtime AS venv
+ARG TARGETARCH
+ARG TARGETVARIANT
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
+# venv (with pip) always; a C compiler only where PyPI publishes no wheel for this architecture.
+# hadolint ignore=DL3008,SC2086
+RUN packages="python3-venv" \
+    && if [ "${TARGETARCH}${TARGETVARIANT}" = armv7 ]; then packages="$packages gcc libc6-dev python3-dev libyaml-dev"; fi \
+    && apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $packages \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# With a wheelhouse, pip uses nothing else (a missing wheel fails the build instead of fetching).
+# The dependencies first, from pyproject.toml alone: that layer outlives changes to the code.
+COPY pyproject.toml ./
+RUN --mount=type=bind,from=wheelhouse,target=/mnt/inputs \
+    if [ -d /mnt/inputs/wheelhouse ]; then \
+        export PIP_NO_INDEX=1 PIP_FIND_LINKS=/mnt/inputs/wheelhouse; \
+    fi \
+    && python3 -m venv /opt/flotilla \
+    && python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
+        >/tmp/requirements.txt \
+    && /opt/flotilla/bin/pip install --requirement /tmp/requirements.txt
+COPY README.md ./
 COPY agent ./agent
 COPY hub ./hub
-RUN pip wheel --wheel-dir /wheels . \
-    && python -m venv /opt/flotilla \
-    && /opt/flotilla/bin/pip install --no-index --find-links /wheels flotilla \
-    && /opt/flotilla/bin/pip uninstall --yes pip \
-    && /opt/flotilla/bin/python -m compileall -q /opt/flotilla/lib
+RUN --mount=type=bind,from=wheelhouse,target=/mnt/inputs \
+    if [ -d /mnt/inputs/wheelhouse ]; then \
+        export PIP_NO_INDEX=1 PIP_FIND_LINKS=/mnt/inputs/wheelhouse; \
+    fi \
+    && /opt/flotilla/bin/pip install --no-deps . \
+    && /opt/flotilla/bin/pip uninstall --yes pip setuptools
 
 # ---------------------------------------------------------------------------------------------
-FROM python:${PYTHON_VERSION}-slim-bookworm
+FROM runtime
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="flotilla-agent" \
       org.opencontainers.image.description="Flotilla edge agent: pull-based GitOps for fleets of edge Kubernetes clusters" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="Apache-2.0"
-# git and ssh for the fleet repo; nothing else (no compilers, no package caches).
-# hadolint ignore=DL3008
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends git openssh-client ca-certificates \
-    && rm -rf /var/lib/apt/lists/* \
-    && groupadd --gid 10001 flotilla \
-    && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /var/lib/flotilla/home \
-        --shell /usr/sbin/nologin flotilla \
-    && install -d -o 10001 -g 10001 -m 0700 /var/lib/flotilla
-COPY --from=helm /usr/local/bin/helm /usr/local/bin/helm
-COPY --from=build /opt/flotilla /opt/flotilla
+COPY --from=tools /tools/helm /tools/sops /usr/local/bin/
+COPY --from=venv /opt/flotilla /opt/flotilla
 # Everything the agent, git and helm write lives in the state volume.
 ENV PATH=/opt/flotilla/bin:$PATH \
     PYTHONUNBUFFERED=1 \

@@ -4,9 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint unit tools system-packages setup clean demo demo-stop e2e
+.PHONY: test lint unit tools system-packages setup clean demo demo-stop e2e image image-save image-engine
 
-test: setup tools system-packages lint
+test: setup tools system-packages lint image
 	FLOTILLA_TOOLS_BIN="$$(tests/tools/build-tools.sh | tail -n 1)" $(PY) -m pytest $(PYTEST_ARGS)
 
 setup: $(STAMP)
@@ -42,7 +42,25 @@ lint: setup
 	$(PY) -m mypy
 
 unit: setup
-	$(PY) -m pytest -m "not cluster and not browser and not e2e" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not cluster and not browser and not e2e and not image" $(PYTEST_ARGS)
+
+# The agent image for linux/amd64, linux/arm64 and linux/arm/v7 (flotilla-agent:dev-<arch>;
+# flotilla-agent:dev is amd64) in the local Docker engine, built from the Dockerfile without any
+# container registry: Debian roots (mmdebstrap), helm and sops cross-built from the Go module proxy,
+# wheels from PyPI; cached under ~/.cache/flotilla/image.  Starts dockerd (no bridge, no iptables)
+# and registers QEMU with binfmt_misc first.  IMAGE_ARCHES picks a subset.
+IMAGE_ARCHES ?= amd64 arm64 armv7
+IMAGE_SAVE_DIR ?= $(HOME)/.cache/flotilla/image/save
+image: setup
+	PYTHON=$(CURDIR)/$(PY) tests/image/build.sh $(IMAGE_ARCHES)
+
+# One tar per architecture for air-gapped sites: `docker load -i` or `k3s ctr images import`.
+image-save: image
+	PYTHON=$(CURDIR)/$(PY) tests/image/build.sh save $(IMAGE_SAVE_DIR) $(IMAGE_ARCHES)
+
+# Only the engine: dockerd and QEMU (binfmt_misc), e.g. before running the image tests by hand.
+image-engine:
+	tests/image/engine.sh
 
 # A whole fleet on this machine: CLUSTERS local clusters, a Git server, a hub and one agent each.
 CLUSTERS ?= 3

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
+import platform
 import sys
 from collections.abc import Sequence
 
 from agent import __version__
 from agent.commands import add_agent_commands
 from agent.manifests import add_manifests_command
+from agent.selfcommands import add_self_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,8 +23,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"flotilla-agent {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_fleet_commands(subparsers)
+    version = subparsers.add_parser(
+        "version",
+        help="print the agent's version and the machine it runs on",
+        description="The agent's version, this machine's architecture (uname -m) and the Python it runs.",
+    )
+    version.add_argument("--output", choices=("text", "json"), default="text")
+    version.set_defaults(handler=_run_version)
     add_agent_commands(subparsers)
     add_manifests_command(subparsers)
+    add_self_commands(subparsers)
     return parser
 
 
@@ -54,6 +65,15 @@ def _add_fleet_commands(subparsers: argparse._SubParsersAction[argparse.Argument
         "--output", choices=("table", "json"), default="table", help="output format (default: table)"
     )
     plan.set_defaults(handler=_run_plan)
+
+
+def _run_version(args: argparse.Namespace) -> int:
+    info = {"version": __version__, "machine": platform.machine(), "python": platform.python_version()}
+    if args.output == "json":
+        print(json.dumps(info))
+    else:
+        print(f"flotilla-agent {info['version']} ({info['machine']}, Python {info['python']})")
+    return 0
 
 
 def _run_validate(args: argparse.Namespace) -> int:

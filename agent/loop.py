@@ -9,19 +9,20 @@ the rest of the pass (and its pruning) and exits.
 from __future__ import annotations
 
 import os
+import platform
 import random
 import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import structlog
 
-from agent import inflight, lease, report, sops
+from agent import __version__, inflight, lease, readiness, report, selfupgrade, sops
 from agent.fleet import ContentCache
 from agent.gates import Gates
 from agent.helm import Helm
@@ -54,6 +55,7 @@ class Agent:
     decryptor: sops.Decryptor | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     wake: threading.Event = field(default_factory=threading.Event)
+    self_upgrade: selfupgrade.Record | None = None
     fleet_cache: ContentCache = field(default_factory=ContentCache)
 
     @classmethod
@@ -116,6 +118,7 @@ class Agent:
         outcome = reconcile_once(context, revision)
         if revision.commit and outcome.ok:
             self.source.mark_applied(revision.commit)
+        self._watch_self(outcome)
         status = self._report(outcome, revision)
         log.info(
             "pass_finished",
@@ -144,10 +147,43 @@ class Agent:
             hub_error=self.reporter.last_error if self.reporter is not None else None,
             signature=revision.signature,
         )
+        upgrade_from, upgrade_to, upgrade_result = selfupgrade.report_fields(self.self_upgrade)
+        status = replace(
+            status,
+            agent_image=os.environ.get(selfupgrade.IMAGE_ENV, ""),
+            self_upgrade_from=upgrade_from,
+            self_upgrade_to=upgrade_to,
+            self_upgrade_result=upgrade_result,
+        )
         report.save(self.settings.state_dir, status)
         if self.reporter is not None:
             self.reporter.submit(status)
         return status
+
+    def _watch_self(self, outcome: PassOutcome) -> None:
+        """The self-upgrade watchdog (agent.selfupgrade), when the agent is a bundle of its repo."""
+        found = selfupgrade.self_release(outcome.releases)
+        if found is None:
+            return
+        lease = self.lease
+        proved = readiness.pass_proves_agent(
+            outcome.commit, outcome.error, outcome.cluster_error, len(outcome.problems)
+        )
+        try:
+            record = selfupgrade.after_pass(
+                kube=self.kube,
+                helm=self.helm,
+                state_dir=self.settings.state_dir,
+                namespace=found[0],
+                digest=found[1],
+                proved=proved,
+                may_act=(lambda: lease.acquire()) if lease is not None else (lambda: None),
+            )
+        finally:
+            if lease is not None:
+                lease.release()
+        if record is not None:
+            self.self_upgrade = record
 
     def close(self) -> None:
         if self.reporter is not None:
@@ -205,16 +241,18 @@ def run(settings: AgentSettings) -> int:
     except (KubeError, SettingsError) as error:
         log.error("startup_failed", error=str(error))
         return 1
+    readiness.clear(settings.state_dir)  # Ready again only after a pass of this process
     _install_signal_handlers(agent)
     observer = _watch(agent)
     rng = random.Random()  # noqa: S311 - jitter, not security
     failures = 0
-    log.info("agent_started", settings=repr(settings))
+    log.info("agent_started", version=__version__, machine=platform.machine(), settings=repr(settings))
     try:
         while not agent.stop.is_set():
             agent.wake.clear()  # before the pass: a change made during it wakes the next one
             try:
                 outcome, _ = agent.run_pass()
+                _mark_ready(agent, outcome)
                 failed = outcome.error or outcome.cluster_error or outcome.source_error
                 failures = failures + 1 if failed else 0
             except Exception as error:  # a bug must not kill an edge agent: log, back off, retry
@@ -227,6 +265,13 @@ def run(settings: AgentSettings) -> int:
         agent.close()
         log.info("agent_stopped")
     return 0
+
+
+def _mark_ready(agent: Agent, outcome: PassOutcome) -> None:
+    if not agent.stop.is_set() and readiness.pass_proves_agent(
+        outcome.commit, outcome.error, outcome.cluster_error, len(outcome.problems)
+    ):
+        readiness.mark(agent.settings.state_dir, outcome.commit)
 
 
 def _sleep(agent: Agent, seconds: float) -> None:

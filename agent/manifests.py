@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import yaml
 
-from agent import __version__
+from agent import __version__, placement, readiness
 from agent import rbac as rbac_modes
 
 RbacMode = Literal["cluster-admin", "least-privilege", "namespaced"]
@@ -68,6 +68,11 @@ class InstallOptions:
     git_credentials_secret: str | None = None
     hub_token_secret: str = DEFAULT_HUB_TOKEN_SECRET
     target_namespaces: tuple[str, ...] = ()  # --rbac namespaced: where releases may go
+    resources: placement.Resources = placement.DEFAULT_RESOURCES
+    node_selector: tuple[tuple[str, str], ...] = ()
+    tolerations: tuple[Manifest, ...] = ()
+    # False when the Namespace exists already (bootstrap creates it before helm: the release lives there).
+    create_namespace: bool = True
     verify_signatures: Literal["off", "ssh", "gpg"] = "off"
     trusted_keys_configmap: str | None = None  # public keys: a ConfigMap, not a Secret
     sops_key_secret: str | None = None  # a Secret in the agent's namespace holding the site's age key
@@ -104,7 +109,8 @@ def build_manifests(options: InstallOptions) -> list[Manifest]:
         )
     )
     storage = [_state_claim(options)] if options.state_storage == "pvc" else []
-    return [_namespace(options), _service_account(options), *rbac, *lease, *storage, _deployment(options)]
+    namespace = [_namespace(options)] if options.create_namespace else []
+    return [*namespace, _service_account(options), *rbac, *lease, *storage, _deployment(options)]
 
 
 class _PlainDumper(yaml.SafeDumper):
@@ -247,6 +253,7 @@ def _env(options: InstallOptions) -> list[Manifest]:
         ("FLOTILLA_REPO_PATH", options.repo_path),
         ("FLOTILLA_INTERVAL", str(options.interval)),
         ("FLOTILLA_STATE_DIR", STATE_DIR),
+        ("FLOTILLA_IMAGE", options.image),  # the agent's own image: its self-upgrade watch compares it
         ("FLOTILLA_HUB_URL", options.hub_url),
         (
             "FLOTILLA_NAMESPACES",
@@ -330,6 +337,11 @@ def _state_dir_owner(options: InstallOptions) -> Manifest:
     }
 
 
+def _same_node_as_agent(selector: Manifest) -> Manifest:
+    term = {"labelSelector": {"matchLabels": dict(selector)}, "topologyKey": "kubernetes.io/hostname"}
+    return {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+
+
 def _deployment(options: InstallOptions) -> Manifest:
     volumes, mounts = _volumes(options)
     selector = {"app.kubernetes.io/name": NAME}
@@ -339,12 +351,10 @@ def _deployment(options: InstallOptions) -> Manifest:
         "imagePullPolicy": options.image_pull_policy,
         "args": ["run"],
         "env": _env(options),
-        "resources": {
-            "requests": {"cpu": "50m", "memory": "96Mi"},
-            "limits": {"cpu": "500m", "memory": "256Mi"},
-        },
+        "resources": options.resources.manifest(),
         "securityContext": _container_security(),
         "volumeMounts": mounts,
+        **readiness.probe_manifest(),
     }
     pod_spec: Manifest = {
         "serviceAccountName": NAME,
@@ -361,6 +371,14 @@ def _deployment(options: InstallOptions) -> Manifest:
         "containers": [container],
         "volumes": volumes,
     }
+    if options.state_storage == "pvc":
+        # The state claim is ReadWriteOnce: the surge pod must start on the old pod's node.  (A pod
+        # matching its own required affinity term schedules anywhere when no such pod exists yet.)
+        pod_spec["affinity"] = _same_node_as_agent(selector)
+    if options.node_selector:
+        pod_spec["nodeSelector"] = dict(options.node_selector)
+    if options.tolerations:
+        pod_spec["tolerations"] = [dict(t) for t in options.tolerations]
     if options.state_storage == "hostPath":
         del pod_spec["securityContext"]["runAsNonRoot"]  # the init container must be root to chown
         pod_spec["initContainers"] = [_state_dir_owner(options)]
@@ -370,8 +388,11 @@ def _deployment(options: InstallOptions) -> Manifest:
         "metadata": _metadata(options, NAME),
         "spec": {
             "replicas": 1,
-            # Two agents must never reconcile the same cluster at once, and the state volume is RWO.
-            "strategy": {"type": "Recreate"},
+            # The old agent keeps running until the new one has completed a pass (its readiness
+            # probe), so a broken new version is rolled back by the old one (agent.selfupgrade).
+            # Two agents never act at once: the Lease (agent.lease) lets one of them change things.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "progressDeadlineSeconds": readiness.PROGRESS_DEADLINE_SECONDS,
             "revisionHistoryLimit": 3,
             "selector": {"matchLabels": selector},
             "template": {"metadata": {"labels": _labels(options)}, "spec": pod_spec},
@@ -422,13 +443,26 @@ def add_manifests_command(subparsers: Any) -> argparse.ArgumentParser:
         description="Print the Namespace, ServiceAccount, RBAC, storage and Deployment that run the "
         "agent in a cluster, as YAML for `kubectl apply -f -`.  Secrets are referenced, never inlined.",
     )
+    add_install_arguments(parser)
+    parser.set_defaults(handler=_run_manifests)
+    return parser
+
+
+def add_install_arguments(parser: argparse.ArgumentParser) -> None:
+    """The install knobs, shared by ``manifests`` and ``bootstrap``."""
     dns_label = _checked(_DNS_LABEL, "Kubernetes name (lower-case letters, digits and '-', at most 63)")
     secret_name = _checked(_DNS_SUBDOMAIN, "Secret name")
     parser.add_argument(
         "--cluster", type=_non_empty, required=True, help="this cluster's name in the fleet repo"
     )
     parser.add_argument(
-        "--repo", type=_non_empty, required=True, metavar="URL", help="the fleet repo's Git URL"
+        "--repo",
+        "--repo-url",
+        dest="repo",
+        type=_non_empty,
+        required=True,
+        metavar="URL",
+        help="the fleet repo's Git URL",
     )
     parser.add_argument("--hub", metavar="URL", help="the hub's URL (omit to run without a hub)")
     ref = parser.add_mutually_exclusive_group()
@@ -487,6 +521,7 @@ def add_manifests_command(subparsers: Any) -> argparse.ArgumentParser:
         default=DEFAULT_HUB_TOKEN_SECRET,
         help=f"Secret with key {HUB_TOKEN_KEY}: the cluster's hub token (default {DEFAULT_HUB_TOKEN_SECRET})",
     )
+    placement.add_placement_arguments(parser)
     parser.add_argument(
         "--verify-signatures",
         choices=["off", "ssh", "gpg"],
@@ -505,8 +540,6 @@ def add_manifests_command(subparsers: Any) -> argparse.ArgumentParser:
         metavar="NAME",
         help="Secret (in --namespace) with key age.agekey: the site's age key for SOPS-encrypted values",
     )
-    parser.set_defaults(handler=_run_manifests)
-    return parser
 
 
 def options_from_args(args: argparse.Namespace) -> InstallOptions:
@@ -530,6 +563,9 @@ def options_from_args(args: argparse.Namespace) -> InstallOptions:
         git_credentials_secret=args.git_credentials_secret,
         hub_token_secret=args.hub_token_secret,
         target_namespaces=args.target_namespaces,
+        resources=placement.resources_from_args(args),
+        node_selector=args.node_selector,
+        tolerations=tuple(args.toleration),
         verify_signatures=args.verify_signatures,
         trusted_keys_configmap=args.trusted_keys_configmap,
         sops_key_secret=args.sops_key_secret,

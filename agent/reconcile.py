@@ -57,6 +57,7 @@ from agent.releases import (
     digest_label,
     group_releases,
 )
+from agent.selfbundle import SELF_BUNDLE
 from agent.source import SourceRevision
 
 log = structlog.get_logger(__name__)
@@ -303,6 +304,9 @@ def _prunable(
         and history.current.labels.get(CLUSTER_LABEL) == ctx.cluster
         and history.current.labels.get(BUNDLE_LABEL) not in protected
         and key not in wanted
+        # The agent never uninstalls itself: a site whose flotilla-system bundle is removed (or not
+        # yet merged after bootstrap) keeps its agent, reachable through Git.
+        and history.current.labels.get(BUNDLE_LABEL) != SELF_BUNDLE
     )
 
 

@@ -6,6 +6,7 @@ Pure except for :func:`save` and :func:`load_last`, which use the state director
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -50,6 +51,7 @@ def build(
         sequence=sequence,
         generated_at=generated,
         agent_version=__version__,
+        agent_arch=platform.machine(),
         interval_seconds=max(1, round(interval_seconds)),
         labels=dict(outcome.labels),
         source=contract.SourceStatus(

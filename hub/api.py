@@ -134,6 +134,7 @@ def cluster_json(view: ClusterView) -> dict[str, Any]:
         "desired_commit": s.desired_commit,
         "labels": s.labels,
         "agent_version": s.agent_version,
+        "agent_arch": s.agent_arch,
         "sequence": s.sequence,
         "interval_seconds": s.interval_seconds,
         "last_report_age_seconds": round(view.age_seconds, 3),

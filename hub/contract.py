@@ -171,6 +171,13 @@ class StatusReport:
     labels: dict[str, str]
     source: SourceStatus
     bundles: list[BundleStatus]
+    agent_arch: str = ""  # optional: the agent's machine (``uname -m``), e.g. x86_64, aarch64, armv7l
+    # optional: the agent's image and its last self-upgrade (agent.selfupgrade): images and a result
+    # ("succeeded", "in-progress" or "rolled-back: why").
+    agent_image: str = ""
+    self_upgrade_from: str = ""
+    self_upgrade_to: str = ""
+    self_upgrade_result: str = ""
     errors: ErrorFields = field(default_factory=ErrorFields)
     rollout: dict[str, Any] | None = None  # staged rollouts and the deletion brake (hub.rollout_contract)
 
@@ -511,6 +518,11 @@ def parse_report(raw: Mapping[str, Any] | bytes | str) -> StatusReport:
         labels=_labels(obj.get("labels", {}), "labels"),
         source=_source(obj["source"], "source"),
         bundles=_list(obj, "bundles", "", MAX_BUNDLES, _bundle, optional=False),
+        agent_arch=_str(obj, "agent_arch", "", MAX_NAME, ""),
+        agent_image=_str(obj, "agent_image", "", MAX_SHORT, ""),
+        self_upgrade_from=_str(obj, "self_upgrade_from", "", MAX_SHORT, ""),
+        self_upgrade_to=_str(obj, "self_upgrade_to", "", MAX_SHORT, ""),
+        self_upgrade_result=_str(obj, "self_upgrade_result", "", MAX_MESSAGE, ""),
         errors=_errors(obj.get("errors"), "errors"),
         rollout=_rollout(obj.get("rollout")),
     )

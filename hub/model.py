@@ -43,6 +43,7 @@ class ClusterSummary:
     agent_version: str
     source_error: str | None
     bundles: tuple[BundleBrief, ...]
+    agent_arch: str = ""  # the agent's machine (uname -m), "" when not reported
     cause: str = ""  # signature of what is wrong ("" when healthy): clusters failing alike group by it
     rollout: dict[str, Any] | None = None  # the report's staged-rollout facts and refused prune
     problems: tuple[ProblemBrief, ...] = ()  # every error it reports, by signature (hub.signatures)
@@ -109,6 +110,7 @@ def summarize(report: StatusReport, received_at: float) -> ClusterSummary:
         commit=_opt(report.source.applied_commit),
         desired_commit=_opt(report.source.desired_commit),
         agent_version=_intern(report.agent_version),
+        agent_arch=_intern(report.agent_arch),
         source_error=report.source.error,
         bundles=tuple(
             _brief(b.bundle, b.state, b.applied_commit, b.desired_commit, b.chart_version, b.digest)
@@ -142,6 +144,7 @@ def summary_to_json(s: ClusterSummary) -> bytes:
         s.cause,
         s.rollout,
         [[p.signature, p.bundle, p.example] for p in s.problems],
+        s.agent_arch,
     ]
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -151,6 +154,7 @@ def summary_from_json(raw: bytes | str, reported_at: float, last_seen: float) ->
     name, sequence, health, interval, labels, commit, desired, agent, error, bundles, cause = data[:11]
     rollout = data[11] if len(data) > 11 else None
     problems = data[12] if len(data) > 12 else []  # older hubs stored no problems
+    arch = data[13] if len(data) > 13 else ""
     return ClusterSummary(
         name=_intern(name),
         sequence=int(sequence),
@@ -167,4 +171,5 @@ def summary_from_json(raw: bytes | str, reported_at: float, last_seen: float) ->
         cause=_intern(cause),
         rollout=rollout,
         problems=_problems(problems),
+        agent_arch=_intern(str(arch)),
     )

@@ -33,6 +33,10 @@ _CLUSTER = {
         "desired_commit": {"type": ["string", "null"]},
         "labels": {"type": "object", "additionalProperties": {"type": "string"}},
         "agent_version": {"type": "string"},
+        "agent_arch": {
+            "type": "string",
+            "description": "the agent's machine (uname -m); empty if not reported",
+        },
         "sequence": {"type": "integer"},
         "interval_seconds": {"type": "integer"},
         "last_report_age_seconds": {"type": "number"},

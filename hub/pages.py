@@ -216,10 +216,12 @@ def _stamp(epoch: float) -> str:
 
 def cluster_page(view: ClusterView, report: StatusReport | None, history: Sequence[HistoryEntry] = ()) -> str:
     s = view.summary
+    machine = f" on {e(s.agent_arch, 40)}" if s.agent_arch else ""
     head = (
         f"<h1>Cluster {e(s.name)} {health_badge(view)} {connectivity_badge(view)}</h1>"
         f'<p class="labels">{_labels(s.labels)}</p>'
-        f"<p>Agent {e(s.agent_version, 40)}, reporting every {s.interval_seconds}s; report #{s.sequence}, "
+        f"<p>Agent {e(s.agent_version, 40)}{machine}, reporting every {s.interval_seconds}s; "
+        f"report #{s.sequence}, "
         f"last heard {describe_age(view.age_seconds)} ago ({_stamp(s.last_seen)}). "
         f'<a href="/clusters/{quote(s.name, safe="")}/history">History</a></p>'
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 from datetime import UTC, datetime
 
 from agent import report
@@ -42,6 +43,7 @@ def test_report_round_trips_through_the_hubs_parser_and_keeps_cluster_health():
     assert parsed.health == "Failed"
     assert parsed.labels == {"region": "eu"}
     assert parsed.source.desired_commit == COMMIT
+    assert parsed.agent_arch == platform.machine()  # what the hub shows as the agent's architecture
 
 
 def test_last_transition_moves_only_when_the_state_changes():

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from agent import __version__
+from agent import __version__, selfupgrade
 from agent.manifests import (
     InstallOptions,
     add_manifests_command,
@@ -81,10 +81,10 @@ def test_header_tells_which_secrets_to_create_without_any_secret_value() -> None
     assert "'edge-berlin-1'" in header[0]
 
 
-def test_deployment_is_a_single_replica_recreated_never_rolled() -> None:
+def test_deployment_is_a_single_replica_whose_old_pod_stays_until_the_new_one_is_ready() -> None:
     deployment = the(build_manifests(BASE), "Deployment")
     assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     selector = deployment["spec"]["selector"]["matchLabels"]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert selector.items() <= labels.items()
@@ -150,12 +150,13 @@ def test_env_vars_carry_the_settings_under_the_agents_own_variable_names() -> No
         "FLOTILLA_REPO_PATH": "fleets/eu",
         "FLOTILLA_INTERVAL": "30",
         "FLOTILLA_STATE_DIR": "/var/lib/flotilla",
+        "FLOTILLA_IMAGE": options.image,
         "FLOTILLA_HUB_URL": "https://hub.example.org",
         "FLOTILLA_HUB_TOKEN_FILE": "/etc/flotilla/hub/token",
         "FLOTILLA_CREDENTIALS_FILE": "/etc/flotilla/git/credentials.yaml",
     }
-    known = {setting.env for setting in SETTINGS}
-    assert set(env_of(options)) <= known, "every variable must be one agent/settings.py reads"
+    known = {setting.env for setting in SETTINGS} | {selfupgrade.IMAGE_ENV}  # its self-upgrade watch
+    assert set(env_of(options)) <= known, "every variable must be one the agent reads"
 
 
 def test_a_pinned_tag_or_commit_replaces_the_branch() -> None:

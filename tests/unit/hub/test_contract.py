@@ -38,6 +38,21 @@ def test_previous_version_is_accepted_and_upgraded() -> None:
     assert parsed.bundles[0].non_ready == []
 
 
+def test_agent_arch_is_optional_carried_and_bounded() -> None:
+    """An older agent sends no ``agent_arch`` (it reads as ""); a newer one's survives the round trip;
+    an oversized or non-string one is rejected by name."""
+    data = make_report().to_json_dict()
+    del data["agent_arch"]
+    assert parse_report(data).agent_arch == ""
+    data["agent_arch"] = "aarch64"
+    assert parse_report(json.dumps(data)).agent_arch == "aarch64"
+    for bad in ("x" * 1000, 64, ["arm"]):
+        data["agent_arch"] = bad
+        with pytest.raises(ContractError) as err:
+            parse_report(data)
+        assert err.value.field_path == "agent_arch"
+
+
 def test_unknown_version_is_rejected_naming_the_field() -> None:
     data = make_report().to_json_dict()
     data["version"] = 3

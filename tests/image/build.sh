@@ -1,0 +1,257 @@
+#!/usr/bin/env bash
+# Build the agent image from the repo's Dockerfile for linux/amd64, linux/arm64 and linux/arm/v7
+# into the local Docker engine, without any container registry:
+#
+#   tests/image/build.sh [amd64] [arm64] [armv7]     (default: all three)
+#   tests/image/build.sh save DIR [ARCH...]           (docker save each image as DIR/flotilla-agent-<tag>.tar)
+#
+# Tags flotilla-agent:dev-amd64, :dev-arm64, :dev-armv7, and flotilla-agent:dev for amd64 (the
+# engine's image store keeps one architecture per tag).  The Dockerfile's inputs come from:
+#   - the base: a Debian bookworm root made with mmdebstrap for the target architecture (minbase,
+#     merged /usr, docs and locales left out like debian:bookworm-slim, plus the Dockerfile's
+#     RUNTIME_PACKAGES), loaded into the engine as a one-layer image of the target's platform;
+#   - helm and sops: tests/image/cross-tools.sh on the host (Go module proxy, no emulation), at the
+#     versions pinned in tests/tools/build-tools.sh;
+#   - Python: wheels downloaded on the host from PyPI for the target platform, plus the sdists
+#     PyPI has no wheel for and their build requirements (compiled in the build, under emulation).
+# Everything is cached under FLOTILLA_IMAGE_CACHE (default ~/.cache/flotilla/image), keyed by what
+# it was made from, and Docker's layer cache does the rest: a second run takes seconds.
+# Starts dockerd and registers QEMU with binfmt_misc first (tests/image/engine.sh).
+set -euo pipefail
+shopt -s inherit_errexit # the helpers below run in $(...): a failure there must stop the build
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+CACHE="${FLOTILLA_IMAGE_CACHE:-${HOME}/.cache/flotilla/image}"
+# Debian's docker client: BuildKit built in.  (A newer CLI needs the buildx plugin for BuildKit.)
+DOCKER="${FLOTILLA_DOCKER:-/usr/bin/docker}"
+PYTHON="${PYTHON:-python3}"
+SUITE=bookworm
+export DOCKER_BUILDKIT=1
+
+log() { printf '[image %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+key() { sha256sum | cut -c1-12; }
+# with_lock NAME FUNCTION ARGS...: one at a time per NAME, so a `make image` and a test session (or
+# two architectures sharing an input) wait for each other instead of building the same thing twice.
+with_lock() {
+  local name="$1"
+  shift
+  mkdir -p "${CACHE}/locks"
+  (
+    flock 9
+    "$@"
+  ) 9>"${CACHE}/locks/${name}"
+}
+
+# A pin from the test tools' build script, else the Dockerfile's default for that build argument.
+pin() {
+  local value
+  value="$(sed -n "s/^$1=//p" "$REPO/tests/tools/build-tools.sh")"
+  [ -n "$value" ] || value="$(dockerfile_arg "$1")"
+  [ -n "$value" ] || die "no $1 in tests/tools/build-tools.sh or the Dockerfile"
+  echo "$value"
+}
+dockerfile_arg() { sed -n "s/^ARG $1=\"\{0,1\}\([^\"]*\)\"\{0,1\}$/\1/p" "$REPO/Dockerfile" | head -n1; }
+
+deb_arch() { case "$1" in amd64) echo amd64 ;; arm64) echo arm64 ;; armv7) echo armhf ;; esac; }
+platform() { case "$1" in amd64) echo linux/amd64 ;; arm64) echo linux/arm64 ;; armv7) echo linux/arm/v7 ;; esac; }
+pip_platforms() { # manylinux tags bookworm's glibc (2.36) accepts, for pip download --platform
+  local machine v
+  case "$1" in amd64) machine=x86_64 ;; arm64) machine=aarch64 ;; armv7) machine=armv7l ;; esac
+  for v in $(seq 17 36); do printf -- '--platform manylinux_2_%s_%s ' "$v" "$machine"; done
+  printf -- '--platform manylinux2014_%s --platform linux_%s' "$machine" "$machine"
+}
+
+# --- the base root ------------------------------------------------------------------------------
+MMDEBSTRAP_OPTS=(
+  --variant=minbase --mode=root --format=tar
+  --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr
+  --dpkgopt=force-unsafe-io
+  "--dpkgopt=path-exclude=/usr/share/doc/*" "--dpkgopt=path-include=/usr/share/doc/*/copyright"
+  "--dpkgopt=path-exclude=/usr/share/man/*" "--dpkgopt=path-exclude=/usr/share/info/*"
+  "--dpkgopt=path-exclude=/usr/share/locale/*" "--dpkgopt=path-include=/usr/share/locale/locale.alias"
+  "--aptopt=Acquire::Languages \"none\""
+)
+MIRRORS=(
+  "deb http://deb.debian.org/debian ${SUITE} main"
+  "deb http://deb.debian.org/debian ${SUITE}-updates main"
+  "deb http://deb.debian.org/debian-security ${SUITE}-security main"
+)
+
+base_image() { with_lock "root-$1" _base_image "$1"; }
+_base_image() { # ARCH -> prints the imported base image's name
+  local arch="$1" packages hash tarball image
+  packages="$(dockerfile_arg RUNTIME_PACKAGES)"
+  hash="$(printf '%s\n' "$SUITE" "$arch" "$packages" "${MMDEBSTRAP_OPTS[@]}" "${MIRRORS[@]}" | key)"
+  tarball="${CACHE}/roots/${SUITE}-${arch}-${hash}.tar"
+  image="flotilla-base:${SUITE}-${arch}-${hash}"
+  if [ ! -f "$tarball" ]; then
+    log "${arch}: making the Debian ${SUITE} root with mmdebstrap (${packages}; log: ${tarball%.tar}.log)"
+    mkdir -p "${CACHE}/roots"
+    local started=$SECONDS
+    if ! nice mmdebstrap "${MMDEBSTRAP_OPTS[@]}" --arch="$(deb_arch "$arch")" --include="${packages// /,}" \
+      "$SUITE" "${tarball}.partial" "${MIRRORS[@]}" >"${tarball%.tar}.log" 2>&1; then
+      tail -n 30 "${tarball%.tar}.log" >&2
+      rm -f "${tarball}.partial"
+      die "mmdebstrap failed for ${arch}"
+    fi
+    mv "${tarball}.partial" "$tarball"
+    log "${arch}: root made in $((SECONDS - started))s"
+  fi
+  if ! "$DOCKER" image inspect "$image" >/dev/null 2>&1; then
+    log "${arch}: loading the root into the engine as ${image}"
+    "$PYTHON" "${REPO}/tests/image/root_image.py" "$tarball" "$(platform "$arch")" "$image" |
+      "$DOCKER" load >/dev/null
+  fi
+  echo "$image"
+}
+
+# --- helm and sops ------------------------------------------------------------------------------
+tools_dir() { with_lock "tools-$1" _tools_dir "$1"; }
+_tools_dir() { # ARCH -> prints the directory holding helm and sops for ARCH
+  local arch="$1" helm sops dir
+  helm="$(pin HELM_VERSION)" sops="$(pin SOPS_VERSION)"
+  dir="${CACHE}/tools/helm-${helm}_sops-${sops}/${arch}"
+  if [ ! -f "${dir}/.done" ]; then
+    log "${arch}: cross-compiling helm ${helm} and sops ${sops} (log: ${dir}.log)"
+    mkdir -p "$dir"
+    local started=$SECONDS
+    # sum.golang.org is out of reach here: trust the module proxy for these two, like build-tools.sh
+    if ! HELM_VERSION="$helm" SOPS_VERSION="$sops" GONOSUMDB="helm.sh,github.com/getsops" \
+      nice "${REPO}/tests/image/cross-tools.sh" "$arch" "$dir" >"${dir}.log" 2>&1; then
+      tail -n 30 "${dir}.log" >&2
+      die "cross-compiling helm/sops for ${arch} failed"
+    fi
+    touch "${dir}/.done"
+    log "${arch}: helm and sops built in $((SECONDS - started))s"
+  fi
+  echo "$dir"
+}
+
+# --- wheels -------------------------------------------------------------------------------------
+pinned_requirements() { with_lock requirements _pinned_requirements; }
+_pinned_requirements() { # prints the path of the resolved name==version list for pyproject.toml
+  local hash file
+  # keyed by what decides the wheels (dependencies, build requirements), not the whole file
+  hash="$("$PYTHON" -c 'import sys, tomllib; d = tomllib.load(open(sys.argv[1], "rb"))
+print(d["project"]["dependencies"], d["build-system"]["requires"])' "${REPO}/pyproject.toml" | key)"
+  file="${CACHE}/wheels/requirements-${hash}.txt"
+  if [ ! -f "$file" ]; then
+    log "resolving the agent's dependencies (pip, on the host)"
+    mkdir -p "${CACHE}/wheels"
+    PIP_FIND_LINKS="" "$PYTHON" -m pip install --quiet --dry-run --ignore-installed --report "${file}.json" \
+      "$REPO" >&2
+    "$PYTHON" - "${file}.json" >"${file}.partial" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+for item in report["install"]:
+    meta = item["metadata"]
+    if meta["name"] != "flotilla":
+        print(f"{meta['name']}=={meta['version']}")
+PY
+    mv "${file}.partial" "$file"
+  fi
+  echo "$file"
+}
+
+wheelhouse() { with_lock "wheels-$1" _wheelhouse "$1"; }
+_wheelhouse() { # ARCH -> prints the directory of wheels (and sdists) for ARCH
+  local arch="$1" requirements dir
+  requirements="$(pinned_requirements)"
+  dir="${CACHE}/wheels/$(basename "$requirements" .txt)/${arch}"
+  if [ ! -f "${dir}/.done" ]; then
+    log "${arch}: downloading wheels from PyPI for $(platform "$arch")"
+    rm -rf "$dir" && mkdir -p "$dir"
+    local target=(--python-version 3.11 --implementation cp --abi cp311 --abi abi3 --abi none)
+    # shellcheck disable=SC2046  # one word per option
+    PIP_FIND_LINKS="" "$PYTHON" -m pip download --quiet --no-deps --prefer-binary $(pip_platforms "$arch") \
+      "${target[@]}" -d "$dir" -r "$requirements" >&2
+    # Build requirements of the sdists (no wheel for this platform) and of flotilla itself.
+    local build_requirements
+    build_requirements="$("$PYTHON" - "$REPO/pyproject.toml" "$dir" <<'PY'
+import pathlib, sys, tarfile, tomllib
+requires = set(tomllib.loads(pathlib.Path(sys.argv[1]).read_text())["build-system"]["requires"])
+for sdist in pathlib.Path(sys.argv[2]).glob("*.tar.gz"):
+    with tarfile.open(sdist) as archive:
+        member = next(m for m in archive.getmembers() if m.name.count("/") == 1 and m.name.endswith("/pyproject.toml"))
+        requires |= set(tomllib.loads(archive.extractfile(member).read().decode())["build-system"]["requires"])
+print("\n".join(sorted(requires)))
+PY
+)"
+    log "${arch}: $(find "$dir" -name '*.tar.gz' | wc -l) package(s) without a wheel; build requirements: $(echo "$build_requirements" | tr '\n' ' ')"
+    # shellcheck disable=SC2046
+    echo "$build_requirements" | PIP_FIND_LINKS="" "$PYTHON" -m pip download --quiet --only-binary=:all: \
+      $(pip_platforms "$arch") "${target[@]}" -d "$dir" -r /dev/stdin >&2
+    touch "${dir}/.done"
+  fi
+  echo "$dir"
+}
+
+# --- the image ----------------------------------------------------------------------------------
+build_image() {
+  local arch="$1" base tools wheels inputs started=$SECONDS version
+  base="$(base_image "$arch")"
+  tools="$(tools_dir "$arch")"
+  wheels="$(wheelhouse "$arch")"
+  inputs="${CACHE}/context/${arch}"
+  rm -rf "$inputs" && mkdir -p "$inputs"
+  ln -s "$tools" "${inputs}/tools"
+  ln -s "$wheels" "${inputs}/wheelhouse"
+  version="$(sed -n 's/^version = "\(.*\)"$/\1/p' "${REPO}/pyproject.toml")"
+  local sources=() logfile="${CACHE}/logs/build-${arch}.log"
+  mapfile -t sources < <(sed -n 's/^!//p' "${REPO}/.dockerignore")
+  mkdir -p "${CACHE}/logs"
+  log "${arch}: docker build $(platform "$arch") -> flotilla-agent:dev-${arch} (log: ${logfile})"
+  # The context: the files .dockerignore lets in, plus tools/ and wheelhouse/ (symlinks followed).
+  if ! tar -c --dereference --exclude=__pycache__ --exclude='*.pyc' --exclude=.done \
+    -C "$REPO" Dockerfile "${sources[@]}" -C "$inputs" tools wheelhouse |
+    "$DOCKER" build --progress=plain --network=host --platform="$(platform "$arch")" \
+      --build-arg BASE_IMAGE="$base" --build-arg TOOLS=tools-context \
+      --build-arg WHEELHOUSE=wheelhouse-context --build-arg VERSION="$version" \
+      -t "flotilla-agent:dev-${arch}" - 2>&1 | tee "$logfile" |
+    grep --line-buffered -E '^#[0-9]+ \[[a-z -]*[0-9]+/[0-9]+\] ' | sed -u "s/^/[image ${arch}] /" >&2; then
+    tail -n 40 "$logfile" >&2
+    die "docker build failed for ${arch}"
+  fi
+  [ "$arch" != amd64 ] || "$DOCKER" tag flotilla-agent:dev-amd64 flotilla-agent:dev
+  log "${arch}: flotilla-agent:dev-${arch} ready in $((SECONDS - started))s"
+}
+
+save_images() {
+  local dir="$1" arch
+  shift
+  mkdir -p "$dir"
+  for arch in "$@"; do
+    log "saving flotilla-agent:dev-${arch} to ${dir}/flotilla-agent-dev-${arch}.tar"
+    "$DOCKER" save -o "${dir}/flotilla-agent-dev-${arch}.tar" "flotilla-agent:dev-${arch}"
+  done
+}
+
+main() {
+  "${REPO}/tests/image/engine.sh"
+  if [ "${1:-}" = save ]; then
+    local dir="${2:?usage: build.sh save DIR [ARCH...]}"
+    shift 2
+    [ "$#" -gt 0 ] || set -- amd64 arm64 armv7
+    save_images "$dir" "$@"
+    return
+  fi
+  [ "$#" -gt 0 ] || set -- amd64 arm64 armv7
+  local arch started=$SECONDS
+  for arch in "$@"; do
+    [ -n "$(deb_arch "$arch")" ] || die "unknown architecture ${arch}: use amd64, arm64 or armv7"
+  done
+  pinned_requirements >/dev/null # shared by every architecture: resolve it once, first
+  # One job per architecture: emulated dpkg and pip are single-threaded, so on a small machine the
+  # roots, cross-compiles and builds of different architectures overlap well.
+  local pids=() failed=0 pid
+  for arch in "$@"; do
+    build_image "$arch" &
+    pids+=("$!")
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  [ "$failed" = 0 ] || die "building $* failed (see the errors above)"
+  log "images ready in $((SECONDS - started))s: $(printf 'flotilla-agent:dev-%s ' "$@")"
+}
+
+main "$@"
