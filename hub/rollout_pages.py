@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from hub.bars import Segment, stacked_bar
 from hub.html_text import e
 from hub.rollouts import CATEGORIES, RolloutView, WaveView
 
@@ -30,19 +31,21 @@ _WAVE_BADGE = {
 }
 
 
+# Each category drawn in its state's colour (the page's colour-blind-safe palette).
+_CSS = {
+    "ready": "Ready",
+    "in_progress": "InProgress",
+    "failed": "Failed",
+    "offline": "Offline",
+    "not_yet": "NoData",
+}
+
+
 def _bar(wave: WaveView) -> str:
-    total = max(1, wave.size)
-    parts = "".join(
-        f'<span class="seg {category}" style="width:{100 * wave.counts[category] / total:.1f}%" '
-        f'title="{_LABELS[category]}: {wave.counts[category]}"></span>'
-        for category in CATEGORIES
-        if wave.counts[category]
-    )
-    legend = (
-        ", ".join(f"{wave.counts[c]} {_LABELS[c]}" for c in CATEGORIES if wave.counts[c]) or "no clusters"
-    )
-    bar = f'<div class="bar" role="img" aria-label="{e(legend, 300)}">{parts}</div>'
-    return f"{bar}<div class=muted>{legend}</div>"
+    """The wave's clusters by category, with the shared SVG bar (the page's CSP allows no inline
+    ``style``, so widths cannot be CSS) and its text legend."""
+    segments = [Segment(_LABELS[c], wave.counts[c], _CSS[c]) for c in CATEGORIES]
+    return stacked_bar(segments, label=f"wave {wave.name}")
 
 
 def _wave_row(wave: WaveView) -> str:

@@ -29,7 +29,12 @@ def test_the_rollout_picture_in_a_browser(hub: HubUnderTest, browser: object) ->
     expect(rollout).to_have_attribute("data-state", "halted")
     expect(rollout.locator('tr[data-wave="canary"] .badge')).to_have_text("halted")
     expect(rollout.locator(".failing")).to_contain_text("canary-1")
-    expect(rollout.locator('tr[data-wave="rest"] .bar')).to_have_attribute("aria-label", "1 not yet")
+    rest = rollout.locator('tr[data-wave="rest"] .stack')
+    expect(rest).to_have_attribute("aria-label", "wave rest: 1 not yet")
+    # The bar is drawn (SVG, allowed by the page's CSP), in the failed state's colour.
+    failed = rollout.locator('tr[data-wave="canary"] svg.bar rect.Failed')
+    expect(failed).to_have_count(1)
+    assert float(failed.get_attribute("width") or 0) > 900
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "hub-rollout-halted.png"), full_page=True)
     page.goto(hub.server.url + "/bundles/web")
