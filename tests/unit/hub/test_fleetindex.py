@@ -20,6 +20,7 @@ from hub.fleetindex import FleetIndex, display_state
 from hub.model import ClusterSummary, summarize
 from hub.readmodel import ReadModel
 from tests.unit.hub.factory import make_bundle, make_report
+from tests.unit.hub.replay import replay
 
 THRESHOLDS = Thresholds()
 NAMES = [f"edge-{i}" for i in range(6)]
@@ -116,24 +117,8 @@ def test_fleet_index_matches_a_scan(steps: list[tuple[str, object]]) -> None:
     model = ReadModel(THRESHOLDS, (), now)
     index = fleetindex.attach(model, now)
     fleet: dict[str, ClusterSummary] = {}
-    sequence = 0
-    for kind, arg in steps:
-        if kind == "report":
-            sequence += 1
-            summary = _summary(arg, sequence, now)  # type: ignore[arg-type]
-            previous = fleet.get(summary.name)
-            if previous is not None:
-                summary = replace(summary, last_seen=max(previous.last_seen, summary.last_seen))
-            fleet[summary.name] = summary
-            model.put(summary, now)
-        elif kind == "late" and arg in fleet:
-            fleet[arg] = replace(fleet[arg], last_seen=now)  # type: ignore[index]
-            model.touch(arg, now, now)  # type: ignore[arg-type]
-        elif kind == "forget":
-            model.forget(arg)  # type: ignore[arg-type]
-            fleet.pop(arg, None)  # type: ignore[arg-type]
-        elif kind == "wait":
-            now += arg  # type: ignore[operator]
+    start = now
+    for fleet, now in replay(model, steps, _summary, start):  # type: ignore[arg-type]
         _check(index, model, fleet, now)
     # an index attached to a model loaded from the same summaries (a restart) agrees too
     restarted = ReadModel(THRESHOLDS, fleet.values(), now)

@@ -7,8 +7,6 @@ pure reference functions of hub.aggregate over the same summaries.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,6 +19,7 @@ from hub.model import ClusterSummary, summarize
 from hub.readmodel import ReadModel
 from hub.selector import parse_selector
 from tests.unit.hub.factory import make_bundle, make_report
+from tests.unit.hub.replay import replay
 
 THRESHOLDS = Thresholds()
 NAMES = [f"c{i}" for i in range(8)]
@@ -104,23 +103,8 @@ def _run(steps: list[tuple[str, object]]) -> None:
     now = 1_000_000.0
     model = ReadModel(THRESHOLDS, (), now)
     fleet: dict[str, ClusterSummary] = {}
-    sequence = 0
-    for kind, arg in steps:
-        if kind == "report":
-            sequence += 1
-            summary = _summary(arg, sequence, now)  # type: ignore[arg-type]
-            previous = fleet.get(summary.name)
-            if previous is not None:
-                summary = replace(summary, last_seen=max(previous.last_seen, summary.last_seen))
-            fleet[summary.name] = summary
-            model.put(summary, now)
-        elif kind == "late" and arg in fleet:
-            fleet[arg] = replace(fleet[arg], last_seen=now)  # type: ignore[index]
-            model.touch(arg, now, now)  # type: ignore[arg-type]
-        elif kind == "forget":
-            assert model.forget(arg) == (fleet.pop(arg, None) is not None)  # type: ignore[arg-type]
-        elif kind == "wait":
-            now += arg  # type: ignore[operator]
+    start = now
+    for fleet, now in replay(model, steps, _summary, start):  # type: ignore[arg-type]
         _check(model, fleet, now)
     # a restart loads the same state
     _check(ReadModel(THRESHOLDS, fleet.values(), now), fleet, now)
