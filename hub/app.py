@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from hub import api, fleetindex, reportstore, rollout_api, store, views_api, views_web, web
+from hub import api, fleetindex, reportstore, rollout_api, rollout_index, store, views_api, views_web, web
 from hub.context import READ_THREADS, HubConfig, HubContext, ReadConnections
 from hub.credentials import Credentials
 from hub.etag import ETags
@@ -23,7 +23,9 @@ from hub.metrics import Metrics
 from hub.ratelog import install_loop_exception_handler
 from hub.readcache import ReadCache
 from hub.readmodel import ReadModel
+from hub.rollout_book import RolloutBook
 from hub.security import SecurityHeaders
+from hub.warmup import Loading, Warmup
 from hub.writer import ReportWriter
 
 log = structlog.get_logger("hub")
@@ -41,6 +43,7 @@ def open_context(config: HubConfig) -> HubContext:
     model = ReadModel(config.thresholds, summaries, config.clock())
     del summaries
     fleetindex.attach(model, config.clock())
+    staged = rollout_index.attach(model, config.clock())
     writer = ReportWriter(
         store.connect(config.data_dir, autocheckpoint=False),
         model,
@@ -76,6 +79,8 @@ def open_context(config: HubConfig) -> HubContext:
         readers=ReadConnections(config.data_dir),
         read_pool=ThreadPoolExecutor(READ_THREADS, thread_name_prefix="hub-read"),
         read_cache=ReadCache(config.read_cache_seconds),
+        rollouts=RolloutBook(config.data_dir),  # opened once here, never lazily from a read thread
+        rollout_index=staged,
     )
 
 
@@ -85,21 +90,35 @@ def close_context(ctx: HubContext) -> None:
     ctx.maintenance.close()
     ctx.credentials.close()
     ctx.readers.close()
+    ctx.rollouts.close()
+
+
+def _load(app: Starlette, config: HubConfig) -> None:
+    """The start-up load, in its own thread: the port is open and answering 503 meanwhile."""
+    gc.disable()  # 100k clusters make millions of objects: collections during the load only cost time
+    try:
+        ctx = open_context(config)
+    finally:
+        gc.enable()
+    app.state.hub = ctx
+    gc.collect()
+    gc.freeze()  # the loaded fleet and the imported modules need no more scans by the collector
+    log.info("hub_started", data_dir=str(config.data_dir), clusters=len(ctx.model))
 
 
 def create_app(config: HubConfig) -> Starlette:
+    loading = Loading()
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         install_loop_exception_handler(asyncio.get_running_loop())
-        ctx = open_context(config)
-        app.state.hub = ctx
-        gc.collect()
-        gc.freeze()  # the loaded fleet and the imported modules need no more scans by the collector
-        log.info("hub_started", data_dir=str(config.data_dir), clusters=len(ctx.model))
+        store.connect(config.data_dir).close()  # a database this hub cannot use stops it at once
+        loading.start(lambda: _load(app, config))
         try:
             yield
         finally:
-            close_context(ctx)
+            if loading.wait():
+                close_context(app.state.hub)
             log.info("hub_stopped")
 
     routes = [
@@ -121,5 +140,5 @@ def create_app(config: HubConfig) -> Starlette:
         Route("/healthz", api.healthz),
         Route("/metrics", api.metrics),
     ]
-    middleware = [Middleware(SecurityHeaders), Middleware(ETags)]
+    middleware = [Middleware(SecurityHeaders), Middleware(Warmup, loading=loading), Middleware(ETags)]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)

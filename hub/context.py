@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TypeVar
 
 from hub import store
-from hub.aggregate import ClusterView
 from hub.connectivity import Thresholds
 from hub.credentials import Credentials
 from hub.maintenance import Maintenance
@@ -21,6 +20,8 @@ from hub.metrics import Metrics
 from hub.readcache import DEFAULT_MAX_AGE, ReadCache
 from hub.readmodel import ReadModel
 from hub.reportstore import Retention
+from hub.rollout_book import RolloutBook
+from hub.rollout_index import RolloutIndex
 from hub.writer import ReportWriter
 
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -76,18 +77,16 @@ class HubContext:
     readers: ReadConnections
     read_pool: ThreadPoolExecutor
     read_cache: ReadCache
+    rollouts: RolloutBook
+    rollout_index: RolloutIndex
 
     def now(self) -> float:
         return self.config.clock()
 
-    @property
-    def fleet(self) -> ReadModel:
-        """Every cluster's summary (``fleet.snapshot()``): for the staged-rollout book, which looks at all."""
-        return self.model
-
-    def views(self) -> list[ClusterView]:
-        """Every cluster with its connectivity now: O(fleet), so only for what needs the whole fleet."""
-        return self.model.all_views(self.now())
+    def staged(self) -> RolloutIndex:
+        """The staged-rollout members, with connectivity brought up to now (for the rollout book)."""
+        self.model.advance(self.now())
+        return self.rollout_index
 
     async def off_loop(self, work: Callable[[], T]) -> T:
         """Run a read in the read pool: the event loop stays free for ingest."""

@@ -21,11 +21,16 @@ class Credentials:
         self._conn = conn  # its own connection: no other reader waits behind a reload
         self._lock = threading.Lock()
         self._known: dict[str, dict[str, tuple[str, str]]] = {kind: {} for kind in _KINDS}
+        self._mark: list[tuple[int, float]] = []
         self.reload()
 
     def reload(self) -> None:
         with self._lock:
+            mark = [store.tokens_mark(self._conn, kind) for kind in _KINDS]
+            if mark == self._mark:
+                return  # no token created or revoked since the last reload
             fresh = {kind: store.all_tokens(self._conn, kind) for kind in _KINDS}
+            self._mark = mark
         self._known = fresh  # one reference swap: readers see the old or the new table, never a mix
 
     def owner(self, kind: str, token: str) -> str | None:

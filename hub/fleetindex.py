@@ -169,22 +169,23 @@ class FleetIndex:
             ).items():
                 self.causes[key][value][cause] = n
             self.agents.update(s.agent_version for s, _ in clusters)
+            alike: dict[int, tuple[tuple[BundleBrief, ...], list[str]]] = {}  # clusters per shared briefs
             for s, _ in clusters:
-                for brief in s.bundles:
+                shared = alike.get(id(s.bundles))
+                if shared is None:
+                    shared = alike[id(s.bundles)] = (s.bundles, [])
+                shared[1].append(s.name)
+                if s.problems:
+                    self._errors(None, s)
+            for briefs, names in alike.values():
+                for brief in briefs:
                     versions = self.bundles.get(brief.bundle)
                     if versions is None:
                         versions = self.bundles[brief.bundle] = BundleVersions()
-                    versions.on_commit.setdefault(brief.commit or "", []).append(s.name)
-                if s.problems:
-                    self._errors(None, s)
-            for (name, version), n in Counter(
-                (b.bundle, b.chart_version) for s, _ in clusters for b in s.bundles
-            ).items():
-                self.bundles[name].chart_versions[version] = n
-            for (name, digest), n in Counter(
-                (b.bundle, b.digest) for s, _ in clusters for b in s.bundles if b.digest
-            ).items():
-                self.bundles[name].digests[digest] = n
+                    versions.on_commit.setdefault(brief.commit or "", []).extend(names)
+                    versions.chart_versions[brief.chart_version] += len(names)
+                    if brief.digest:
+                        versions.digests[brief.digest] += len(names)
             for versions in self.bundles.values():
                 for members in versions.on_commit.values():
                     members.sort()

@@ -8,10 +8,11 @@ every current report.
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from hub.contract import StatusReport
 from hub.signatures import ProblemBrief, normalise, problems_of
@@ -82,6 +83,22 @@ def _brief(
     return brief
 
 
+_BRIEF_SETS: dict[tuple[tuple[Any, ...], ...], tuple[BundleBrief, ...]] = {}
+_MAX_BRIEF_SETS = 100_000
+
+
+def _brief_set(stored: list[list[Any]]) -> tuple[BundleBrief, ...]:
+    """One shared tuple per distinct list of stored briefs: clusters alike share it, and the read
+    model's start-up counts each set once (:meth:`hub.rollups.Rollups.load`)."""
+    key = tuple(map(tuple, stored))
+    found = _BRIEF_SETS.get(key)
+    if found is None:
+        if len(_BRIEF_SETS) >= _MAX_BRIEF_SETS:
+            _BRIEF_SETS.clear()
+        found = _BRIEF_SETS[key] = tuple(_brief(*b[:6]) for b in stored)
+    return found
+
+
 def signature(text: str, cluster: str = "") -> str:
     """The first line of an error with its varying parts replaced (:func:`hub.signatures.normalise`)."""
     return normalise(text, cluster)[:160]
@@ -146,11 +163,11 @@ def summary_to_json(s: ClusterSummary) -> bytes:
         [[p.signature, p.bundle, p.example] for p in s.problems],
         s.agent_arch,
     ]
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return orjson.dumps(data)  # compact, UTF-8: what json.dumps(separators, ensure_ascii=False) wrote
 
 
 def summary_from_json(raw: bytes | str, reported_at: float, last_seen: float) -> ClusterSummary:
-    data: list[Any] = json.loads(raw)
+    data: list[Any] = orjson.loads(raw)
     name, sequence, health, interval, labels, commit, desired, agent, error, bundles, cause = data[:11]
     rollout = data[11] if len(data) > 11 else None
     problems = data[12] if len(data) > 12 else []  # older hubs stored no problems
@@ -167,7 +184,7 @@ def summary_from_json(raw: bytes | str, reported_at: float, last_seen: float) ->
         desired_commit=_opt(desired),
         agent_version=_intern(agent),
         source_error=error,
-        bundles=tuple(_brief(*b[:6]) for b in bundles),
+        bundles=_brief_set(bundles),
         cause=_intern(cause),
         rollout=rollout,
         problems=_problems(problems),

@@ -171,7 +171,14 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
-        "/healthz": {"get": {"responses": {"200": _json("alive")}}},
+        "/healthz": {
+            "get": {
+                "responses": {
+                    "200": _json("ready: the fleet is loaded"),
+                    "503": _json("starting: the fleet is still loading (every other request is 503 too)"),
+                }
+            }
+        },
         "/metrics": {
             "get": {"security": _READ, "responses": {"200": {"description": "Prometheus text format"}}}
         },

@@ -69,11 +69,10 @@ class ReadModel:
             self._entries[summary.name] = entry
             self._buckets[(entry.connectivity, summary.health)].append(summary.name)
             self._index(summary, add=True)
-            self.rollups.add(summary, entry.connectivity == "Offline", bulk=True)
             self._schedule(entry, now)
         for bucket in self._buckets.values():
             bucket.sort()
-        self.rollups.sort()
+        self.rollups.load((e.summary, e.connectivity == "Offline") for e in self._entries.values())
 
     # --- writer side ------------------------------------------------------------------------------
 

@@ -28,12 +28,8 @@ def _ctx(request: Request) -> HubContext:
 
 
 def book(request: Request) -> RolloutBook:
-    """The app's rollout book, opened on first use (handlers run on one event loop thread)."""
-    found: RolloutBook | None = getattr(request.app.state, "rollouts", None)
-    if found is None:
-        found = RolloutBook(_ctx(request).config.data_dir)
-        request.app.state.rollouts = found
-    return found
+    """The app's rollout book (opened once at start-up)."""
+    return _ctx(request).rollouts
 
 
 def _error(status: int, message: str, **headers: str) -> JSONResponse:
@@ -57,9 +53,7 @@ async def gates(request: Request) -> Response:
         return JSONResponse({"error": f"invalid gate request: {exc}", "field": field}, status_code=422)
     if wanted["cluster"] != cluster:
         return _error(403, f"this token may only ask for the gates of cluster {cluster!r}")
-    answer = book(request).answer(
-        cluster, wanted["commit"], wanted["bundles"], ctx.views(), ctx.config.clock()
-    )
+    answer = book(request).answer(cluster, wanted["commit"], wanted["bundles"], ctx.staged(), ctx.now())
     return JSONResponse({"cluster": cluster, "gates": answer})
 
 
@@ -94,12 +88,7 @@ def rollout_json(view: RolloutView) -> dict[str, Any]:
 
 def brakes_json(ctx: HubContext) -> list[dict[str, Any]]:
     """Every cluster whose last report says the deletion brake refused a prune."""
-    found = []
-    for summary in ctx.fleet.snapshot():
-        brake = (summary.rollout or {}).get("brake")
-        if brake:
-            found.append({"cluster": summary.name, **brake})
-    return sorted(found, key=lambda b: b["cluster"])
+    return ctx.rollout_index.brakes()
 
 
 async def rollouts(request: Request) -> Response:
@@ -108,7 +97,7 @@ async def rollouts(request: Request) -> Response:
         return _error(
             401, "a viewer credential is required", **{"WWW-Authenticate": 'Basic realm="flotilla-hub"'}
         )
-    pictures = book(request).pictures(ctx.views(), ctx.config.clock())
+    pictures = book(request).pictures(ctx.staged(), ctx.now())
     return JSONResponse(
         {"rollouts": [rollout_json(p) for p in pictures], "deletion_brakes": brakes_json(ctx)}
     )
@@ -121,7 +110,7 @@ async def rollout(request: Request) -> Response:
             401, "a viewer credential is required", **{"WWW-Authenticate": 'Basic realm="flotilla-hub"'}
         )
     name = request.path_params["bundle"]
-    found = [p for p in book(request).pictures(ctx.views(), ctx.config.clock()) if p.bundle == name]
+    found = [p for p in book(request).pictures(ctx.staged(), ctx.now()) if p.bundle == name]
     if not found:
         return _error(404, f"no staged rollout of a bundle named {name!r} is known")
     return JSONResponse(rollout_json(found[0]))

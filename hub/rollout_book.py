@@ -11,12 +11,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
 from hub import rollout_store, rollouts
-from hub.aggregate import ClusterView
 from hub.rollouts import Member, Memory, RolloutView, WaveSpec
 
 log = structlog.get_logger("hub")
@@ -24,28 +23,12 @@ log = structlog.get_logger("hub")
 MAX_ROLLOUTS = 10_000  # remembered (bundle, commit) pairs: a bound on what cluster tokens can create
 
 
-def members_of(bundle: str, views: Sequence[ClusterView]) -> list[Member]:
-    """Every cluster whose latest report places it in ``bundle``'s staged rollout."""
-    members = []
-    for view in views:
-        summary = view.summary
-        facts = ((summary.rollout or {}).get("bundles") or {}).get(bundle)
-        if facts is None:
-            continue
-        state = next((b.state for b in summary.bundles if b.bundle == bundle), "Pending")
-        members.append(
-            Member(
-                cluster=summary.name,
-                wave=int(facts["wave"]),
-                commit=facts.get("commit"),
-                state=state,
-                holding=bool(facts.get("holding")),
-                failed=bool(facts.get("failed")),
-                online=view.connectivity != "Offline",
-                error=str(facts.get("error") or ""),
-            )
-        )
-    return members
+class Members(Protocol):
+    """What the book asks of the fleet (:class:`hub.rollout_index.RolloutIndex`, kept at commit time)."""
+
+    def members(self, bundle: str) -> list[Member]: ...
+
+    def reported(self) -> list[tuple[str, str, Mapping[str, Any]]]: ...
 
 
 class RolloutBook:
@@ -63,14 +46,15 @@ class RolloutBook:
         cluster: str,
         commit: str,
         facts: Mapping[str, Mapping[str, Any]],
-        views: Sequence[ClusterView],
+        fleet: Members,
         now: float,
     ) -> dict[str, dict[str, Any]]:
-        """The gates of ``cluster`` (and only its own) for the bundles it asks about."""
+        """The gates of ``cluster`` (and only its own) for the bundles it asks about: the cost is
+        those bundles' members, never the fleet's size."""
         gates: dict[str, dict[str, Any]] = {}
         with self._lock:
             paused = self._read_pauses()
-            self._track_reported(views, now)
+            self._track_reported(fleet, now)
             for bundle, own in facts.items():
                 memory = self._memories.get((bundle, commit))
                 refusal = self._refusal(memory, own)
@@ -85,7 +69,7 @@ class RolloutBook:
                 me = Member(
                     cluster, int(own["wave"]), commit, "Pending", holding=True, failed=bool(own["failed"])
                 )
-                members = [m for m in members_of(bundle, views) if m.cluster != cluster] + [me]
+                members = [m for m in fleet.members(bundle) if m.cluster != cluster] + [me]
                 current = self._is_current(memory)
                 held = bundle in paused or bool(own["paused"]) or not current
                 view = self._advance(memory, members, now, paused=held)
@@ -103,17 +87,17 @@ class RolloutBook:
                 }
         return gates
 
-    def pictures(self, views: Sequence[ClusterView], now: float) -> list[RolloutView]:
+    def pictures(self, fleet: Members, now: float) -> list[RolloutView]:
         """The newest rollout of every bundle, active ones first."""
         with self._lock:
             paused = self._read_pauses()
-            self._track_reported(views, now)
+            self._track_reported(fleet, now)
             newest: dict[str, Memory] = {}
             for memory in self._memories.values():
                 if memory.bundle not in newest or memory.first_seen > newest[memory.bundle].first_seen:
                     newest[memory.bundle] = memory
             pictures = [
-                self._advance(m, members_of(m.bundle, views), now, paused=m.bundle in paused)
+                self._advance(m, fleet.members(m.bundle), now, paused=m.bundle in paused)
                 for m in newest.values()
             ]
             for memory in newest.values():
@@ -149,19 +133,12 @@ class RolloutBook:
         log.info("rollout_started", bundle=bundle, commit=commit[:12], waves=len(memory.waves))
         return memory
 
-    def _track_reported(self, views: Sequence[ClusterView], now: float) -> None:
+    def _track_reported(self, fleet: Members, now: float) -> None:
         """A commit that fresh clusters report without ever asking (a no-op for each, like a revert)
         is a rollout too: the newest, so the picture does not keep showing the one it replaced."""
-        for view in views:
-            for bundle, facts in ((view.summary.rollout or {}).get("bundles") or {}).items():
-                commit = facts.get("commit")
-                if (
-                    commit
-                    and facts.get("fresh", False)
-                    and (bundle, commit) not in self._memories
-                    and len(self._memories) < MAX_ROLLOUTS
-                ):
-                    self._start(bundle, commit, facts, now)
+        for bundle, commit, facts in fleet.reported():
+            if (bundle, commit) not in self._memories and len(self._memories) < MAX_ROLLOUTS:
+                self._start(bundle, commit, facts, now)
 
     def _save(self, memory: Memory) -> None:
         """Write the memory when it changed since it was last written (page views change nothing)."""

@@ -54,6 +54,32 @@ class Rollups:
             else:
                 bisect.insort(members, summary.name)
 
+    def load(self, clusters: Iterable[tuple[ClusterSummary, bool]]) -> None:
+        """Count a whole fleet in at start-up (empty rollups). Clusters that share their bundle briefs
+        (:func:`hub.model.summary_from_json` hands out one tuple per distinct set) are counted once per
+        set, so the cost is the fleet's size plus the distinct sets' briefs, not clusters x bundles."""
+        groups: dict[int, tuple[tuple[BundleBrief, ...], list[str], list[bool]]] = {}
+        for summary, offline in clusters:
+            group = groups.get(id(summary.bundles))
+            if group is None:
+                group = groups[id(summary.bundles)] = (summary.bundles, [], [])
+            group[1].append(summary.name)
+            group[2].append(offline)
+        for briefs, names, offline_flags in groups.values():
+            n, offline_count = len(names), sum(offline_flags)
+            for brief in briefs:
+                rollup = self._by_bundle.get(brief.bundle)
+                if rollup is None:
+                    rollup = self._by_bundle[brief.bundle] = BundleRollup(brief.bundle)
+                    self.names.append(brief.bundle)
+                rollup.by_state[brief.state] += n
+                rollup.by_commit.setdefault(brief.commit, Counter())[brief.state] += n
+                if brief.desired_commit:
+                    rollup.desired[brief.desired_commit] += n
+                rollup.offline += offline_count
+                rollup.members.setdefault(brief.state, []).extend(names)
+        self.sort()
+
     def set_offline(self, summary: ClusterSummary, offline: bool) -> None:
         """The cluster went Offline (or came back): only the offline counts of its bundles change."""
         for brief in summary.bundles:

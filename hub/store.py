@@ -198,6 +198,14 @@ def all_tokens(conn: sqlite3.Connection, kind: str) -> dict[str, tuple[str, str]
     return {str(token_id): (str(owner), str(digest)) for token_id, owner, digest in rows}
 
 
+def tokens_mark(conn: sqlite3.Connection, kind: str) -> tuple[int, float]:
+    """(how many, newest creation time) of the tokens of ``kind``: it changes with every create and
+    revoke, so a reload of every token is needed only when it moved (100k tokens take 0.2 s to read)."""
+    table, _ = _CREDENTIAL_TABLES[kind]
+    count, newest = conn.execute(f"SELECT count(*), coalesce(max(created_at), 0) FROM {table}").fetchone()  # noqa: S608
+    return int(count), float(newest)
+
+
 def lookup_token(conn: sqlite3.Connection, kind: str, token_id: str) -> tuple[str, str] | None:
     """(owner, stored digest) of the token with this id, or None."""
     table, column = _CREDENTIAL_TABLES[kind]

@@ -44,7 +44,7 @@ def index(ctx: HubContext, request: Request) -> Response:
         return HTMLResponse(pages.index_page(summary, [], 0, params, 1, str(exc)), status_code=400)
     found = ctx.model.clusters(wanted, (page - 1) * pages.PAGE_SIZE, pages.PAGE_SIZE, now)
     rollouts = rollout_pages.section(
-        rollout_api.book(request).pictures(ctx.views(), now),
+        rollout_api.book(request).pictures(ctx.staged(), now),
         rollout_api.brakes_json(ctx),
         only_active=True,
     )
@@ -79,9 +79,7 @@ def bundle(ctx: HubContext, request: Request) -> Response:
         return HTMLResponse(
             pages.message_page("Unknown bundle", f"No cluster reports a bundle named {name!r}."), 404
         )
-    staged = [
-        p for p in rollout_api.book(request).pictures(ctx.views(), ctx.config.clock()) if p.bundle == name
-    ]
+    staged = [p for p in rollout_api.book(request).pictures(ctx.staged(), ctx.now()) if p.bundle == name]
     html = pages.bundle_page(rollout, page)
     if staged:  # the staged rollout of the bundle above its per-commit table
         html = html.replace(

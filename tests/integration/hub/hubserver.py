@@ -114,12 +114,17 @@ class InProcessHub:
         )
         self._thread = threading.Thread(target=self._server.run, name="hub-under-test", daemon=True)
 
-    def start(self) -> InProcessHub:
+    def start(self, *, ready: bool = True) -> InProcessHub:
+        """Serve; with ``ready``, return once the fleet is loaded (else as soon as the port is open)."""
         self._thread.start()
         deadline = time.monotonic() + 20
         while not self._server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
                 raise RuntimeError("the in-process hub did not start")
+            time.sleep(0.02)
+        while ready and httpx.get(self.url + "/healthz", timeout=5).status_code != 200:  # the fleet is loading
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the in-process hub did not finish loading")
             time.sleep(0.02)
         return self
 

@@ -1,0 +1,60 @@
+"""Start-up with the port open: while the fleet loads, every request gets a fast 503 it can retry."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hub import app
+from hub.context import HubConfig, HubContext
+from tests.integration.hub.hubserver import InProcessHub, create_token, create_viewer, post_report
+from tests.unit.hub.factory import make_report
+
+
+def test_requests_during_the_load_are_503_with_retry_after_then_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir = tmp_path / "hub"
+    viewer = create_viewer(data_dir)
+    token = create_token(data_dir, "edge-1")
+    first = InProcessHub(data_dir).start()
+    assert post_report(first.url, make_report("edge-1", 1), token).status_code == 202
+    first.stop()
+
+    release = threading.Event()
+    real_open = app.open_context
+
+    def slow_open(config: HubConfig) -> HubContext:
+        assert release.wait(30), "the test never released the load"
+        return real_open(config)
+
+    monkeypatch.setattr(app, "open_context", slow_open)
+    hub = InProcessHub(data_dir).start(ready=False)
+    try:
+        auth = {"Authorization": f"Bearer {viewer}"}
+        health = httpx.get(hub.url + "/healthz", timeout=5)
+        assert health.status_code == 503
+        assert health.json()["status"] == "starting"
+        for path in ("/", "/api/v1/clusters", "/clusters/edge-1"):
+            page = httpx.get(hub.url + path, headers=auth, timeout=5)
+            assert (page.status_code, page.headers["retry-after"]) == (503, "2"), path
+        early = post_report(hub.url, make_report("edge-1", 2), token)
+        assert (early.status_code, early.headers["retry-after"]) == (503, "2")
+        assert "starting" in early.json()["error"]
+
+        release.set()
+        for _ in range(500):
+            if httpx.get(hub.url + "/healthz", timeout=5).status_code == 200:
+                break
+            threading.Event().wait(0.02)
+        assert httpx.get(hub.url + "/healthz", timeout=5).json() == {"status": "ok"}
+        [cluster] = httpx.get(hub.url + "/api/v1/clusters", headers=auth, timeout=5).json()["clusters"]
+        assert cluster["sequence"] == 1  # the report refused during the load was not stored
+        again = post_report(hub.url, make_report("edge-1", 2), token)  # the agent's retry
+        assert again.json() == {"result": "current", "cluster": "edge-1", "sequence": 2}
+    finally:
+        release.set()
+        hub.stop()
