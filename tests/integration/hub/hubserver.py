@@ -122,7 +122,7 @@ class InProcessHub:
             if time.monotonic() > deadline or not self._thread.is_alive():
                 raise RuntimeError("the in-process hub did not start")
             time.sleep(0.02)
-        while ready and httpx.get(self.url + "/healthz", timeout=5).status_code != 200:  # the fleet is loading
+        while ready and httpx.get(self.url + "/healthz", timeout=5).status_code != 200:  # still loading
             if time.monotonic() > deadline or not self._thread.is_alive():
                 raise RuntimeError("the in-process hub did not finish loading")
             time.sleep(0.02)
