@@ -14,7 +14,18 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from hub import api, fleetindex, reportstore, rollout_api, rollout_index, store, views_api, views_web, web
+from hub import (
+    api,
+    fleetindex,
+    history_store,
+    reportstore,
+    rollout_api,
+    rollout_index,
+    store,
+    views_api,
+    views_web,
+    web,
+)
 from hub.context import READ_THREADS, HubConfig, HubContext, ReadConnections
 from hub.credentials import Credentials
 from hub.etag import ETags
@@ -39,10 +50,12 @@ def open_context(config: HubConfig) -> HubContext:
     started = time.perf_counter()
     loader = store.connect(config.data_dir)
     summaries = reportstore.load_summaries(loader)
+    stored = history_store.load(loader, config.clock())
     loader.close()
     model = ReadModel(config.thresholds, summaries, config.clock())
     del summaries
-    fleetindex.attach(model, config.clock())
+    journal = history_store.Journal()
+    fleetindex.attach(model, config.clock(), stored, journal)
     staged = rollout_index.attach(model, config.clock())
     writer = ReportWriter(
         store.connect(config.data_dir, autocheckpoint=False),
@@ -50,6 +63,7 @@ def open_context(config: HubConfig) -> HubContext:
         clock=config.clock,
         retention=config.retention,
         data_dir=config.data_dir,
+        journal=journal,
     )
     writer.start()
     credentials = Credentials(store.connect(config.data_dir))

@@ -29,6 +29,7 @@ from hub.signatures import ProblemBrief, signature_id
 from hub.timeline import FleetHistory
 
 if TYPE_CHECKING:
+    from hub.history_store import Journal, Stored
     from hub.readmodel import ReadModel
 
 STATES = ("Offline", "Stale", *BUNDLE_STATES)  # display states, worst first
@@ -104,8 +105,10 @@ def _bump(counter: Counter[str], key: str, delta: int) -> None:
 
 
 class FleetIndex:
-    def __init__(self) -> None:
+    def __init__(self, stored: Stored | None = None, journal: Journal | None = None) -> None:
         self.lock = threading.Lock()
+        self._first_seen = dict(stored.first_seen) if stored else {}  # before the restart (load only)
+        self._journal = journal
         self.states: Counter[str] = Counter()
         self.by_label: dict[str, dict[str, Counter[str]]] = {}  # key -> value -> display state -> n
         self.causes: dict[str, dict[str, Counter[str]]] = {}  # key -> value -> cause -> n
@@ -113,7 +116,7 @@ class FleetIndex:
         self.error_ids: dict[str, str] = {}  # signature id -> signature
         self.bundles: dict[str, BundleVersions] = {}
         self.agents: Counter[str] = Counter()
-        self.history = FleetHistory()
+        self.history = FleetHistory(journal, stored)
         self._loading = False
 
     # --- writer side ------------------------------------------------------------------------------
@@ -129,6 +132,8 @@ class FleetIndex:
         before = display_state(old.health, old_connectivity or "Online") if old else None
         after = display_state(new.health, new_connectivity or "Online") if new else None
         with self.lock:
+            if now is not None:  # a sample is the fleet up to ``now``: taken before the changes at ``now``
+                self.history.sample(self.states, now)
             if (
                 before != after
                 or old is None
@@ -148,10 +153,8 @@ class FleetIndex:
             if old is None or new is None or old.bundles != new.bundles:
                 self._versions(old, new)
             self._errors(old, new)
-            if now is not None:
-                if not self._loading:
-                    self.history.record(old, before, new, after, now)
-                self.history.sample(self.states, now)
+            if now is not None and not self._loading:
+                self.history.record(old, before, new, after, now)
 
     def load(self, clusters: list[tuple[ClusterSummary, str]], now: float) -> None:
         """Take in a whole fleet at once (start-up): counted in bulk, every list sorted once."""
@@ -191,6 +194,16 @@ class FleetIndex:
                     members.sort()
             for group in self.errors.values():
                 group.members.sort()
+                group.first_seen = min(
+                    group.first_seen, self._first_seen.get(group.signature, group.first_seen)
+                )
+            if self._journal is not None:  # the stored sightings become exactly the current groups'
+                for signature in self._first_seen.keys() - self.errors.keys():
+                    self._journal.signature(signature, None)
+                for group in self.errors.values():
+                    if self._first_seen.get(group.signature) != group.first_seen:
+                        self._journal.signature(group.signature, group.first_seen)
+            self._first_seen = {}
             self._loading = False
             self.history.sample(self.states, now)
 
@@ -277,6 +290,7 @@ class FleetIndex:
             )
             self.errors[problem.signature] = group
             self.error_ids[group.id] = problem.signature
+            self._sighted(group.signature, group.first_seen)
         commit = commits.get(problem.bundle) if problem.bundle else summary.commit
         _bump(group.bundles, problem.bundle or "(source)", delta)
         _bump(group.commits, commit or "", delta)
@@ -286,18 +300,29 @@ class FleetIndex:
             else:
                 _insort(group.members, summary.name)
             group.count = len(group.members)
-            group.first_seen = min(group.first_seen, summary.reported_at)
+            if summary.reported_at < group.first_seen:
+                group.first_seen = summary.reported_at
+                self._sighted(group.signature, group.first_seen)
         else:
             _drop(group.members, summary.name)
             group.count = len(group.members)
             if not group.members:
                 del self.errors[problem.signature]
                 self.error_ids.pop(group.id, None)
+                self._sighted(group.signature, None)
+
+    def _sighted(self, signature: str, first_seen: float | None) -> None:
+        """Journal a group's first sighting (None: gone); the load journals its own in one go."""
+        if self._journal is not None and not self._loading:
+            self._journal.signature(signature, first_seen)
 
 
-def attach(model: ReadModel, now: float) -> FleetIndex:
-    """A new index told of every cluster in ``model`` and of every change from now on."""
-    index = FleetIndex()
+def attach(
+    model: ReadModel, now: float, stored: Stored | None = None, journal: Journal | None = None
+) -> FleetIndex:
+    """A new index told of every cluster in ``model`` and of every change from now on; ``stored`` is
+    the history saved before a restart, ``journal`` collects what to save from now on."""
+    index = FleetIndex(stored, journal)
     model.observe(index, now)
     return index
 

@@ -183,4 +183,7 @@ def behind(
 
 
 def index_of(model: ReadModel, now: float) -> FleetIndex:
+    """The model's fleet index with connectivity brought up to ``now`` (a sample taken from it then
+    counts the clusters that went Stale or Offline since the last report)."""
+    model.advance(now)
     return fleetindex.of(model, now)

@@ -49,6 +49,17 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE reports ADD COLUMN commit_id TEXT;
     CREATE TABLE forgotten (id INTEGER PRIMARY KEY AUTOINCREMENT, cluster TEXT NOT NULL, at REAL NOT NULL);
     """,
+    # 3: the fleet's history (samples of the clusters per state, the newest events) and when each
+    # current error signature was first seen, so /history and /errors survive a restart. Bounded by
+    # hub.history_store: a week of samples, MAX_EVENTS events, one row per current signature.
+    """
+    CREATE TABLE fleet_samples (at REAL PRIMARY KEY, states TEXT NOT NULL);
+    CREATE TABLE fleet_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, cluster TEXT NOT NULL, kind TEXT NOT NULL,
+        text TEXT NOT NULL, state TEXT NOT NULL
+    );
+    CREATE TABLE error_signatures (signature TEXT PRIMARY KEY, first_seen REAL NOT NULL);
+    """,
 )
 
 

@@ -2,9 +2,10 @@
 
 The fleet's history is kept in memory, bounded: a sample of the clusters per display state every
 SAMPLE_SECONDS for 7 days (2,016 samples of a few integers) and the last MAX_EVENTS events
-(state changes, commits applied, errors appearing and clearing). It starts afresh when the hub
-restarts. A cluster's timeline is computed from its retained history (``hub.reportstore.history``:
-at most ``--history-reports`` entries, none older than ``--history-days``), gaps between reports
+(state changes, commits applied, errors appearing and clearing). Each new sample and event also
+goes to a journal the writer saves (:mod:`hub.history_store`), so a restart resumes the history.
+A cluster's timeline is computed from its retained history (``hub.reportstore.history``: at
+most ``--history-reports`` entries, none older than ``--history-days``), gaps between reports
 becoming Stale and Offline exactly as the hub judges connectivity.
 """
 
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 from hub.connectivity import Thresholds
 
 if TYPE_CHECKING:
+    from hub.history_store import Journal, Stored
     from hub.model import ClusterSummary, HistoryEntry
 
 SAMPLE_SECONDS = 300
@@ -46,13 +48,25 @@ class Span:
 class FleetHistory:
     """Not thread-safe by itself: :class:`hub.fleetindex.FleetIndex` holds its lock around every call."""
 
-    def __init__(self) -> None:
+    def __init__(self, journal: Journal | None = None, stored: Stored | None = None) -> None:
         self.samples: deque[tuple[float, dict[str, int]]] = deque(maxlen=WEEK // SAMPLE_SECONDS)
         self.events: deque[Event] = deque(maxlen=MAX_EVENTS)
+        self._journal = journal
+        if stored is not None:  # what the hub saw before it restarted
+            self.samples.extend(stored.samples)
+            self.events.extend(stored.events)
 
     def sample(self, states: Mapping[str, int], now: float) -> None:
         if not self.samples or now - self.samples[-1][0] >= SAMPLE_SECONDS:
-            self.samples.append((now, dict(states)))
+            taken = dict(states)
+            self.samples.append((now, taken))
+            if self._journal is not None:
+                self._journal.sample(now, taken)
+
+    def _add(self, event: Event) -> None:
+        self.events.append(event)
+        if self._journal is not None:
+            self._journal.event(event)
 
     def record(
         self,
@@ -65,24 +79,24 @@ class FleetHistory:
         known = new or old
         name = known.name if known else ""
         if old is None and new is not None:
-            self.events.append(Event(now, name, "new", f"first report: {after}", after or ""))
+            self._add(Event(now, name, "new", f"first report: {after}", after or ""))
         elif new is None:
-            self.events.append(Event(now, name, "forgotten", "forgotten", before or ""))
+            self._add(Event(now, name, "forgotten", "forgotten", before or ""))
         if old is None or new is None or after is None:
             return
         if before == after and old.commit == new.commit and old.problems == new.problems:
             return
         if before != after:
-            self.events.append(Event(now, name, "state", f"{before} → {after}", after))
+            self._add(Event(now, name, "state", f"{before} → {after}", after))
         if old.commit != new.commit and new.commit:
             was = f" (was {old.commit[:12]})" if old.commit else ""
-            self.events.append(Event(now, name, "commit", f"applied {new.commit[:12]}{was}", after))
+            self._add(Event(now, name, "commit", f"applied {new.commit[:12]}{was}", after))
         seen = {p.signature for p in old.problems}
         now_seen = {p.signature for p in new.problems}
         for signature in sorted(now_seen - seen):
-            self.events.append(Event(now, name, "error", f"error: {signature}", after))
+            self._add(Event(now, name, "error", f"error: {signature}", after))
         for signature in sorted(seen - now_seen):
-            self.events.append(Event(now, name, "cleared", f"cleared: {signature}", after))
+            self._add(Event(now, name, "cleared", f"cleared: {signature}", after))
 
     def columns(self, seconds: float, now: float, count: int) -> list[tuple[float, dict[str, int] | None]]:
         """``count`` columns over the last ``seconds``: each the newest sample by its end (None: no data)."""

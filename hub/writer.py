@@ -25,6 +25,7 @@ from pathlib import Path
 import structlog
 
 from hub import ratelog, reportstore, store
+from hub.history_store import Journal
 from hub.model import ClusterSummary
 from hub.readmodel import ReadModel
 from hub.reportstore import Outcome, Pending, Retention
@@ -61,6 +62,7 @@ class ReportWriter:
         retention: Retention | None = None,
         data_dir: Path | None = None,
         max_batch: int = 500,
+        journal: Journal | None = None,
     ) -> None:
         self._conn = conn
         self._model = model
@@ -68,6 +70,7 @@ class ReportWriter:
         self._retention = retention or Retention()
         self._data_dir = data_dir
         self._max_batch = max_batch
+        self._journal = journal  # the fleet's history and error sightings, saved between groups
         self._queue: queue.Queue[_Job | _Task | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="hub-writer", daemon=True)
         self._closed = False
@@ -113,6 +116,7 @@ class ReportWriter:
                 self._upkeep()
                 continue
             if first is None:
+                self._save_journal()
                 return
             jobs: list[_Job] = []
             stop = False
@@ -136,6 +140,7 @@ class ReportWriter:
             self._commit(jobs)
             self._upkeep()
             if stop:
+                self._save_journal()
                 return
 
     def _safely(self, task: _Task) -> None:
@@ -205,6 +210,15 @@ class ReportWriter:
             self._bound_wal()
         except sqlite3.Error as exc:
             log.warning("writer_upkeep_failed", error=str(exc))
+        self._save_journal()
+
+    def _save_journal(self) -> None:
+        if self._journal is None:
+            return
+        try:
+            self._journal.save(self._conn, self._clock())
+        except sqlite3.Error as exc:
+            ratelog.event("history_save_failed", error=str(exc))
 
     def _bound_wal(self) -> None:
         if self._data_dir is None or time.monotonic() < self._next_truncate:

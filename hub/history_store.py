@@ -1,0 +1,110 @@
+"""The fleet's history and the errors' first sightings in SQLite, so a restart does not forget them.
+
+Three small tables (schema version 3 in :mod:`hub.store`): ``fleet_samples`` (at most a week of
+SAMPLE_SECONDS samples), ``fleet_events`` (the newest MAX_EVENTS) and ``error_signatures`` (one row
+per signature some cluster currently reports). The ingest writer saves what changed between its
+groups (:meth:`Journal.save`); the start-up load reads them back.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+from hub.store import transaction
+from hub.timeline import MAX_EVENTS, SAMPLE_SECONDS, WEEK, Event
+
+MAX_UNSAVED = 10_000  # changes held while the store is unwritable (the oldest are dropped past it)
+
+
+@dataclass
+class Stored:
+    samples: list[tuple[float, dict[str, int]]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    first_seen: dict[str, float] = field(default_factory=dict)
+
+
+def load(conn: sqlite3.Connection, now: float) -> Stored:
+    samples = [
+        (float(at), {str(k): int(v) for k, v in json.loads(states).items()})
+        for at, states in conn.execute(
+            "SELECT at, states FROM fleet_samples WHERE at > ? ORDER BY at", (now - WEEK - SAMPLE_SECONDS,)
+        )
+    ]
+    events = [
+        Event(float(at), cluster, kind, text, state)
+        for at, cluster, kind, text, state in conn.execute(
+            "SELECT at, cluster, kind, text, state FROM fleet_events ORDER BY id DESC LIMIT ?", (MAX_EVENTS,)
+        )
+    ]
+    events.reverse()
+    first_seen = {
+        str(sig): float(at) for sig, at in conn.execute("SELECT signature, first_seen FROM error_signatures")
+    }
+    return Stored(samples, events, first_seen)
+
+
+class Journal:
+    """What the fleet index changed since the last save (thread-safe: readers add samples too)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.samples: deque[tuple[float, dict[str, int]]] = deque(maxlen=MAX_UNSAVED)
+        self.events: deque[Event] = deque(maxlen=MAX_UNSAVED)
+        self.first_seen: dict[str, float | None] = {}  # signature -> first seen (None: no longer seen)
+
+    def sample(self, at: float, states: dict[str, int]) -> None:
+        with self._lock:
+            self.samples.append((at, states))
+
+    def event(self, event: Event) -> None:
+        with self._lock:
+            self.events.append(event)
+
+    def signature(self, signature: str, first_seen: float | None) -> None:
+        with self._lock:
+            if len(self.first_seen) < MAX_UNSAVED or signature in self.first_seen:
+                self.first_seen[signature] = first_seen
+
+    def save(self, conn: sqlite3.Connection, now: float) -> None:
+        """Write what changed in one transaction, and cut the tables back to their bounds."""
+        with self._lock:
+            samples, events, first_seen = list(self.samples), list(self.events), dict(self.first_seen)
+            self.samples.clear()
+            self.events.clear()
+            self.first_seen.clear()
+        if not (samples or events or first_seen):
+            return
+        try:
+            with transaction(conn):
+                conn.executemany(
+                    "INSERT OR REPLACE INTO fleet_samples (at, states) VALUES (?, ?)",
+                    [(at, json.dumps(states, sort_keys=True)) for at, states in samples],
+                )
+                conn.execute("DELETE FROM fleet_samples WHERE at < ?", (now - WEEK - SAMPLE_SECONDS,))
+                conn.executemany(
+                    "INSERT INTO fleet_events (at, cluster, kind, text, state) VALUES (?, ?, ?, ?, ?)",
+                    [(e.at, e.cluster, e.kind, e.text, e.state) for e in events],
+                )
+                conn.execute(
+                    "DELETE FROM fleet_events WHERE id <= (SELECT max(id) FROM fleet_events) - ?",
+                    (MAX_EVENTS,),
+                )
+                conn.executemany(
+                    "INSERT OR REPLACE INTO error_signatures (signature, first_seen) VALUES (?, ?)",
+                    [(sig, at) for sig, at in first_seen.items() if at is not None],
+                )
+                conn.executemany(
+                    "DELETE FROM error_signatures WHERE signature = ?",
+                    [(sig,) for sig, at in first_seen.items() if at is None],
+                )
+        except sqlite3.Error:
+            with self._lock:  # keep them for the next save (bounded by the deques)
+                self.samples.extendleft(reversed(samples))
+                self.events.extendleft(reversed(events))
+                for sig, at in first_seen.items():
+                    self.first_seen.setdefault(sig, at)
+            raise
