@@ -30,6 +30,23 @@ class FleetSummary:
     by_health: dict[str, int]
     by_connectivity: dict[str, int]
     ready_and_online: int
+    # each cluster once, connectivity first: Offline, Stale, else its health (the glance bar's rule)
+    states: dict[str, int] = field(default_factory=dict)
+
+
+DISPLAY_STATES = ("Offline", "Stale", *BUNDLE_STATES)  # worst first; the order of the cards and bars
+
+
+def display_state(health: str, connectivity: str) -> str:
+    """What one cluster looks like at a glance: its connectivity unless Online, else its health."""
+    return health if connectivity == "Online" else connectivity
+
+
+def state_query(state: str) -> dict[str, str]:
+    """The cluster-list filter that shows the clusters in display state ``state``."""
+    if state in ("Offline", "Stale"):
+        return {"connectivity": state}
+    return {"health": state, "connectivity": "Online"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +78,12 @@ def fleet_summary(views: Sequence[ClusterView]) -> FleetSummary:
         by_health={state: health.get(state, 0) for state in BUNDLE_STATES},
         by_connectivity={state: conn.get(state, 0) for state in CONNECTIVITY_STATES},
         ready_and_online=sum(1 for v in views if v.summary.health == "Ready" and v.connectivity == "Online"),
+        states=_states(Counter(display_state(v.summary.health, v.connectivity) for v in views)),
     )
+
+
+def _states(counts: Counter[str]) -> dict[str, int]:
+    return {state: counts.get(state, 0) for state in DISPLAY_STATES}
 
 
 def select(views: Iterable[ClusterView], cluster_filter: ClusterFilter) -> list[ClusterView]:

@@ -121,6 +121,7 @@ def summary_json(summary: FleetSummary) -> dict[str, Any]:
         "health": summary.by_health,
         "connectivity": summary.by_connectivity,
         "ready_and_online": summary.ready_and_online,
+        "states": summary.states,  # each cluster once, connectivity first: the page's cards and bar
     }
 
 

@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from hub.contract import BUNDLE_STATES
+from hub.aggregate import DISPLAY_STATES, display_state
 from hub.model import BundleBrief, ClusterSummary
 from hub.signatures import ProblemBrief, signature_id
 from hub.timeline import FleetHistory
@@ -32,13 +32,8 @@ if TYPE_CHECKING:
     from hub.history_store import Journal, Stored
     from hub.readmodel import ReadModel
 
-STATES = ("Offline", "Stale", *BUNDLE_STATES)  # display states, worst first
+STATES = DISPLAY_STATES  # display states, worst first (one rule for the glance bar and the cards)
 STATE_RANK = {state: rank for rank, state in enumerate(STATES)}
-
-
-def display_state(health: str, connectivity: str) -> str:
-    """What one cluster looks like at a glance: its connectivity unless Online, else its health."""
-    return health if connectivity == "Online" else connectivity
 
 
 class Observer(Protocol):

@@ -11,20 +11,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from hub import fleetindex, queries
-from hub.aggregate import ClusterView, Rollout
+from hub.aggregate import ClusterView, Rollout, state_query
 from hub.fleetindex import STATE_RANK, STATES, ErrorGroup, FleetIndex
 from hub.readmodel import ReadModel
 from hub.rollups import page_of
 
+__all__ = ["state_query"]  # the filter of a display state, for the views built on this module
+
 DEFAULT_GROUP = "region"
 MAX_KEYS = 50
-
-
-def state_query(state: str) -> dict[str, str]:
-    """The cluster-list filter that shows the clusters in display state ``state``."""
-    if state in ("Offline", "Stale"):
-        return {"connectivity": state}
-    return {"health": state, "connectivity": "Online"}
 
 
 def ordered(counts: Mapping[str, int]) -> list[tuple[str, int]]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from urllib.parse import quote, urlencode
 
-from hub.aggregate import ClusterView, FleetSummary, Rollout, rollout_sentence
+from hub.aggregate import ClusterView, FleetSummary, Rollout, rollout_sentence, state_query
 from hub.connectivity import CONNECTIVITY_STATES, describe_age
 from hub.contract import BUNDLE_STATES, BundleStatus, ResourceStatus, StatusReport
 from hub.html_text import e
@@ -63,23 +63,27 @@ def health_badge(view: ClusterView) -> str:
     return badge(view.summary.health)
 
 
+_CARD_TITLES = {"Offline": "no report for too long", "Stale": "reports overdue"}
+
+
 def _cards(summary: FleetSummary) -> str:
+    """One card per display state, counted by the glance bar's rule (each cluster once: Offline or
+    Stale first, otherwise its health), so the cards and the bar below them always agree."""
     cards = [
-        f'<a class="card" href="/"><span>Clusters</span><b data-count="total">{summary.clusters}</b></a>',
-        f'<a class="card Ready" href="/?health=Ready&amp;connectivity=Online"><span>Ready &amp; online</span>'
-        f'<b data-count="ready-online">{summary.ready_and_online}</b></a>',
+        f'<a class="card" href="/"><span>Clusters</span><b data-count="total">{summary.clusters}</b></a>'
     ]
-    for state, count in summary.by_health.items():
+    for state, count in summary.states.items():
+        link = e("/?" + urlencode(state_query(state)))
+        what = _CARD_TITLES.get(state, f"online, worst bundle {state}")
         cards.append(
-            f'<a class="card {state}" href="/?health={state}"><span>{state}</span>'
-            f'<b data-count="health-{state}">{count}</b></a>'
+            f'<a class="card {state}" href="{link}" title="{what}"><span>{state}</span>'
+            f'<b data-count="state-{state}">{count}</b></a>'
         )
-    for state, count in summary.by_connectivity.items():
-        cards.append(
-            f'<a class="card {state}" href="/?connectivity={state}"><span>{state}</span>'
-            f'<b data-count="connectivity-{state}">{count}</b></a>'
-        )
-    return f'<div class="cards" id="summary">{"".join(cards)}</div>'
+    note = (
+        '<p class="muted" id="counting">Each cluster is counted once:'
+        " Offline or Stale first, otherwise by its health.</p>"
+    )
+    return f'<div class="cards" id="summary">{"".join(cards)}</div>{note}'
 
 
 def _options(name: str, values: Sequence[str], chosen: str) -> str:

@@ -284,6 +284,11 @@ class ReadModel:
             by_health={h: sum(sizes[(c, h)] for c in CONNECTIVITY_STATES) for h in BUNDLE_STATES},
             by_connectivity={c: sum(sizes[(c, h)] for h in BUNDLE_STATES) for c in CONNECTIVITY_STATES},
             ready_and_online=sizes[("Online", "Ready")],
+            states={
+                "Offline": sum(sizes[("Offline", h)] for h in BUNDLE_STATES),
+                "Stale": sum(sizes[("Stale", h)] for h in BUNDLE_STATES),
+                **{h: sizes[("Online", h)] for h in BUNDLE_STATES},
+            },
         )
 
     def clusters(self, wanted: ClusterFilter, offset: int, limit: int, now: float) -> ClusterPage:

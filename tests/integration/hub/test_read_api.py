@@ -114,9 +114,13 @@ def test_connectivity_moves_with_the_clock_and_back(hub: HubUnderTest) -> None:
     page = hub.read("/").text
     assert "Offline · last report 13m ago" in page
     assert "was Ready" in page
-    assert hub.read("/api/v1/summary").json()["ready_and_online"] == 0
+    summary = hub.read("/api/v1/summary").json()
+    assert summary["ready_and_online"] == 0
+    assert (summary["states"]["Offline"], summary["states"]["Ready"]) == (1, 0)  # connectivity first
+    assert summary["health"]["Ready"] == 1  # by health alone it still counts as Ready
     hub.post(make_report("edge-1", 2, interval_seconds=60), token)
     assert state() == "Online"
+    assert hub.read("/api/v1/summary").json()["states"]["Ready"] == 1
 
 
 def test_a_late_report_counts_as_a_sign_of_life(hub: HubUnderTest) -> None:

@@ -58,6 +58,21 @@ def _not_pwned(page: Any) -> None:
     assert page.locator("img").count() == 0
 
 
+def _cards_agree_with_the_bar(page: Any) -> None:
+    """The counter cards and the glance bar count by one rule: the same number for every state."""
+    cards = {
+        card.get_attribute("data-count").removeprefix("state-"): int(card.inner_text())
+        for card in page.locator("#summary b[data-count^=state-]").all()
+    }
+    bar = {
+        key.locator("i").evaluate("i => i.nextSibling.textContent.trim()"): int(key.locator("b").inner_text())
+        for key in page.locator("#states a.key").all()
+    }
+    assert bar, "the glance bar shows no state"
+    assert {state: n for state, n in cards.items() if n} == bar
+    assert sum(cards.values()) == int(page.locator("[data-count=total]").inner_text())
+
+
 def test_views_at_ten_clusters(hub: HubUnderTest, browser: Any) -> None:
     from playwright.sync_api import expect
 
@@ -66,6 +81,8 @@ def test_views_at_ten_clusters(hub: HubUnderTest, browser: Any) -> None:
 
     # glance: the fleet sentence, one group per region, trouble first, hostile value as text
     expect(page.locator("#glance h2")).to_contain_text("5 of 10 Ready, 1 Offline, 3 Failed, 1 Degraded")
+    _cards_agree_with_the_bar(page)
+    expect(page.locator("[data-count=state-Failed]")).to_have_text("3")
     expect(page.locator("#groups tbody tr")).to_have_count(3)
     us = page.locator('#groups tr[data-group="us"]')
     expect(us).to_contain_text("2 of 5 Ready, 1 Offline, 1 Failed, 1 Degraded")
@@ -155,6 +172,8 @@ def test_views_at_ten_thousand_clusters(big_hub: tuple[InProcessHub, str, int, i
     page = _page(browser, server.url + "/", viewer)
     expect(page.locator("#glance h2")).to_contain_text(f"of 10000 Ready, {offline} Offline")
     expect(page.locator("#groups tbody tr")).to_have_count(8)
+    _cards_agree_with_the_bar(page)
+    expect(page.locator("[data-count=state-Offline]")).to_have_text(str(offline))
     _shot(page, "views-10k-glance")
 
     # drill down by click: a region, then its Failed (online) clusters, then one cluster
