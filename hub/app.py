@@ -43,6 +43,7 @@ log = structlog.get_logger("hub")
 
 CREDENTIALS_REFRESH_SECONDS = 2.0  # a revoked token or a forgotten cluster takes effect within this time
 CHECKPOINT_SECONDS = 1.0
+GC_YOUNG_THRESHOLD = 20_000  # allocations between young collections (Python's default: 700)
 
 
 def open_context(config: HubConfig) -> HubContext:
@@ -117,6 +118,9 @@ def _load(app: Starlette, config: HubConfig) -> None:
     app.state.hub = ctx
     gc.collect()
     gc.freeze()  # the loaded fleet and the imported modules need no more scans by the collector
+    # A report's objects are freed by reference counting; what a young-generation collection finds
+    # is almost never garbage, and at the default threshold it ran ~14 times per 100 reports.
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
     log.info("hub_started", data_dir=str(config.data_dir), clusters=len(ctx.model))
 
 

@@ -9,6 +9,7 @@ The original message is kept beside the signature as an example.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -34,8 +35,22 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+CACHED_MESSAGE = 1024  # messages up to this length are remembered (an agent repeats its errors)
+
+
 def normalise(message: str, cluster: str = "") -> str:
     """The signature of ``message``: its first line with names, hashes, addresses and numbers replaced."""
+    if len(message) <= CACHED_MESSAGE:
+        return _remembered(message, cluster)
+    return _normalise(message, cluster)
+
+
+@functools.lru_cache(maxsize=8192)  # at most 8192 x 1 KiB: a failing fleet sends the same few every pass
+def _remembered(message: str, cluster: str) -> str:
+    return _normalise(message, cluster)
+
+
+def _normalise(message: str, cluster: str) -> str:
     lines = [line for line in message.strip().splitlines() if line.strip()]
     text = lines[0].strip() if lines else ""
     if cluster and len(cluster) >= 3:
