@@ -4,12 +4,12 @@ Run: .venv/bin/python tests/benchmarks/bench_hub.py [--clusters 10000] [--histor
 
 Seeds N clusters with ``--history`` stored reports each (default retention depth, written with the
 hub's own encoding: compact summaries, compressed bodies for the newest, history entries for the
-rest), then against a real `flotilla-hub serve` subprocess (SQLite on local disk) prints:
-start-up time with that history, sustained ingest (target >= 2,000 reports/s at 10k clusters),
-ingest p50/p99 at 300 reports/s alone and with 20 readers looping on the page and the API side by
-side (target p99 <= 50 ms, and <= 1.5x that with readers), server time of `/` and of API pages
-(target <= 250 ms), RSS (target <= 300 MiB), storage per 10k clusters and the restart time
-(target <= 10 s). Reports are about 6.6 KB (10 bundles with resource lists).
+rest), then against a real `flotilla-hub serve` subprocess (SQLite on local disk) prints: start-up
+time with that history (port open, first 200 on /healthz and on /), sustained ingest (target >=
+2,000 reports/s at 10k clusters), ingest p50/p99 at 300 reports/s alone and with 20 readers looping
+on the page and the API side by side (target p99 <= 50 ms, and <= 1.5x that with readers), server
+time of `/` and of API pages (target <= 250 ms), RSS (target <= 300 MiB), storage per 10k clusters
+and the restart time (target <= 10 s). Reports are about 6.6 KB (10 bundles with resource lists).
 Page times: the first request (computed; target <= 250 ms) and the median of repeats (which a quiet
 hub answers from its read cache). PostgreSQL is not implemented yet: the benchmark says so.
 """
@@ -101,17 +101,36 @@ def storage_mib(data_dir: Path) -> tuple[float, float]:
     return db, store.wal_bytes(data_dir) / 2**20
 
 
-def start_timed(hub: SubprocessHub, viewer: str, clusters: int) -> tuple[float, float, float]:
-    """(seconds until /healthz answers, until the whole fleet is served, hub CPU seconds by then)."""
+def _first(url: str, viewer: str, wanted: int | None, deadline: float) -> float:
+    """Poll ``url`` until it answers (any status, or ``wanted``); the time of that answer."""
+    headers = {"Authorization": f"Bearer {viewer}"}
+    while time.perf_counter() < deadline:
+        try:
+            status = httpx.get(url, headers=headers, timeout=5).status_code
+            if wanted is None or status == wanted:
+                return time.perf_counter()
+        except httpx.TransportError:
+            pass
+        time.sleep(0.02)
+    raise RuntimeError(f"{url} did not answer {wanted or 'at all'} in time")
+
+
+def start_timed(hub: SubprocessHub, viewer: str, clusters: int) -> tuple[float, float, float, float]:
+    """(seconds until the port answers, until /healthz is 200, until `/` is 200, hub CPU seconds then).
+
+    While the fleet loads the hub answers 503 with Retry-After (port open); 200 once it is loaded."""
     started = time.perf_counter()
-    hub.start(timeout=600)
-    healthy = time.perf_counter() - started
+    hub.start(timeout=600, ready=False)
+    deadline = started + 600
+    port_open = _first(hub.url + "/healthz", viewer, None, deadline) - started
+    healthy = _first(hub.url + "/healthz", viewer, 200, deadline) - started
+    page = _first(hub.url + "/", viewer, 200, deadline) - started
     summary = httpx.get(
         hub.url + "/api/v1/summary", headers={"Authorization": f"Bearer {viewer}"}, timeout=60
     )
     assert summary.json()["clusters"] == clusters, summary.text[:300]
     assert hub.process is not None
-    return healthy, time.perf_counter() - started, cpu_seconds(hub.process.pid)
+    return port_open, healthy, page, cpu_seconds(hub.process.pid)
 
 
 def time_get(url: str, viewer: str, path: str, runs: int = 7) -> tuple[float, float, int]:
@@ -178,10 +197,10 @@ def main() -> int:
         db, wal = storage_mib(data_dir)
         print(f"seeded {n} clusters x {args.history} stored reports in {seconds:.0f}s: {db:.0f} MiB")
         hub = SubprocessHub(data_dir)
-        healthy, served, cpu = start_timed(hub, viewer, n)
+        port_open, healthy, page, cpu = start_timed(hub, viewer, n)
         print(
-            f"start-up with that history: port open and serving {healthy:.1f}s,"
-            f" whole fleet {served:.1f}s, {cpu:.1f} CPU-seconds (target <= 10 s)"
+            f"start-up with that history: port answering (503 while loading) {port_open:.1f}s,"
+            f" first 200 on /healthz {healthy:.1f}s, on / {page:.1f}s, {cpu:.1f} CPU-seconds (target <= 10 s)"
         )
         assert hub.process is not None
         sequence = args.history + 1
@@ -274,10 +293,10 @@ def main() -> int:
             )
         finally:
             hub.stop()
-        healthy, served, cpu = start_timed(hub, viewer, n)
+        port_open, healthy, page, cpu = start_timed(hub, viewer, n)
         print(
-            f"restart: serving {healthy:.1f}s, whole fleet {served:.1f}s after start, {cpu:.1f} CPU-seconds"
-            " (target <= 10 s)"
+            f"restart: port answering {port_open:.1f}s, first 200 on /healthz {healthy:.1f}s,"
+            f" on / {page:.1f}s after start, {cpu:.1f} CPU-seconds (target <= 10 s)"
         )
         hub.stop()
     return 0

@@ -144,7 +144,8 @@ class SubprocessHub:
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "hub.log"
 
-    def start(self, timeout: float = 30) -> SubprocessHub:
+    def start(self, timeout: float = 30, *, ready: bool = True) -> SubprocessHub:
+        """Start the process; with ``ready``, return once /healthz says the fleet is loaded."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         command = [sys.executable, "-m", "hub.cli", "serve", "--data-dir", str(self.data_dir)]
@@ -154,7 +155,7 @@ class SubprocessHub:
         )
         log.close()
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while ready and time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"hub exited with {self.process.returncode}: {self.log_path.read_text()}")
             try:
@@ -163,6 +164,8 @@ class SubprocessHub:
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
+        if not ready:
+            return self
         raise RuntimeError(f"hub did not answer /healthz within {timeout}s")
 
     def kill(self) -> None:
