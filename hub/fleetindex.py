@@ -18,15 +18,14 @@ the read model calls it with its own lock held (so the order is always model, th
 
 from __future__ import annotations
 
-import bisect
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from hub.aggregate import DISPLAY_STATES, display_state
+from hub.error_groups import ErrorGroup, ErrorGroups, bump, drop, insort
 from hub.model import BundleBrief, ClusterSummary
-from hub.signatures import ProblemBrief, signature_id
 from hub.timeline import FleetHistory
 
 if TYPE_CHECKING:
@@ -52,45 +51,10 @@ class Observer(Protocol):
 
 
 @dataclass(slots=True)
-class ErrorGroup:
-    signature: str
-    example: str
-    example_cluster: str
-    first_seen: float
-    last_seen: float
-    bundles: Counter[str] = field(default_factory=Counter)
-    commits: Counter[str] = field(default_factory=Counter)
-    members: list[str] = field(default_factory=list)  # sorted cluster names (a page of them in a copy)
-    count: int = 0  # clusters affected
-
-    @property
-    def id(self) -> str:
-        return signature_id(self.signature)
-
-
-@dataclass(slots=True)
 class BundleVersions:
     chart_versions: Counter[str] = field(default_factory=Counter)
     digests: Counter[str] = field(default_factory=Counter)
     on_commit: dict[str, list[str]] = field(default_factory=dict)  # commit ("" none) -> sorted names
-
-
-def _insort(members: list[str], name: str) -> None:
-    index = bisect.bisect_left(members, name)
-    if index == len(members) or members[index] != name:
-        members.insert(index, name)
-
-
-def _drop(members: list[str], name: str) -> None:
-    index = bisect.bisect_left(members, name)
-    if index < len(members) and members[index] == name:
-        del members[index]
-
-
-def _same_errors(old: ClusterSummary, new: ClusterSummary) -> bool:
-    if len(old.problems) != len(new.problems):
-        return False
-    return all(a.signature == b.signature for a, b in zip(old.problems, new.problems, strict=True))
 
 
 def agent_wave(summary: ClusterSummary) -> str:
@@ -105,20 +69,12 @@ def agent_wave_number(summary: ClusterSummary) -> int:
     return number if isinstance(number, int) else 0
 
 
-def _bump(counter: Counter[str], key: str, delta: int) -> None:
-    value = counter.get(key, 0) + delta
-    if value > 0:
-        counter[key] = value
-    else:
-        counter.pop(key, None)
-
-
 def _bump_nested(
     table: dict[str, dict[str, Counter[str]]], key: str, value: str, item: str, delta: int
 ) -> None:
     values = table.setdefault(key, {})
     counts = values.setdefault(value, Counter())
-    _bump(counts, item, delta)
+    bump(counts, item, delta)
     if not counts:
         del values[value]
         if not values:
@@ -128,13 +84,12 @@ def _bump_nested(
 class FleetIndex:
     def __init__(self, stored: Stored | None = None, journal: Journal | None = None) -> None:
         self.lock = threading.Lock()
-        self._first_seen = dict(stored.first_seen) if stored else {}  # before the restart (load only)
-        self._journal = journal
+        self.error_groups = ErrorGroups(journal, stored.first_seen if stored else None)
         self.states: Counter[str] = Counter()
         self.by_label: dict[str, dict[str, Counter[str]]] = {}  # key -> value -> display state -> n
         self.causes: dict[str, dict[str, Counter[str]]] = {}  # key -> value -> cause -> n
-        self.errors: dict[str, ErrorGroup] = {}
-        self.error_ids: dict[str, str] = {}  # signature id -> signature
+        self.errors: dict[str, ErrorGroup] = self.error_groups.errors  # signature -> group
+        self.error_ids: dict[str, str] = self.error_groups.error_ids  # signature id -> signature
         self.bundles: dict[str, BundleVersions] = {}
         self.agents: Counter[str] = Counter()
         self.agents_by_label: dict[str, dict[str, Counter[str]]] = {}  # key -> value -> version -> n
@@ -182,7 +137,7 @@ class FleetIndex:
                     self._count_agent(new, 1)
             if old is None or new is None or old.bundles != new.bundles:
                 self._versions(old, new)
-            self._errors(old, new)
+            self.error_groups.changed(old, new)
             if now is not None and not self._loading:
                 self.history.record(old, before, new, after, now)
 
@@ -190,6 +145,7 @@ class FleetIndex:
         """Take in a whole fleet at once (start-up): counted in bulk, every list sorted once."""
         with self.lock:
             self._loading = True
+            self.error_groups.loading()
             states = [(s, display_state(s.health, conn)) for s, conn in clusters]
             self.states.update(state for _, state in states)
             for (key, value, state), n in Counter(
@@ -217,7 +173,7 @@ class FleetIndex:
                     shared = alike[id(s.bundles)] = (s.bundles, [])
                 shared[1].append(s.name)
                 if s.problems:
-                    self._errors(None, s)
+                    self.error_groups.changed(None, s)
             for briefs, names in alike.values():
                 for brief in briefs:
                     versions = self.bundles.get(brief.bundle)
@@ -230,23 +186,12 @@ class FleetIndex:
             for versions in self.bundles.values():
                 for members in versions.on_commit.values():
                     members.sort()
-            for group in self.errors.values():
-                group.members.sort()
-                group.first_seen = min(
-                    group.first_seen, self._first_seen.get(group.signature, group.first_seen)
-                )
-            if self._journal is not None:  # the stored sightings become exactly the current groups'
-                for signature in self._first_seen.keys() - self.errors.keys():
-                    self._journal.signature(signature, None)
-                for group in self.errors.values():
-                    if self._first_seen.get(group.signature) != group.first_seen:
-                        self._journal.signature(group.signature, group.first_seen)
-            self._first_seen = {}
+            self.error_groups.loaded()
             self._loading = False
             self.history.sample(self.states, now)
 
     def _count_state(self, summary: ClusterSummary, state: str, delta: int) -> None:
-        _bump(self.states, state, delta)
+        bump(self.states, state, delta)
         for key, value in summary.labels.items():
             values = self.by_label.get(key)
             if values is None:
@@ -256,9 +201,9 @@ class FleetIndex:
             if counts is None:
                 counts = values[value] = Counter()
                 self.causes[key][value] = Counter()
-            _bump(counts, state, delta)
+            bump(counts, state, delta)
             if summary.cause:
-                _bump(self.causes[key][value], summary.cause, delta)
+                bump(self.causes[key][value], summary.cause, delta)
             if not counts:
                 del values[value]
                 self.causes[key].pop(value, None)
@@ -268,13 +213,13 @@ class FleetIndex:
 
     def _count_agent(self, summary: ClusterSummary, delta: int) -> None:
         version = summary.agent_version
-        _bump(self.agents, version, delta)
+        bump(self.agents, version, delta)
         for key, value in summary.labels.items():
             _bump_nested(self.agents_by_label, key, value, version, delta)
         wave = agent_wave(summary)
         if wave:
             counts = self.agents_by_wave.setdefault(wave, Counter())
-            _bump(counts, version, delta)
+            bump(counts, version, delta)
             if delta > 0:
                 self.agent_wave_numbers[wave] = agent_wave_number(summary)
             if not counts:
@@ -295,79 +240,20 @@ class FleetIndex:
         versions = self.bundles.get(brief.bundle)
         if versions is None:
             versions = self.bundles[brief.bundle] = BundleVersions()
-        _bump(versions.chart_versions, brief.chart_version, delta)
+        bump(versions.chart_versions, brief.chart_version, delta)
         if brief.digest:
-            _bump(versions.digests, brief.digest, delta)
+            bump(versions.digests, brief.digest, delta)
         members = versions.on_commit.setdefault(brief.commit or "", [])
         if delta > 0 and self._loading:  # sorted once when the load ends
             members.append(cluster)
         elif delta > 0:
-            _insort(members, cluster)
+            insort(members, cluster)
         else:
-            _drop(members, cluster)
+            drop(members, cluster)
             if not members:
                 del versions.on_commit[brief.commit or ""]
             if not versions.on_commit:
                 del self.bundles[brief.bundle]
-
-    def _errors(self, old: ClusterSummary | None, new: ClusterSummary | None) -> None:
-        if old is not None and new is not None and old.bundles == new.bundles and _same_errors(old, new):
-            for problem in new.problems:  # the usual report: same errors on the same commits
-                group = self.errors[problem.signature]
-                group.last_seen = max(group.last_seen, new.last_seen)
-            return
-        before = {p.signature: p for p in old.problems} if old else {}
-        after = {p.signature: p for p in new.problems} if new else {}
-        commits_before = {b.bundle: b.commit or "" for b in old.bundles} if old else {}
-        commits_after = {b.bundle: b.commit or "" for b in new.bundles} if new else {}
-        for signature, problem in before.items():
-            if old is not None and (signature not in after or commits_after != commits_before):
-                self._problem(old, problem, commits_before, -1)
-        for signature, problem in after.items():
-            if new is None:
-                continue
-            if signature not in before or commits_after != commits_before:
-                self._problem(new, problem, commits_after, 1)
-            group = self.errors[signature]
-            group.last_seen = max(group.last_seen, new.last_seen)
-
-    def _problem(
-        self, summary: ClusterSummary, problem: ProblemBrief, commits: dict[str, str], delta: int
-    ) -> None:
-        group = self.errors.get(problem.signature)
-        if group is None:
-            if delta < 0:
-                return
-            group = ErrorGroup(
-                problem.signature, problem.example, summary.name, summary.reported_at, summary.last_seen
-            )
-            self.errors[problem.signature] = group
-            self.error_ids[group.id] = problem.signature
-            self._sighted(group.signature, group.first_seen)
-        commit = commits.get(problem.bundle) if problem.bundle else summary.commit
-        _bump(group.bundles, problem.bundle or "(source)", delta)
-        _bump(group.commits, commit or "", delta)
-        if delta > 0:
-            if self._loading:
-                group.members.append(summary.name)
-            else:
-                _insort(group.members, summary.name)
-            group.count = len(group.members)
-            if summary.reported_at < group.first_seen:
-                group.first_seen = summary.reported_at
-                self._sighted(group.signature, group.first_seen)
-        else:
-            _drop(group.members, summary.name)
-            group.count = len(group.members)
-            if not group.members:
-                del self.errors[problem.signature]
-                self.error_ids.pop(group.id, None)
-                self._sighted(group.signature, None)
-
-    def _sighted(self, signature: str, first_seen: float | None) -> None:
-        """Journal a group's first sighting (None: gone); the load journals its own in one go."""
-        if self._journal is not None and not self._loading:
-            self._journal.signature(signature, first_seen)
 
 
 def attach(

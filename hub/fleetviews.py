@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 
 from hub import fleetindex, queries
 from hub.aggregate import ClusterView, Rollout, state_query
-from hub.fleetindex import STATE_RANK, STATES, ErrorGroup, FleetIndex
+from hub.error_groups import ErrorGroup
+from hub.fleetindex import STATE_RANK, STATES, FleetIndex
 from hub.readmodel import ReadModel
 from hub.rollups import page_of
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from hub import pages
 from hub.aggregate import ClusterView
-from hub.fleetindex import ErrorGroup
+from hub.error_groups import ErrorGroup
 from hub.html_text import e
 from hub.page_glance import age, page_links
 

@@ -11,8 +11,8 @@ from starlette.routing import Route
 from hub import fleetviews, reportstore
 from hub.api import _error, _reader, cluster_json
 from hub.context import HubContext
+from hub.error_groups import ErrorGroup
 from hub.filters import agent_grouping, window
-from hub.fleetindex import ErrorGroup
 from hub.timeline import WINDOWS, Event, cluster_events, cluster_spans
 from hub.views_web import window_of
 
