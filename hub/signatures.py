@@ -40,12 +40,12 @@ CACHED_MESSAGE = 1024  # messages up to this length are remembered (an agent rep
 
 def normalise(message: str, cluster: str = "") -> str:
     """The signature of ``message``: its first line with names, hashes, addresses and numbers replaced."""
-    if len(message) <= CACHED_MESSAGE:
-        return _remembered(message, cluster)
+    if len(message) <= CACHED_MESSAGE:  # a message without the cluster's name is shared by clusters
+        return _remembered(message, cluster if cluster and cluster in message else "")
     return _normalise(message, cluster)
 
 
-@functools.lru_cache(maxsize=8192)  # at most 8192 x 1 KiB: a failing fleet sends the same few every pass
+@functools.lru_cache(maxsize=16384)  # at most 16k x 1 KiB: a failing fleet repeats the same few messages
 def _remembered(message: str, cluster: str) -> str:
     return _normalise(message, cluster)
 
