@@ -9,6 +9,7 @@ its last report, which may not have reached the hub yet.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +22,7 @@ from hub.rollouts import Member, Memory, RolloutView, WaveSpec
 log = structlog.get_logger("hub")
 
 MAX_ROLLOUTS = 10_000  # remembered (bundle, commit) pairs: a bound on what cluster tokens can create
+SAVE_SECONDS = 1.0  # a memory whose waves did not move is written at most this often
 
 
 class Members(Protocol):
@@ -32,9 +34,16 @@ class Members(Protocol):
 
 
 class RolloutBook:
-    def __init__(self, data_dir: Path) -> None:
+    """``view_seconds``: how long one evaluation of a rollout (O(its members)) answers the gate
+    questions that follow (0: every question evaluates it afresh, as the tests want). At 100,000
+    clusters asking each pass, a gate then costs the asking cluster's bundles, not the fleet."""
+
+    def __init__(self, data_dir: Path, view_seconds: float = 0.0) -> None:
         self._conn = rollout_store.connect(data_dir)
         self._lock = threading.Lock()
+        self._view_seconds = view_seconds
+        self._views: dict[tuple[str, str], tuple[float, bool, RolloutView]] = {}  # (at, held, view)
+        self._saved_at: dict[tuple[str, str], tuple[float, Any]] = {}  # when written, what moved then
         self._pauses: dict[str, tuple[float, str]] = {}
         self._saved: dict[tuple[str, str], dict[str, Any]] = {}
         self._memories: dict[tuple[str, str], Memory] = {
@@ -69,10 +78,13 @@ class RolloutBook:
                 me = Member(
                     cluster, int(own["wave"]), commit, "Pending", holding=True, failed=bool(own["failed"])
                 )
-                members = [m for m in fleet.members(bundle) if m.cluster != cluster] + [me]
                 current = self._is_current(memory)
                 held = bundle in paused or bool(own["paused"]) or not current
-                view = self._advance(memory, members, now, paused=held)
+                view = self._recent_view(memory, held, failed=me.failed)
+                if view is None:
+                    members = [m for m in fleet.members(bundle) if m.cluster != cluster] + [me]
+                    view = self._advance(memory, members, now, paused=held)
+                    self._views[(bundle, commit)] = (time.monotonic(), held, view)
                 answer = rollouts.gate(view, memory, me, now, current=current)
                 memory.asked[cluster] = me.wave
                 if answer.grant:
@@ -103,6 +115,17 @@ class RolloutBook:
             for memory in newest.values():
                 self._save(memory)
         return sorted(pictures, key=lambda p: (not p.active, p.bundle))
+
+    def _recent_view(self, memory: Memory, held: bool, *, failed: bool) -> RolloutView | None:
+        """The rollout's last evaluation if it is recent enough to answer with (never for a cluster
+        saying it failed: that may halt the rollout, so it is evaluated at once)."""
+        found = self._views.get((memory.bundle, memory.commit))
+        if found is None or failed or self._view_seconds <= 0:
+            return None
+        at, was_held, view = found
+        if was_held != held or time.monotonic() - at >= self._view_seconds:
+            return None
+        return view
 
     def _advance(self, memory: Memory, members: Sequence[Member], now: float, *, paused: bool) -> RolloutView:
         before = set(memory.released), memory.halted_at
@@ -141,9 +164,17 @@ class RolloutBook:
                 self._start(bundle, commit, facts, now)
 
     def _save(self, memory: Memory) -> None:
-        """Write the memory when it changed since it was last written (page views change nothing)."""
-        data = memory.to_json()
+        """Write the memory when it changed since it was last written (page views change nothing):
+        at once when a wave was released or the rollout halted, else at most every SAVE_SECONDS
+        (its bake clocks and askers grow with the fleet: comparing them on every question would
+        cost the fleet's size)."""
         key = (memory.bundle, memory.commit)
+        moved = (tuple(sorted(memory.released)), memory.halted_at)
+        last = self._saved_at.get(key)
+        if last is not None and last[1] == moved and time.monotonic() - last[0] < SAVE_SECONDS:
+            return
+        self._saved_at[key] = (time.monotonic(), moved)
+        data = memory.to_json()
         if self._saved.get(key) != data:
             rollout_store.save(self._conn, memory)
             self._saved[key] = data

@@ -25,6 +25,7 @@ cluster.  The rules (also in fleet-repo-example/README.md, "Staged rollouts"):
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,6 +140,11 @@ class WaveView:
     seconds_left: float | None  # bake time left (baking) or deadline left (applying), when known
     summary: str
     size: int  # clusters in the wave: the ones heard from, and the rest the repo says it has
+
+    @functools.cached_property
+    def categories(self) -> dict[str, str]:
+        """cluster -> category, built once per picture (gate questions look clusters up in it)."""
+        return {c.cluster: c.category for c in self.clusters}
 
 
 @dataclass(frozen=True)
@@ -325,16 +331,27 @@ def gate(view: RolloutView, memory: Memory, member: Member, now: float, *, curre
         return Answer("go", f"wave {wave.name} released")
     limit = amount(wave.spec.max_concurrent, wave.size)
     if limit is not None:
-        applying = {c.cluster for c in wave.clusters if c.category == "in_progress"}
-        applying |= {
-            cluster
-            for cluster in memory.grants
-            if any(c.cluster == cluster and c.category not in ("ready", "failed") for c in wave.clusters)
-        }
-        applying.discard(member.cluster)
-        if len(applying) >= max(1, limit):
+        applying = _applying(wave, memory, member.cluster, index)
+        if applying >= max(1, limit):
             return Answer(
-                "hold", f"waiting for a slot in wave {wave.name}: {len(applying)} of {max(1, limit)} applying"
+                "hold", f"waiting for a slot in wave {wave.name}: {applying} of {max(1, limit)} applying"
             )
         return Answer("go", f"wave {wave.name} released", grant=True)
     return Answer("go", f"wave {wave.name} released")
+
+
+def _applying(wave: WaveView, memory: Memory, asking: str, index: int) -> int:
+    """Clusters of the wave applying the change, the asking one aside: those in progress, and those
+    granted a "go" that are not yet Ready or failed (also a grant the wave's picture does not show
+    yet: the picture may be a second old). Costs the grants, not the wave's size."""
+    categories = wave.categories
+    count = wave.counts["in_progress"] - (categories.get(asking) == "in_progress")
+    for cluster in memory.grants:
+        if cluster == asking:
+            continue
+        category = categories.get(cluster)
+        if category in ("not_yet", "offline") or (
+            category is None and min(max(memory.asked.get(cluster, 0), 1), len(memory.waves)) == index
+        ):
+            count += 1
+    return count
