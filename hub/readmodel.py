@@ -64,12 +64,23 @@ class ReadModel:
         self.rollups = Rollups()
         self.version = 0  # bumped on every change readers could see
         self.observers: list[Observer] = []  # further summaries kept at commit time (hub.fleetindex)
+        labelled: dict[tuple[str, str], list[str]] = {}  # the label index, built in bulk
         for summary in summaries:
             entry = _Entry(summary, self._connectivity(summary, now))
-            self._entries[summary.name] = entry
-            self._buckets[(entry.connectivity, summary.health)].append(summary.name)
-            self._index(summary, add=True)
+            name = summary.name
+            self._entries[name] = entry
+            self._buckets[(entry.connectivity, summary.health)].append(name)
+            for pair in summary.labels.items():
+                found = labelled.get(pair)
+                if found is None:
+                    labelled[pair] = [name]
+                else:
+                    found.append(name)
+            if summary.cause:
+                self._causes.setdefault(summary.cause, set()).add(name)
             self._schedule(entry, now)
+        for (key, value), names in labelled.items():
+            self._labels.setdefault(key, {})[value] = set(names)
         for bucket in self._buckets.values():
             bucket.sort()
         self.rollups.load((e.summary, e.connectivity == "Offline") for e in self._entries.values())
