@@ -20,6 +20,7 @@ from hub.rollout_contract import RolloutContractError, parse_gate_request
 from hub.rollouts import RolloutView, WaveView
 
 MAX_GATE_BODY = 64 * 1024
+MAX_CLUSTERS_LISTED = 500  # per wave (by name) and failing: the counts say how many there are in all
 
 
 def _ctx(request: Request) -> HubContext:
@@ -70,8 +71,10 @@ def wave_json(wave: WaveView) -> dict[str, Any]:
         "max_failed": wave.spec.max_failed,
         "summary": wave.summary,
         "clusters": [
-            {"cluster": c.cluster, "category": c.category, "detail": c.detail} for c in wave.clusters
+            {"cluster": c.cluster, "category": c.category, "detail": c.detail}
+            for c in wave.clusters[:MAX_CLUSTERS_LISTED]
         ],
+        "clusters_total": len(wave.clusters),
     }
 
 
@@ -82,7 +85,11 @@ def rollout_json(view: RolloutView) -> dict[str, Any]:
         "state": view.state,
         "paused": view.paused,
         "waves": [wave_json(w) for w in view.waves],
-        "failing": [{"cluster": c.cluster, "state": c.detail, "error": c.error} for c in view.failing],
+        "failing": [
+            {"cluster": c.cluster, "state": c.detail, "error": c.error}
+            for c in view.failing[:MAX_CLUSTERS_LISTED]
+        ],
+        "failing_total": len(view.failing),
     }
 
 

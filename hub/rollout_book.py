@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -80,11 +81,13 @@ class RolloutBook:
                 )
                 current = self._is_current(memory)
                 held = bundle in paused or bool(own["paused"]) or not current
-                view = self._recent_view(memory, held, failed=me.failed)
-                if view is None:
-                    members = [m for m in fleet.members(bundle) if m.cluster != cluster] + [me]
-                    view = self._advance(memory, members, now, paused=held)
-                    self._views[(bundle, commit)] = (time.monotonic(), held, view)
+                view = self._picture(
+                    memory,
+                    lambda: [m for m in fleet.members(bundle) if m.cluster != cluster] + [me],  # noqa: B023
+                    now,
+                    held=held,
+                    failed=me.failed,
+                )
                 answer = rollouts.gate(view, memory, me, now, current=current)
                 memory.asked[cluster] = me.wave
                 if answer.grant:
@@ -109,12 +112,28 @@ class RolloutBook:
                 if memory.bundle not in newest or memory.first_seen > newest[memory.bundle].first_seen:
                     newest[memory.bundle] = memory
             pictures = [
-                self._advance(m, fleet.members(m.bundle), now, paused=m.bundle in paused)
+                self._picture(m, partial(fleet.members, m.bundle), now, held=m.bundle in paused)
                 for m in newest.values()
             ]
             for memory in newest.values():
                 self._save(memory)
         return sorted(pictures, key=lambda p: (not p.active, p.bundle))
+
+    def _picture(
+        self,
+        memory: Memory,
+        members: Callable[[], Sequence[Member]],
+        now: float,
+        *,
+        held: bool,
+        failed: bool = False,
+    ) -> RolloutView:
+        """The rollout evaluated now from ``members()``, or its recent evaluation (see ``view_seconds``)."""
+        view = self._recent_view(memory, held, failed=failed)
+        if view is None:
+            view = self._advance(memory, members(), now, paused=held)
+            self._views[(memory.bundle, memory.commit)] = (time.monotonic(), held, view)
+        return view
 
     def _recent_view(self, memory: Memory, held: bool, *, failed: bool) -> RolloutView | None:
         """The rollout's last evaluation if it is recent enough to answer with (never for a cluster

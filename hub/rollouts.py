@@ -119,7 +119,7 @@ class Memory:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClusterState:
     cluster: str
     category: str  # one of CATEGORIES
@@ -214,9 +214,11 @@ def advance(memory: Memory, members: Sequence[Member], now: float, *, paused: bo
         if now - granted > GRANT_TTL_SECONDS:
             del memory.grants[cluster]
     views = []
+    stamps = []  # what a wave's picture depends on that this loop may change (releases, the halt)
     for index, spec in enumerate(memory.waves, start=1):
         view = _wave_view(index, spec, by_wave.get(index, []), memory, now)
         views.append(view)
+        stamps.append((len(memory.released), memory.halted_at))
         released = index in memory.released
         if not released:
             continue
@@ -230,7 +232,11 @@ def advance(memory: Memory, members: Sequence[Member], now: float, *, paused: bo
             and index + 1 not in memory.released
         ):
             memory.released[index + 1] = now
-    views = [_wave_view(i, s, by_wave.get(i, []), memory, now) for i, s in enumerate(memory.waves, start=1)]
+    final = (len(memory.released), memory.halted_at)
+    views = [  # drawn again only where a release or the halt came after the wave was drawn
+        view if stamp == final else _wave_view(i, spec, by_wave.get(i, []), memory, now)
+        for i, (spec, view, stamp) in enumerate(zip(memory.waves, views, stamps, strict=True), start=1)
+    ]
     failing = tuple(c for v in views for c in v.clusters if c.category == "failed")
     if memory.halted_at is not None:
         state = "halted"
