@@ -28,7 +28,7 @@ import dataclasses
 import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 GRANT_TTL_SECONDS = 600.0
 FAILED_STATES = ("Failed", "Degraded")
@@ -119,8 +119,7 @@ class Memory:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class ClusterState:
+class ClusterState(NamedTuple):  # a tuple: a picture of a 100k-cluster wave builds 100k of them
     cluster: str
     category: str  # one of CATEGORIES
     detail: str  # "baking", "baked", "waiting", "applying", state names...
