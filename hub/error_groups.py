@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from hub.model import ClusterSummary
+from hub.rollups import bump
 from hub.signatures import ProblemBrief, signature_id
 
 if TYPE_CHECKING:
@@ -53,14 +54,6 @@ def _same_errors(old: ClusterSummary, new: ClusterSummary) -> bool:
     if len(old.problems) != len(new.problems):
         return False
     return all(a.signature == b.signature for a, b in zip(old.problems, new.problems, strict=True))
-
-
-def bump(counter: Counter[str], key: str, delta: int) -> None:
-    value = counter.get(key, 0) + delta
-    if value > 0:
-        counter[key] = value
-    else:
-        counter.pop(key, None)
 
 
 class ErrorGroups:

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from hub.aggregate import DISPLAY_STATES, display_state
-from hub.error_groups import ErrorGroup, ErrorGroups, bump, drop, insort
+from hub.error_groups import ErrorGroup, ErrorGroups, drop, insort
 from hub.model import BundleBrief, ClusterSummary
+from hub.rollups import bump
 from hub.timeline import FleetHistory
 
 if TYPE_CHECKING:

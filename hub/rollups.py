@@ -111,15 +111,15 @@ class Rollups:
 
     @staticmethod
     def _count(rollup: BundleRollup, brief: BundleBrief, delta: int, offline: bool) -> None:
-        _bump(rollup.by_state, brief.state, delta)
+        bump(rollup.by_state, brief.state, delta)
         states = rollup.by_commit.get(brief.commit)
         if states is None:
             states = rollup.by_commit[brief.commit] = Counter()
-        _bump(states, brief.state, delta)
+        bump(states, brief.state, delta)
         if not states:
             del rollup.by_commit[brief.commit]
         if brief.desired_commit:
-            _bump(rollup.desired, brief.desired_commit, delta)
+            bump(rollup.desired, brief.desired_commit, delta)
         if offline:
             rollup.offline += delta
 
@@ -157,7 +157,8 @@ def page_of(lists: Iterable[list[str]], offset: int, limit: int) -> list[str]:
     return taken
 
 
-def _bump(counter: Counter[str], key: str, delta: int) -> None:
+def bump(counter: Counter[str], key: str, delta: int) -> None:
+    """Add ``delta`` to ``counter[key]``, dropping the key at zero (shared by the hub's indexes)."""
     value = counter.get(key, 0) + delta
     if value > 0:
         counter[key] = value
