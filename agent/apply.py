@@ -120,7 +120,7 @@ def install_or_upgrade(
         return message, refreshed
     if previous is not None and refreshed is not None and refreshed.current.revision != previous.revision:
         try:
-            _rollback(ctx, desired, previous.revision)
+            rollback(ctx, desired, previous.revision)
             message += f" (rolled back to revision {previous.revision})"
         except HelmError as rollback_error:
             message += f" (rollback to revision {previous.revision} failed: {rollback_error})"
@@ -150,7 +150,7 @@ def _upgrade_install(
     )
 
 
-def _rollback(ctx: PassContext, desired: fleet.DesiredRelease, revision: int) -> None:
+def rollback(ctx: PassContext, desired: fleet.DesiredRelease, revision: int) -> None:
     with inflight.operation(ctx.state_dir, desired.namespace, desired.release, "rollback") as started:
         ctx.helm.rollback(
             release=desired.release,
@@ -183,7 +183,7 @@ def recover_pending(ctx: PassContext, desired: fleet.DesiredRelease, history: Re
             ) as started:
                 ctx.helm.uninstall(release=desired.release, namespace=desired.namespace, on_start=started)
         else:
-            _rollback(ctx, desired, previous.revision)
+            rollback(ctx, desired, previous.revision)
     except HelmError as error:
         return f"release was left {current.status} and could not be recovered: {error}"
     return None

@@ -95,6 +95,8 @@ class PassContext:
     maintenance: tuple[windows.Window, ...] = ()  # this cluster's maintenance windows (fleet.yaml)
     reported: Mapping[str, tuple[int | None, str | None]] = field(default_factory=dict)
     """bundle -> (Helm revision, applied commit) as the last report said: a held release is unchanged."""
+    checkout_at: Callable[[str], Path | None] | None = None
+    """A checkout of an older fleet commit (``Source.checkout_at``): a wave's released revision."""
 
 
 class Gate(Protocol):

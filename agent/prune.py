@@ -53,7 +53,13 @@ def prune_step(
         owned,
         settings.brake,
     )
-    if refusal is not None:
+    if (
+        refusal is not None
+        and ctx.gates is not None
+        and ctx.gates.allow_prune(refusal.prune_id, revision.commit)
+    ):
+        log.warning("prune_allowed_by_hub", releases=list(refusal.releases), prune_id=refusal.prune_id)
+    elif refusal is not None:
         log.warning(
             "prune_refused", releases=list(refusal.releases), prune_id=refusal.prune_id, reason=refusal.reason
         )

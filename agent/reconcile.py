@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from agent import actions, apply, bundlestate, fleet, gates, inflight, operations, state
+from agent import actions, apply, bakewatch, bundlestate, fleet, gates, inflight, operations, state, stepback
 from agent.actions import Action, Failure
 from agent.fleet import windows
 from agent.fleet.rollout import FleetSettings
@@ -181,7 +181,7 @@ def _reconcile_release(
     action = decide(history)
     gate = _gate(ctx, desired, action, revision.commit, digest)
     if gate is not None and not gate.go:  # a change that may not advance yet: what runs keeps running
-        return _held(ctx, desired, base, history, snapshot, revision.commit, gate)
+        return _hold(ctx, desired, base, history, snapshot, revision.commit, gate, histories, failures)
     waiting = _operation_in_progress(ctx, desired, history) if action is Action.RECOVER_PENDING else None
     if waiting is None and action in _CHANGES_THE_CLUSTER:
         waiting = take_lease(ctx, histories)
@@ -192,7 +192,7 @@ def _reconcile_release(
                 action = decided
                 gate = _gate(ctx, desired, action, revision.commit, digest)
                 if gate is not None and not gate.go:
-                    return _held(ctx, desired, base, history, {}, revision.commit, gate)
+                    return _hold(ctx, desired, base, history, {}, revision.commit, gate, histories, failures)
             if action is Action.RECOVER_PENDING:
                 waiting = _operation_in_progress(ctx, desired, history)
     if waiting is not None:
@@ -221,13 +221,16 @@ def _reconcile_release(
                 failures.pop(key, None)
                 gate = _gate(ctx, desired, action, revision.commit, digest)  # a staged change waits
                 if gate is not None and not gate.go:
-                    return _held(ctx, desired, base, history, {}, revision.commit, gate)
+                    return _hold(ctx, desired, base, history, {}, revision.commit, gate, histories, failures)
     if action in (Action.INSTALL, Action.UPGRADE):
+        before = history
         apply_error, history = apply.install_or_upgrade(
             ctx, desired, values, digest, revision.commit, history, Path(str(revision.path))
         )
         if apply_error is None:
             failures.pop(key, None)
+            if gate is not None and gate.go and revision.commit:  # a released staged change: it bakes
+                bakewatch.start(ctx, desired, revision.commit, before, history)
         else:
             if gate is not None and ctx.gates is not None and revision.commit:
                 ctx.gates.failed(desired.bundle, revision.commit)
@@ -258,6 +261,20 @@ def _reconcile_release(
         waiting_for=blocked,
         waiting_on=waiting,
     )
+    degraded = bakewatch.check(ctx, desired, digest, history, result.state, result.message, failures)
+    if degraded is not None:  # a failed canary, like a failed wait: true apply
+        failure, history = degraded
+        current = history.current if history is not None else None
+        return replace(
+            base,
+            state="Failed",
+            message=failure,
+            action="rollback-degraded",
+            helm_revision=current.revision if current else None,
+            chart_version=(current.chart_version if current else "") or base.chart_version,
+            applied_commit=current.labels.get(COMMIT_LABEL) if current else None,
+            rollout=_facts(ctx, desired, revision.commit, holding=False),
+        )
     if corrected:
         message = "; ".join(filter(None, [message, f"corrected drift in {len(observed.drifts)} object(s)"]))
     return replace(
@@ -317,6 +334,31 @@ def _facts(
     return gates.facts_for(desired, commit, ctx.gates, holding=holding)
 
 
+def _hold(
+    ctx: PassContext,
+    desired: fleet.DesiredRelease,
+    base: ReleaseOutcome,
+    history: ReleaseHistory | None,
+    snapshot: Mapping[ObjectKey, dict[str, Any] | None],
+    commit: str | None,
+    gate: gates.Gate,
+    histories: dict[tuple[str, str], ReleaseHistory],
+    failures: dict[str, Failure],
+) -> ReleaseOutcome:
+    """A held change; when the hub names the older revision this cluster's wave was released for,
+    the release is first brought to that revision (agent.stepback)."""
+    if gate.released is None or gate.released == commit:
+        return _held(ctx, desired, base, history, snapshot, commit, gate)
+    stepped = stepback.step_back(ctx, desired, gate.released, history, histories, failures)
+    if stepped is None:
+        return _held(ctx, desired, base, history, snapshot, commit, gate)
+    if stepped.history is not history:
+        snapshot = {}
+    return _held(
+        ctx, desired, base, stepped.history, snapshot, commit, gate, note=stepped.note, error=stepped.error
+    )
+
+
 def _held(
     ctx: PassContext,
     desired: fleet.DesiredRelease,
@@ -325,13 +367,18 @@ def _held(
     snapshot: Mapping[ObjectKey, dict[str, Any] | None],
     commit: str | None,
     gate: gates.Gate,
+    *,
+    note: str = "",
+    error: str | None = None,
 ) -> ReleaseOutcome:
-    """A staged change the gate holds: the current release keeps running, untouched."""
+    """A staged change the gate holds: the current release keeps running, untouched (or at the
+    revision its wave was released for: ``note``; ``error`` when bringing it there failed)."""
     current = history.current if history is not None else None
     observed = observe(ctx, current, snapshot)
     failed = ctx.gates is not None and ctx.gates.has_failed(desired.bundle, commit)
-    state = "Failed" if failed else "Pending"
-    message = f"the change failed here and was rolled back; {gate.reason}" if failed else gate.reason
+    state = "Failed" if failed or error else "Pending"
+    reason = "; ".join(filter(None, [error, note, gate.reason]))
+    message = f"the change failed here and was rolled back; {reason}" if failed else reason
     return replace(
         base,
         state=state,

@@ -236,6 +236,40 @@ class Source:
         value = self._read_state().get("commit")
         return str(value) if value else None
 
+    def checkout_at(self, commit: str) -> Path | None:
+        """A checkout of an older ``commit`` of the fleet repo (a rollout wave's released revision),
+        kept as a git worktree beside the main checkout, which it never moves; None when it cannot
+        be had (fetch refused, signature refused, no checkout yet).  Never raises."""
+        target = self.root / "released"
+        if not _SHA.match(commit) or not (self.checkout / ".git").is_dir():
+            return None
+        with (self.root / ".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            head = self._git(["rev-parse", "HEAD"], cwd=target, timeout=None) if target.is_dir() else None
+            if head is None or head.status != 0 or head.stdout.strip() != commit:
+                try:
+                    if not self._has_commit(commit):
+                        self._fetch_commit(commit)
+                    verdict = self._verify(commit) if self._gate is not None else None
+                except SourceError as error:
+                    log.warning("source_released_unavailable", commit=commit[:12], error=str(error))
+                    return None
+                if verdict is not None and not verdict.accepted:
+                    log.warning("source_released_refused", commit=commit[:12], reason=verdict.reason)
+                    return None
+                shutil.rmtree(target, ignore_errors=True)
+                self._local(["worktree", "prune"])
+                added = self._local(
+                    ["worktree", "add", "--quiet", "--detach", "--force", str(target), commit]
+                )
+                if added.status != 0:
+                    log.warning(
+                        "source_released_unavailable", commit=commit[:12], error=self._clean(added.stderr)
+                    )
+                    return None
+        path = target / self.spec.path if self.spec.path else target
+        return path if path.is_dir() else None
+
     # ------------------------------------------------------------------------------------ syncing
 
     def _sync(self, record: dict[str, Any]) -> SourceRevision:
