@@ -181,7 +181,7 @@ def _reconcile_release(
     action = decide(history)
     gate = _gate(ctx, desired, action, revision.commit, digest)
     if gate is not None and not gate.go:  # a change that may not advance yet: what runs keeps running
-        return _hold(ctx, desired, base, history, snapshot, revision.commit, gate, histories, failures)
+        return _held(ctx, desired, base, history, snapshot, revision.commit, gate, histories, failures)
     waiting = _operation_in_progress(ctx, desired, history) if action is Action.RECOVER_PENDING else None
     if waiting is None and action in _CHANGES_THE_CLUSTER:
         waiting = take_lease(ctx, histories)
@@ -192,7 +192,7 @@ def _reconcile_release(
                 action = decided
                 gate = _gate(ctx, desired, action, revision.commit, digest)
                 if gate is not None and not gate.go:
-                    return _hold(ctx, desired, base, history, {}, revision.commit, gate, histories, failures)
+                    return _held(ctx, desired, base, history, {}, revision.commit, gate, histories, failures)
             if action is Action.RECOVER_PENDING:
                 waiting = _operation_in_progress(ctx, desired, history)
     if waiting is not None:
@@ -221,7 +221,7 @@ def _reconcile_release(
                 failures.pop(key, None)
                 gate = _gate(ctx, desired, action, revision.commit, digest)  # a staged change waits
                 if gate is not None and not gate.go:
-                    return _hold(ctx, desired, base, history, {}, revision.commit, gate, histories, failures)
+                    return _held(ctx, desired, base, history, {}, revision.commit, gate, histories, failures)
     if action in (Action.INSTALL, Action.UPGRADE):
         before = history
         apply_error, history = apply.install_or_upgrade(
@@ -334,7 +334,7 @@ def _facts(
     return gates.facts_for(desired, commit, ctx.gates, holding=holding)
 
 
-def _hold(
+def _held(
     ctx: PassContext,
     desired: fleet.DesiredRelease,
     base: ReleaseOutcome,
@@ -345,34 +345,15 @@ def _hold(
     histories: dict[tuple[str, str], ReleaseHistory],
     failures: dict[str, Failure],
 ) -> ReleaseOutcome:
-    """A held change; when the hub names the older revision this cluster's wave was released for,
-    the release is first brought to that revision (agent.stepback)."""
-    if gate.released is None or gate.released == commit:
-        return _held(ctx, desired, base, history, snapshot, commit, gate)
-    stepped = stepback.step_back(ctx, desired, gate.released, history, histories, failures)
-    if stepped is None:
-        return _held(ctx, desired, base, history, snapshot, commit, gate)
-    if stepped.history is not history:
-        snapshot = {}
-    return _held(
-        ctx, desired, base, stepped.history, snapshot, commit, gate, note=stepped.note, error=stepped.error
-    )
-
-
-def _held(
-    ctx: PassContext,
-    desired: fleet.DesiredRelease,
-    base: ReleaseOutcome,
-    history: ReleaseHistory | None,
-    snapshot: Mapping[ObjectKey, dict[str, Any] | None],
-    commit: str | None,
-    gate: gates.Gate,
-    *,
-    note: str = "",
-    error: str | None = None,
-) -> ReleaseOutcome:
-    """A staged change the gate holds: the current release keeps running, untouched (or at the
-    revision its wave was released for: ``note``; ``error`` when bringing it there failed)."""
+    """A staged change the gate holds: the current release keeps running, untouched — or, when the
+    hub names the older revision this cluster's wave was released for, brought to that revision
+    first (agent.stepback)."""
+    note, error = "", None
+    if gate.released is not None and gate.released != commit:
+        stepped = stepback.step_back(ctx, desired, gate.released, history, histories, failures)
+        if stepped is not None:
+            snapshot = snapshot if stepped.history is history else {}
+            history, note, error = stepped.history, stepped.note, stepped.error
     current = history.current if history is not None else None
     observed = observe(ctx, current, snapshot)
     failed = ctx.gates is not None and ctx.gates.has_failed(desired.bundle, commit)
