@@ -32,6 +32,7 @@ import re
 import shlex
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,9 @@ log = structlog.get_logger(__name__)
 NETWORK_TIMEOUT_SECONDS: Final = 120.0
 _GC_EVERY_FETCHES: Final = 25
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+
+
+RELEASED_RETRY_SECONDS = 600.0  # a released commit that could not be fetched is tried again after this
 
 
 class SourceError(Exception):
@@ -202,6 +206,7 @@ class Source:
             SignatureGate(policy, self.root / "gnupg", self._run_for_gate) if policy.enabled else None
         )
         self._remote_object: str | None = None  # the object the pinned ref named at the last ls-remote
+        self._unavailable: dict[str, float] = {}  # released commits that could not be had, and when
 
     # ------------------------------------------------------------------------------------- public
 
@@ -243,6 +248,9 @@ class Source:
         target = self.root / "released"
         if not _SHA.match(commit) or not (self.checkout / ".git").is_dir():
             return None
+        failed_at = self._unavailable.get(commit)
+        if failed_at is not None and time.monotonic() - failed_at < RELEASED_RETRY_SECONDS:
+            return None  # not fetched again every pass (a fetch by id may deepen the whole branch)
         with (self.root / ".lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             head = self._git(["rev-parse", "HEAD"], cwd=target, timeout=None) if target.is_dir() else None
@@ -253,9 +261,11 @@ class Source:
                     verdict = self._verify(commit) if self._gate is not None else None
                 except SourceError as error:
                     log.warning("source_released_unavailable", commit=commit[:12], error=str(error))
+                    self._unavailable[commit] = time.monotonic()
                     return None
                 if verdict is not None and not verdict.accepted:
                     log.warning("source_released_refused", commit=commit[:12], reason=verdict.reason)
+                    self._unavailable[commit] = time.monotonic()
                     return None
                 shutil.rmtree(target, ignore_errors=True)
                 self._local(["worktree", "prune"])

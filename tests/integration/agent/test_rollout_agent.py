@@ -132,11 +132,13 @@ def test_a_wait_false_canary_that_turns_degraded_while_baking_rolls_back_and_hal
         },
         "a build that never gets ready",
     )
+    started = time.monotonic()
     applied = by_bundle(reported_pass(agent))["web"]
     assert applied.action == "upgrade"
     assert applied.state in ("InProgress", "Ready"), applied  # helm itself succeeded
     failed = until(agent, "web", lambda r: r.state != "InProgress", "the canary turned Degraded")
     assert failed.state == "Failed", failed
+    print(f"\nwait: false apply -> Degraded -> rolled back in {time.monotonic() - started:.1f}s")
     assert "turned Degraded before its bake time was over" in failed.message
     assert f"rolled back to revision {good.helm_revision}" in failed.message
     deployment = get(cluster, f"/apis/apps/v1/namespaces/{ns}/deployments/web")
