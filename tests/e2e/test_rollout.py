@@ -263,15 +263,23 @@ def test_a_returning_cluster_at_a_newer_unreleased_commit_runs_its_waves_release
     finally:
         demo.start_agent(DUBLIN)
     back = time.monotonic()
-    eventually(
-        "dublin runs its wave's released revision",
-        lambda: (
-            probe_placements(demo)[DUBLIN]["commit"] == released
-            and probe_greeting(demo, DUBLIN) == "released"
-            and demo.last_report(DUBLIN).get("commit") == newer
-        ),
-        timeout=90,
-    )
+
+    seen: list[tuple[Any, ...]] = []
+
+    def stepped_back() -> bool:
+        seen[:] = [
+            (
+                probe_placements(demo)[DUBLIN]["commit"],
+                probe_greeting(demo, DUBLIN),
+                demo.last_report(DUBLIN)["source"]["desired_commit"],
+            )
+        ]
+        return seen[0] == (released, "released", newer)
+
+    try:
+        eventually("dublin runs its wave's released revision", stepped_back, timeout=90)
+    except AssertionError as error:
+        raise AssertionError(f"{error}; dublin at (commit, greeting, checkout) {seen}") from None
     print(f"\nreturn -> at the wave's released revision {time.monotonic() - back:.1f}s")
     time.sleep(3 * INTERVAL)  # and it stays there: never the held commit
     assert probe_greeting(demo, DUBLIN) == "released"
