@@ -100,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     _data_dir(forget)
     forget.set_defaults(handler=_forget)
 
-    rollout = commands.add_parser("rollout", help="pause or resume a bundle's staged rollouts fleet-wide")
+    rollout = commands.add_parser(
+        "rollout", help="pause or resume a bundle's staged rollouts fleet-wide; allow a refused prune once"
+    )
     rollout_actions = rollout.add_subparsers(dest="action", metavar="ACTION", required=True)
     for action, text in (("pause", "release no further wave and give no go"), ("resume", "continue")):
         command = rollout_actions.add_parser(action, help=f"{text} (audited in the hub log)")
