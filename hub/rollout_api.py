@@ -55,7 +55,10 @@ async def gates(request: Request) -> Response:
     if wanted["cluster"] != cluster:
         return _error(403, f"this token may only ask for the gates of cluster {cluster!r}")
     answer = book(request).answer(cluster, wanted["commit"], wanted["bundles"], ctx.staged(), ctx.now())
-    return JSONResponse({"cluster": cluster, "gates": answer})
+    reply: dict[str, Any] = {"cluster": cluster, "gates": answer}
+    if wanted["prune_id"] and book(request).take_prune(cluster, wanted["prune_id"]) is not None:
+        reply["prune"] = {"prune_id": wanted["prune_id"], "allowed": True}
+    return JSONResponse(reply)
 
 
 def wave_json(wave: WaveView) -> dict[str, Any]:
