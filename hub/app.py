@@ -94,9 +94,8 @@ def open_context(config: HubConfig) -> HubContext:
         readers=ReadConnections(config.data_dir),
         read_pool=ThreadPoolExecutor(READ_THREADS, thread_name_prefix="hub-read"),
         read_cache=ReadCache(config.read_cache_seconds),
-        # opened once here, never lazily from a read thread; a gate answer may reuse an evaluation
-        # of its rollout as old as a read answer may be
-        rollouts=RolloutBook(config.data_dir, view_seconds=config.read_cache_seconds),
+        # opened once here, never lazily from a read thread
+        rollouts=RolloutBook(config.data_dir, view_seconds=config.rollout_view_seconds),
         rollout_index=staged,
     )
 

@@ -14,6 +14,7 @@ from hub.limits import add_limit_arguments, limits_from, server_options
 from hub.options import numeric
 from hub.readcache import DEFAULT_MAX_AGE
 from hub.reportstore import Retention
+from hub.rollout_book import DEFAULT_VIEW_SECONDS
 
 DEFAULT_RETENTION = Retention()
 
@@ -59,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
         DEFAULT_MAX_AGE,
         "SECONDS",
         "how long a page or API answer is reused, so readers cannot slow ingest (0: off)",
+    )
+    numeric(
+        serve,
+        "--rollout-view-seconds",
+        DEFAULT_VIEW_SECONDS,
+        "SECONDS",
+        "how long one evaluation of a staged rollout (it walks the rollout's clusters) answers gate "
+        "questions and pages (0: every one evaluates afresh)",
     )
     add_limit_arguments(serve)
     serve.set_defaults(handler=_serve)
@@ -280,6 +289,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_body=args.max_body,
         retention=retention,
         read_cache_seconds=args.read_cache_seconds,
+        rollout_view_seconds=args.rollout_view_seconds,
     )
     uvicorn.run(create_app(config), host=args.host, port=args.port, **server_options(limits))
     return 0

@@ -20,7 +20,7 @@ from hub.metrics import Metrics
 from hub.readcache import DEFAULT_MAX_AGE, ReadCache
 from hub.readmodel import ReadModel
 from hub.reportstore import Retention
-from hub.rollout_book import RolloutBook
+from hub.rollout_book import DEFAULT_VIEW_SECONDS, RolloutBook
 from hub.rollout_index import RolloutIndex
 from hub.writer import ReportWriter
 
@@ -39,6 +39,7 @@ class HubConfig:
     clock: Callable[[], float] = time.time
     retention: Retention = field(default_factory=Retention)
     read_cache_seconds: float = DEFAULT_MAX_AGE  # how stale a page or API answer may be (0: never)
+    rollout_view_seconds: float = DEFAULT_VIEW_SECONDS  # how old a rollout's evaluation may be (0: never)
 
 
 class ReadConnections:

@@ -24,6 +24,7 @@ log = structlog.get_logger("hub")
 
 MAX_ROLLOUTS = 10_000  # remembered (bundle, commit) pairs: a bound on what cluster tokens can create
 SAVE_SECONDS = 1.0  # a memory whose waves did not move is written at most this often
+DEFAULT_VIEW_SECONDS = 1.0  # how long one evaluation of a rollout answers (``--rollout-view-seconds``)
 
 
 class Members(Protocol):

@@ -4,7 +4,9 @@ Run: .venv/bin/python tests/benchmarks/bench_page.py [--clusters 10000 100000] [
 
 For each fleet size, writes a generated fleet (tests/integration/hub/genfleet.py: 8 regions, 1/7
 failing with one cause, a rollout in progress) into a fresh store, starts a real
-`flotilla-hub serve --read-cache-seconds 0` subprocess (every request rendered afresh) and prints,
+`flotilla-hub serve --read-cache-seconds 0` subprocess (every request rendered afresh; a staged
+rollout's evaluation is still reused for ``--rollout-view-seconds``, 1 s: the max column shows a
+request that evaluated it) and prints,
 per path, the median and worst time of ``--repeat`` requests and the answer's size, then the size of
 an unchanged refresh (304 by ETag), the hub's start-up time and RSS. It also times the read model's
 ``put`` with and without the fleet index attached (the index's cost on ingest). Target (the hub

@@ -107,6 +107,7 @@ class InProcessHub:
             clock=self.clock,
             retention=retention or Retention(),
             read_cache_seconds=read_cache_seconds,
+            rollout_view_seconds=read_cache_seconds,  # 0 unless asked: every gate evaluated afresh
         )
         options = server_options(limits or Limits())
         self._server = uvicorn.Server(
