@@ -65,7 +65,7 @@ def amount(value: int | str | None, total: int) -> int | None:
     return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # the rollout index holds one per cluster and staged bundle
 class Member:
     """One cluster's latest knowledge about one bundle's rollout."""
 
