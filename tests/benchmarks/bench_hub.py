@@ -101,10 +101,13 @@ def storage_mib(data_dir: Path) -> tuple[float, float]:
     return db, store.wal_bytes(data_dir) / 2**20
 
 
-def _first(url: str, viewer: str, wanted: int | None, deadline: float) -> float:
-    """Poll ``url`` until it answers (any status, or ``wanted``); the time of that answer."""
+def _first(hub: SubprocessHub, path: str, viewer: str, wanted: int | None, deadline: float) -> float:
+    """Poll ``path`` until it answers (any status, or ``wanted``); the time of that answer."""
     headers = {"Authorization": f"Bearer {viewer}"}
+    url = hub.url + path
     while time.perf_counter() < deadline:
+        if hub.process is not None and hub.process.poll() is not None:
+            raise RuntimeError(f"the hub exited: {hub.log_path.read_text()[-2000:]}")
         try:
             status = httpx.get(url, headers=headers, timeout=5).status_code
             if wanted is None or status == wanted:
@@ -122,9 +125,9 @@ def start_timed(hub: SubprocessHub, viewer: str, clusters: int) -> tuple[float, 
     started = time.perf_counter()
     hub.start(timeout=600, ready=False)
     deadline = started + 600
-    port_open = _first(hub.url + "/healthz", viewer, None, deadline) - started
-    healthy = _first(hub.url + "/healthz", viewer, 200, deadline) - started
-    page = _first(hub.url + "/", viewer, 200, deadline) - started
+    port_open = _first(hub, "/healthz", viewer, None, deadline) - started
+    healthy = _first(hub, "/healthz", viewer, 200, deadline) - started
+    page = _first(hub, "/", viewer, 200, deadline) - started
     summary = httpx.get(
         hub.url + "/api/v1/summary", headers={"Authorization": f"Bearer {viewer}"}, timeout=60
     )
