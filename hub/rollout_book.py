@@ -1,7 +1,7 @@
 """The hub's rollout book: the remembered rollouts, kept current from reports and gate questions.
 
 Holds one :class:`hub.rollouts.Memory` per (bundle, commit), loaded from and saved to
-``hub.rollout_store``; one lock serialises the (short, pure) computations.  Members come from the
+the store (``hub.database``); one lock serialises the (short, pure) computations.  Members come from the
 clusters' current summaries; the asking cluster's own facts (from its gate request) stand in for
 its last report, which may not have reached the hub yet.
 """
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import structlog
 
-from hub import rollout_store, rollouts
+from hub import rollouts
 from hub.aggregate import ClusterView
+from hub.database import Database
 from hub.rollouts import Member, Memory, RolloutView, WaveSpec
 
 log = structlog.get_logger("hub")
@@ -49,13 +49,13 @@ def members_of(bundle: str, views: Sequence[ClusterView]) -> list[Member]:
 
 
 class RolloutBook:
-    def __init__(self, data_dir: Path) -> None:
-        self._conn = rollout_store.connect(data_dir)
+    def __init__(self, database: Database) -> None:
+        self._conn = database.connect()
         self._lock = threading.Lock()
         self._pauses: dict[str, tuple[float, str]] = {}
         self._saved: dict[tuple[str, str], dict[str, Any]] = {}
         self._memories: dict[tuple[str, str], Memory] = {
-            (m.bundle, m.commit): m for m in rollout_store.load(self._conn)
+            (m.bundle, m.commit): m for m in self._conn.load_rollouts()
         }
 
     def answer(
@@ -168,7 +168,7 @@ class RolloutBook:
         data = memory.to_json()
         key = (memory.bundle, memory.commit)
         if self._saved.get(key) != data:
-            rollout_store.save(self._conn, memory)
+            self._conn.save_rollout(memory)
             self._saved[key] = data
 
     def _refusal(self, memory: Memory | None, own: Mapping[str, Any]) -> str | None:
@@ -183,7 +183,7 @@ class RolloutBook:
 
     def _read_pauses(self) -> dict[str, tuple[float, str]]:
         """The pauses set by ``flotilla-hub rollout pause``; each change is logged once by the hub."""
-        paused = rollout_store.pauses(self._conn)
+        paused = self._conn.rollout_pauses()
         for bundle in paused.keys() - self._pauses.keys():
             log.warning("rollout_pause_in_effect", bundle=bundle, by=paused[bundle][1])
         for bundle in self._pauses.keys() - paused.keys():

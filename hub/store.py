@@ -1,6 +1,8 @@
-"""SQLite (WAL) persistence: the connection, versioned schema migrations, credentials, forgetting.
+"""SQLite (WAL) persistence, the default backend (see hub.database): the connection, versioned
+schema migrations, credentials, forgetting.
 
-Only this module and :mod:`hub.reportstore` speak SQL. The writer thread owns one connection for
+Only this module, :mod:`hub.reportstore` and :mod:`hub.rollout_store` speak SQLite's SQL. The
+writer thread owns one connection for
 ingest; reads, maintenance and the CLI open their own. Acknowledged means committed: the hub
 answers only after COMMIT (``synchronous=FULL``).
 """
@@ -11,10 +13,10 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from hub import tokens
+from hub.database import Forgotten, StoreError, TokenInfo
 
 DB_NAME = "hub.sqlite3"
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # the WAL is truncated back to this after a checkpoint resets it
@@ -50,17 +52,6 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE forgotten (id INTEGER PRIMARY KEY AUTOINCREMENT, cluster TEXT NOT NULL, at REAL NOT NULL);
     """,
 )
-
-
-class StoreError(RuntimeError):
-    """A problem with the data directory or database that the operator must fix."""
-
-
-@dataclass(frozen=True, slots=True)
-class TokenInfo:
-    owner: str
-    token_id: str
-    created_at: float
 
 
 def connect(data_dir: Path, *, create: bool = True, autocheckpoint: bool = True) -> sqlite3.Connection:
@@ -209,13 +200,6 @@ def lookup_token(conn: sqlite3.Connection, kind: str, token_id: str) -> tuple[st
 
 
 # --- forgetting a cluster ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Forgotten:
-    reports: int
-    tokens: int
-    known: bool  # the hub had a current state for it
 
 
 def forget_cluster(conn: sqlite3.Connection, name: str, *, keep_tokens: bool = False) -> Forgotten:
