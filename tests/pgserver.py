@@ -34,7 +34,9 @@ class PostgresServer:
     def __init__(self, *, fsync: bool = True, root: Path | None = None) -> None:
         binaries = bin_dir()
         if binaries is None:
-            raise RuntimeError("PostgreSQL is not installed: run `make system-packages` (Debian's postgresql)")
+            raise RuntimeError(
+                "PostgreSQL is not installed: run `make system-packages` (Debian's postgresql)"
+            )
         self.bin = binaries
         self.root = Path(tempfile.mkdtemp(prefix="flotilla-pg-", dir=root))
         self.data = self.root / "data"
