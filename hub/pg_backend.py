@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+import psycopg
+import structlog
 
 from hub import pg_reports, pg_schema, tokens
 from hub.contract import StatusReport
@@ -20,6 +23,10 @@ from hub.model import ClusterSummary, HistoryEntry
 from hub.reportstore import Outcome, Pending, Retention
 from hub.rollout_store import KEEP_COMMITS
 from hub.rollouts import Memory
+
+log = structlog.get_logger("hub.store")
+
+T = TypeVar("T")
 
 _CREDENTIAL_TABLES = {"cluster": ("tokens", "cluster"), "viewer": ("viewers", "name")}
 
@@ -49,6 +56,17 @@ class PgStore:
         self._closed = True
         self._conn.close()
 
+    def _again(self, work: Callable[[], T]) -> T:
+        """``work``, once more on a new connection if the server had dropped this one. Safe for a
+        batch too: if its COMMIT went through before the drop, the retry finds duplicates."""
+        try:
+            return work()
+        except psycopg.OperationalError:
+            if not self._conn.broken or self._closed:
+                raise
+            log.warning("database_reconnect", error="the connection was lost; retrying once")
+            return work()
+
     # --- reports ----------------------------------------------------------------------------------
 
     def write_batch(
@@ -58,7 +76,7 @@ class PgStore:
         prune: Iterable[str],
         retention: Retention,
     ) -> list[Outcome]:
-        return pg_reports.write_batch(self.conn, batch, prune, retention, self.replica)
+        return self._again(lambda: pg_reports.write_batch(self.conn, batch, prune, retention, self.replica))
 
     def prune_history(self, clusters: Iterable[str], retention: Retention, cutoff: float) -> int:
         with self.conn.transaction():
@@ -77,10 +95,10 @@ class PgStore:
         return pg_reports.load_summaries(self.conn)
 
     def load_report(self, cluster: str, sequence: int) -> StatusReport | None:
-        return pg_reports.load_report(self.conn, cluster, sequence)
+        return self._again(lambda: pg_reports.load_report(self.conn, cluster, sequence))
 
     def history(self, cluster: str, limit: int = 100) -> list[HistoryEntry]:
-        return pg_reports.history(self.conn, cluster, limit)
+        return self._again(lambda: pg_reports.history(self.conn, cluster, limit))
 
     def count_reports(self) -> int:
         return self._one("SELECT count(*) FROM reports")
@@ -89,7 +107,9 @@ class PgStore:
         return self._one("SELECT pg_database_size(current_database())")
 
     def changes_since(self, mark: object, me: str) -> tuple[list[Change], object]:
-        return pg_reports.changes_since(self.conn, None if mark is None else str(mark), me)
+        return self._again(
+            lambda: pg_reports.changes_since(self.conn, None if mark is None else str(mark), me)
+        )
 
     def _one(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         row = self.conn.execute(sql.encode(), params).fetchone()
@@ -130,15 +150,14 @@ class PgStore:
 
     def all_tokens(self, kind: str) -> dict[str, tuple[str, str]]:
         table, column = _CREDENTIAL_TABLES[kind]
-        rows = self.conn.execute(f"SELECT token_id, {column}, digest FROM {table}".encode())  # noqa: S608
+        sql = f"SELECT token_id, {column}, digest FROM {table}".encode()  # noqa: S608
+        rows = self._again(lambda: self.conn.execute(sql).fetchall())
         return {str(token_id): (str(owner), str(digest)) for token_id, owner, digest in rows}
 
     def lookup_token(self, kind: str, token_id: str) -> tuple[str, str] | None:
         table, column = _CREDENTIAL_TABLES[kind]
-        row = self.conn.execute(
-            f"SELECT {column}, digest FROM {table} WHERE token_id = %s".encode(),  # noqa: S608
-            (token_id,),
-        ).fetchone()
+        sql = f"SELECT {column}, digest FROM {table} WHERE token_id = %s".encode()  # noqa: S608
+        row = self._again(lambda: self.conn.execute(sql, (token_id,)).fetchone())
         return None if row is None else (str(row[0]), str(row[1]))
 
     # --- forgetting -------------------------------------------------------------------------------
@@ -156,9 +175,11 @@ class PgStore:
         return Forgotten(reports, revoked, known)
 
     def forgotten_since(self, after_id: int) -> list[tuple[int, str]]:
-        rows = self.conn.execute(
-            "SELECT id, cluster FROM forgotten WHERE id > %s ORDER BY id", (after_id,)
-        ).fetchall()
+        rows = self._again(
+            lambda: self.conn.execute(
+                "SELECT id, cluster FROM forgotten WHERE id > %s ORDER BY id", (after_id,)
+            ).fetchall()
+        )
         return [(int(row_id), str(cluster)) for row_id, cluster in rows]
 
     def last_forgotten_id(self) -> int:
@@ -184,7 +205,9 @@ class PgStore:
             )
 
     def rollout_pauses(self) -> dict[str, tuple[float, str]]:
-        rows = self.conn.execute("SELECT bundle, paused_at, actor FROM rollout_pauses")
+        rows = self._again(
+            lambda: self.conn.execute("SELECT bundle, paused_at, actor FROM rollout_pauses").fetchall()
+        )
         return {str(bundle): (float(at), str(actor)) for bundle, at, actor in rows}
 
     def pause_rollout(self, bundle: str, actor: str) -> bool:

@@ -70,12 +70,27 @@ def connect(url: str, *, create: bool = True) -> psycopg.Connection[tuple[object
     try:
         if create:
             migrate(conn)
-        elif schema_version(conn) == 0:
-            raise StoreError(f"no hub database at {redact(url)} (start `flotilla-hub serve` on it first)")
+        else:
+            _check_version(conn, url)
     except psycopg.Error as exc:
         conn.close()
         raise StoreError(f"cannot migrate the hub database at {redact(url)}: {exc}") from None
+    except StoreError:
+        conn.close()
+        raise
     return conn
+
+
+def _check_version(conn: psycopg.Connection[tuple[object, ...]], url: str) -> None:
+    current = schema_version(conn)
+    if current == 0:
+        raise StoreError(f"no hub database at {redact(url)} (start `flotilla-hub serve` on it first)")
+    if current > len(MIGRATIONS):
+        raise StoreError(_newer(current))
+
+
+def _newer(current: int) -> str:
+    return f"the database has schema version {current}, newer than this hub knows ({len(MIGRATIONS)})"
 
 
 def schema_version(conn: psycopg.Connection[tuple[object, ...]]) -> int:
@@ -91,9 +106,7 @@ def migrate(conn: psycopg.Connection[tuple[object, ...]]) -> None:
         conn.execute("CREATE TABLE IF NOT EXISTS flotilla_schema_version (version INTEGER NOT NULL)")
         current = schema_version(conn)
         if current > len(MIGRATIONS):
-            raise StoreError(
-                f"the database has schema version {current}, newer than this hub knows ({len(MIGRATIONS)})"
-            )
+            raise StoreError(_newer(current))
         for version, script in enumerate(MIGRATIONS, start=1):
             if version > current:
                 for statement in filter(str.strip, script.split(";")):
