@@ -73,7 +73,8 @@ def test_a_report_accepted_by_one_replica_is_served_by_the_other(
     )
     _within(STALENESS, lambda: (_cluster(b, "edge-1", viewer) or {}).get("sequence") == 1, "seen on B")
     detail = _cluster(b, "edge-1", viewer)
-    assert detail is not None and detail["report"] is not None  # B reads the stored report too
+    assert detail is not None
+    assert detail["report"] is not None  # B reads the stored report too
     # the same cluster now reports through B (a load balancer moved it): A follows, nothing goes back
     failed = make_report("edge-1", 2, [make_bundle("web", "Failed")])
     assert post_report(b.url, failed, token).json()["result"] == "current"
@@ -85,7 +86,8 @@ def test_a_report_accepted_by_one_replica_is_served_by_the_other(
     time.sleep(STALENESS)
     for hub in (a, b):
         seen = _cluster(hub, "edge-1", viewer)
-        assert seen is not None and (seen["sequence"], seen["health"]) == (2, "Failed")
+        assert seen is not None
+        assert (seen["sequence"], seen["health"]) == (2, "Failed")
         assert _get(hub, "/api/v1/bundles/web", viewer).json()["states"]["Failed"] == 1
 
 
