@@ -191,6 +191,14 @@ class PgStore:
         rows = self.conn.execute("SELECT memory FROM rollouts ORDER BY bundle, first_seen")
         return [Memory.from_json(json.loads(row[0])) for row in rows]
 
+    def load_rollout(self, bundle: str, commit: str) -> Memory | None:
+        row = self._again(
+            lambda: self.conn.execute(
+                "SELECT memory FROM rollouts WHERE bundle = %s AND commit_sha = %s", (bundle, commit)
+            ).fetchone()
+        )
+        return None if row is None else Memory.from_json(json.loads(row[0]))
+
     def save_rollout(self, memory: Memory) -> None:
         with self.conn.transaction():
             self.conn.execute(

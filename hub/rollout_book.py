@@ -1,9 +1,11 @@
 """The hub's rollout book: the remembered rollouts, kept current from reports and gate questions.
 
 Holds one :class:`hub.rollouts.Memory` per (bundle, commit), loaded from and saved to
-the store (``hub.database``); one lock serialises the (short, pure) computations.  Members come from the
-clusters' current summaries; the asking cluster's own facts (from its gate request) stand in for
-its last report, which may not have reached the hub yet.
+the store (``hub.database``); on a database that replicas share, a rollout is re-read before each
+gate answer and page, so a wave released or a halt on one replica holds on all. One lock
+serialises the (short, pure) computations. Members come from the clusters' current summaries;
+the asking cluster's own facts (from its gate request) stand in for its last report, which may
+not have reached the hub yet.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ class RolloutBook:
             paused = self._read_pauses()
             self._track_reported(views, now)
             for bundle, own in facts.items():
-                memory = self._memories.get((bundle, commit))
+                memory = self._fresh(bundle, commit)
                 refusal = self._refusal(memory, own)
                 if refusal:
                     log.warning("rollout_not_started", cluster=cluster, bundle=bundle, reason=refusal)
@@ -106,6 +108,9 @@ class RolloutBook:
     def pictures(self, views: Sequence[ClusterView], now: float) -> list[RolloutView]:
         """The newest rollout of every bundle, active ones first."""
         with self._lock:
+            if self._conn.shared:
+                for stored in self._conn.load_rollouts():
+                    self._adopt(stored)
             paused = self._read_pauses()
             self._track_reported(views, now)
             newest: dict[str, Memory] = {}
@@ -162,6 +167,20 @@ class RolloutBook:
                     and len(self._memories) < MAX_ROLLOUTS
                 ):
                     self._start(bundle, commit, facts, now)
+
+    def _fresh(self, bundle: str, commit: str) -> Memory | None:
+        """The remembered rollout; on a shared database as another replica may have moved it on
+        (released a wave, halted, granted) a moment ago."""
+        if self._conn.shared:
+            stored = self._conn.load_rollout(bundle, commit)
+            if stored is not None:
+                self._adopt(stored)
+        return self._memories.get((bundle, commit))
+
+    def _adopt(self, stored: Memory) -> None:
+        key = (stored.bundle, stored.commit)
+        self._memories[key] = stored
+        self._saved[key] = stored.to_json()
 
     def _save(self, memory: Memory) -> None:
         """Write the memory when it changed since it was last written (page views change nothing)."""

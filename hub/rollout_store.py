@@ -34,6 +34,13 @@ def load(conn: sqlite3.Connection) -> list[Memory]:
     return [Memory.from_json(json.loads(row[0])) for row in rows]
 
 
+def load_one(conn: sqlite3.Connection, bundle: str, commit: str) -> Memory | None:
+    row = conn.execute(
+        "SELECT memory FROM rollouts WHERE bundle = ? AND commit_sha = ?", (bundle, commit)
+    ).fetchone()
+    return None if row is None else Memory.from_json(json.loads(row[0]))
+
+
 def save(conn: sqlite3.Connection, memory: Memory) -> None:
     conn.execute(
         "INSERT INTO rollouts (bundle, commit_sha, first_seen, memory) VALUES (?, ?, ?, ?)"

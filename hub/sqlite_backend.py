@@ -123,6 +123,9 @@ class SqliteStore:
     def load_rollouts(self) -> list[Memory]:
         return rollout_store.load(self.conn)
 
+    def load_rollout(self, bundle: str, commit: str) -> Memory | None:
+        return rollout_store.load_one(self.conn, bundle, commit)
+
     def save_rollout(self, memory: Memory) -> None:
         rollout_store.save(self.conn, memory)
 

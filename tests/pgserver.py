@@ -38,7 +38,7 @@ class PostgresServer:
                 "PostgreSQL is not installed: run `make system-packages` (Debian's postgresql)"
             )
         self.bin = binaries
-        self.root = Path(tempfile.mkdtemp(prefix="flotilla-pg-", dir=root))
+        self.root = Path(tempfile.mkdtemp(prefix="flotilla-pg-", dir=root or None)).resolve()
         self.data = self.root / "data"
         self.port = free_port()
         self.fsync = fsync

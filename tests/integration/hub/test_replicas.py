@@ -4,6 +4,7 @@ empty database."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import threading
@@ -20,6 +21,7 @@ from hub.database import Database
 from hub.replicas import SYNC_SECONDS
 from tests.integration.hub.hubserver import (
     InProcessHub,
+    ManualClock,
     SubprocessHub,
     create_token,
     create_viewer,
@@ -203,3 +205,36 @@ def test_a_newer_schema_is_refused(shared: Database) -> None:
     )
     assert refused.returncode == 1
     assert "newer than this hub knows" in refused.stderr
+
+
+def test_a_rollout_moved_on_by_one_replica_holds_on_the_other(shared: Database) -> None:
+    """B starts a rollout; the canary's bake and the release of the next wave then happen on A, and
+    B answers from the same rollout (not its own copy, which would start baking afresh)."""
+    from tests.integration.hub.test_rollout_gates import C, facts
+
+    clock = ManualClock()
+    a, b = InProcessHub(shared, clock=clock).start(), InProcessHub(shared, clock=clock).start()
+    try:
+        canary, store = create_token(shared, "canary-1"), create_token(shared, "store-1")
+
+        def ask(hub: InProcessHub, token: str, cluster: str, wave: int) -> dict[str, str]:
+            body = {"cluster": cluster, "commit": C, "bundles": {"web": facts(wave)}}
+            response = httpx.post(
+                hub.url + "/api/v1/rollout/gates", json=body, headers={"Authorization": f"Bearer {token}"}
+            )
+            return dict(response.json()["gates"]["web"])
+
+        assert ask(b, canary, "canary-1", 1)["decision"] == "go"  # B starts the rollout
+        assert ask(a, canary, "canary-1", 1)["decision"] == "go"
+        ready = dataclasses.replace(
+            make_report("canary-1", 1, [make_bundle("web", "Ready", commit=C)], commit=C),
+            rollout={"bundles": {"web": facts(1, holding=False)}, "brake": None},
+        )
+        assert post_report(a.url, ready, canary).status_code == 202
+        assert ask(a, store, "store-1", 2)["decision"] == "hold"  # A: the bake starts now
+        clock.advance(31)
+        time.sleep(STALENESS)  # B has the canary's report by now
+        assert ask(b, store, "store-1", 2)["decision"] == "go"  # B: A's bake is over
+    finally:
+        a.stop()
+        b.stop()
