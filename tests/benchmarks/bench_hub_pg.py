@@ -46,25 +46,25 @@ def seed(url: str, names: list[str], shapes: list[bytes], depth: int, bodies: in
     now = time.time()
     started = time.perf_counter()
     parsed = [parse_report(t) for t in shapes]
+    summaries = []
     with psycopg.connect(url) as conn, conn.cursor() as cursor:
-        with (
-            cursor.copy(
-                "COPY reports (cluster, sequence, received_at, body, health, commit_id) FROM STDIN"
-            ) as rc,
-            conn.cursor().copy(
-                "COPY clusters (name, sequence, reported_at, last_seen, summary) FROM STDIN"
-            ) as cc,
-        ):
+        with cursor.copy(
+            "COPY reports (cluster, sequence, received_at, body, health, commit_id) FROM STDIN"
+        ) as copy:
             for index, name in enumerate(names):
                 shape = index % len(shapes)
                 summary = summarize(replace(parsed[shape], cluster=name, sequence=depth), now)
+                summaries.append((name, depth, now, now, summary_to_json(summary)))
                 packed = pack(body_for(shapes[shape], name, depth))
                 for sequence in range(1, depth + 1):
                     body = packed if sequence > depth - bodies else b""
-                    rc.write_row(
-                        (name, sequence, now - (depth - sequence) * 30, body, summary.health, summary.commit)
-                    )
-                cc.write_row((name, depth, now, now, summary_to_json(summary)))
+                    at = now - (depth - sequence) * 30
+                    copy.write_row((name, sequence, at, body, summary.health, summary.commit))
+        with cursor.copy(
+            "COPY clusters (name, sequence, reported_at, last_seen, summary) FROM STDIN"
+        ) as copy:
+            for row in summaries:
+                copy.write_row(row)
         conn.commit()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
