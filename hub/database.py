@@ -39,6 +39,10 @@ def _driver_errors() -> tuple[type[Exception], ...]:
 ERRORS: tuple[type[Exception], ...] = _driver_errors()  # what a database call may raise
 
 
+# Where each kind of credential is kept, in both backends: (table, owner column).
+CREDENTIAL_TABLES = {"cluster": ("tokens", "cluster"), "viewer": ("viewers", "name")}
+
+
 @dataclass(frozen=True, slots=True)
 class TokenInfo:
     owner: str

@@ -18,7 +18,7 @@ import structlog
 
 from hub import pg_reports, pg_schema, tokens
 from hub.contract import StatusReport
-from hub.database import Change, Forgotten, TokenInfo
+from hub.database import CREDENTIAL_TABLES, Change, Forgotten, TokenInfo
 from hub.model import ClusterSummary, HistoryEntry
 from hub.reportstore import Outcome, Pending, Retention
 from hub.rollout_store import KEEP_COMMITS
@@ -27,8 +27,6 @@ from hub.rollouts import Memory
 log = structlog.get_logger("hub.store")
 
 T = TypeVar("T")
-
-_CREDENTIAL_TABLES = {"cluster": ("tokens", "cluster"), "viewer": ("viewers", "name")}
 
 
 class PgStore:
@@ -118,14 +116,8 @@ class PgStore:
     # --- credentials ------------------------------------------------------------------------------
 
     def create_tokens(self, kind: str, owners: Iterable[str]) -> dict[str, str]:
-        table, column = _CREDENTIAL_TABLES[kind]
-        created: dict[str, str] = {}
-        rows = []
-        now = time.time()
-        for owner in owners:
-            new = tokens.new_token()
-            rows.append((new.token_id, owner, new.digest, now))
-            created[owner] = new.token
+        table, column = CREDENTIAL_TABLES[kind]
+        rows, created = tokens.new_rows(owners)
         with self.conn.transaction(), self.conn.cursor() as cursor:
             cursor.executemany(
                 f"INSERT INTO {table} (token_id, {column}, digest, created_at)"  # noqa: S608
@@ -135,27 +127,27 @@ class PgStore:
         return created
 
     def list_tokens(self, kind: str) -> list[TokenInfo]:
-        table, column = _CREDENTIAL_TABLES[kind]
+        table, column = CREDENTIAL_TABLES[kind]
         rows = self.conn.execute(
             f"SELECT {column}, token_id, created_at FROM {table} ORDER BY {column}, created_at".encode()  # noqa: S608
         )
         return [TokenInfo(str(owner), str(token_id), float(at)) for owner, token_id, at in rows]
 
     def revoke_tokens(self, kind: str, owner: str, token_id: str | None = None) -> int:
-        table, column = _CREDENTIAL_TABLES[kind]
+        table, column = CREDENTIAL_TABLES[kind]
         sql = f"DELETE FROM {table} WHERE {column} = %s"  # noqa: S608
         if token_id is None:
             return self.conn.execute(sql.encode(), (owner,)).rowcount
         return self.conn.execute(f"{sql} AND token_id = %s".encode(), (owner, token_id)).rowcount
 
     def all_tokens(self, kind: str) -> dict[str, tuple[str, str]]:
-        table, column = _CREDENTIAL_TABLES[kind]
+        table, column = CREDENTIAL_TABLES[kind]
         sql = f"SELECT token_id, {column}, digest FROM {table}".encode()  # noqa: S608
         rows = self._again(lambda: self.conn.execute(sql).fetchall())
         return {str(token_id): (str(owner), str(digest)) for token_id, owner, digest in rows}
 
     def lookup_token(self, kind: str, token_id: str) -> tuple[str, str] | None:
-        table, column = _CREDENTIAL_TABLES[kind]
+        table, column = CREDENTIAL_TABLES[kind]
         sql = f"SELECT {column}, digest FROM {table} WHERE token_id = %s".encode()  # noqa: S608
         row = self._again(lambda: self.conn.execute(sql, (token_id,)).fetchone())
         return None if row is None else (str(row[0]), str(row[1]))

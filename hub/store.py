@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from hub import tokens
-from hub.database import Forgotten, StoreError, TokenInfo
+from hub.database import CREDENTIAL_TABLES, Forgotten, StoreError, TokenInfo
 
 DB_NAME = "hub.sqlite3"
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # the WAL is truncated back to this after a checkpoint resets it
@@ -133,8 +133,6 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
 
 # --- credentials ---------------------------------------------------------------------------------
 
-_CREDENTIAL_TABLES = {"cluster": ("tokens", "cluster"), "viewer": ("viewers", "name")}
-
 
 def create_token(conn: sqlite3.Connection, kind: str, owner: str) -> str:
     """Store a new token for ``owner`` (a cluster or a viewer) and return it; only its hash is kept.
@@ -146,14 +144,8 @@ def create_token(conn: sqlite3.Connection, kind: str, owner: str) -> str:
 
 def create_tokens(conn: sqlite3.Connection, kind: str, owners: Iterable[str]) -> dict[str, str]:
     """Like :func:`create_token` for many owners in one transaction (provisioning a fleet)."""
-    table, column = _CREDENTIAL_TABLES[kind]
-    created: dict[str, str] = {}
-    rows = []
-    now = time.time()
-    for owner in owners:
-        new = tokens.new_token()
-        rows.append((new.token_id, owner, new.digest, now))
-        created[owner] = new.token
+    table, column = CREDENTIAL_TABLES[kind]
+    rows, created = tokens.new_rows(owners)
     with transaction(conn):
         conn.executemany(
             f"INSERT INTO {table} (token_id, {column}, digest, created_at) VALUES (?, ?, ?, ?)",  # noqa: S608
@@ -163,7 +155,7 @@ def create_tokens(conn: sqlite3.Connection, kind: str, owners: Iterable[str]) ->
 
 
 def list_tokens(conn: sqlite3.Connection, kind: str) -> list[TokenInfo]:
-    table, column = _CREDENTIAL_TABLES[kind]
+    table, column = CREDENTIAL_TABLES[kind]
     rows = conn.execute(
         f"SELECT {column}, token_id, created_at FROM {table} ORDER BY {column}, created_at"  # noqa: S608
     )
@@ -172,7 +164,7 @@ def list_tokens(conn: sqlite3.Connection, kind: str) -> list[TokenInfo]:
 
 def revoke_tokens(conn: sqlite3.Connection, kind: str, owner: str, token_id: str | None = None) -> int:
     """Delete every token of ``owner``, or only the one with ``token_id``; return how many went."""
-    table, column = _CREDENTIAL_TABLES[kind]
+    table, column = CREDENTIAL_TABLES[kind]
     with transaction(conn):
         if token_id is None:
             return conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (owner,)).rowcount  # noqa: S608
@@ -184,14 +176,14 @@ def revoke_tokens(conn: sqlite3.Connection, kind: str, owner: str, token_id: str
 
 def all_tokens(conn: sqlite3.Connection, kind: str) -> dict[str, tuple[str, str]]:
     """token id -> (owner, stored digest) for every token of ``kind``."""
-    table, column = _CREDENTIAL_TABLES[kind]
+    table, column = CREDENTIAL_TABLES[kind]
     rows = conn.execute(f"SELECT token_id, {column}, digest FROM {table}")  # noqa: S608
     return {str(token_id): (str(owner), str(digest)) for token_id, owner, digest in rows}
 
 
 def lookup_token(conn: sqlite3.Connection, kind: str, token_id: str) -> tuple[str, str] | None:
     """(owner, stored digest) of the token with this id, or None."""
-    table, column = _CREDENTIAL_TABLES[kind]
+    table, column = CREDENTIAL_TABLES[kind]
     row = conn.execute(
         f"SELECT {column}, digest FROM {table} WHERE token_id = ?",  # noqa: S608
         (token_id,),
