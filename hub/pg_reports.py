@@ -26,22 +26,25 @@ log = structlog.get_logger("hub.store")
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
+# The batch statements send their arrays in binary (%b): compressed bodies go as they are, not as
+# hex text, which halves the writer's CPU per report.
+
 _INSERT_REPORTS = (
     "INSERT INTO reports (cluster, sequence, received_at, body, health, commit_id)"
-    " SELECT * FROM unnest(%s::text[], %s::bigint[], %s::float8[], %s::bytea[], %s::text[], %s::text[])"
+    " SELECT * FROM unnest(%b::text[], %b::bigint[], %b::float8[], %b::bytea[], %b::text[], %b::text[])"
     " ON CONFLICT DO NOTHING RETURNING cluster, sequence"
 )
 _UPSERT_CURRENT = (
     "INSERT INTO clusters (name, sequence, reported_at, last_seen, summary, tx, writer)"
-    " SELECT n, s, r, l, j, pg_current_xact_id(), %s"
-    " FROM unnest(%s::text[], %s::bigint[], %s::float8[], %s::float8[], %s::bytea[]) AS v(n, s, r, l, j)"
+    " SELECT n, s, r, l, j, pg_current_xact_id(), %b"
+    " FROM unnest(%b::text[], %b::bigint[], %b::float8[], %b::float8[], %b::bytea[]) AS v(n, s, r, l, j)"
     " ON CONFLICT (name) DO UPDATE SET sequence = excluded.sequence, reported_at = excluded.reported_at,"
     " last_seen = greatest(clusters.last_seen, excluded.last_seen), summary = excluded.summary,"
     " tx = excluded.tx, writer = excluded.writer"
 )
 _TOUCH = (
-    "UPDATE clusters SET last_seen = greatest(last_seen, v.l), tx = pg_current_xact_id(), writer = %s"
-    " FROM unnest(%s::text[], %s::float8[]) AS v(n, l) WHERE name = v.n AND last_seen < v.l"
+    "UPDATE clusters SET last_seen = greatest(last_seen, v.l), tx = pg_current_xact_id(), writer = %b"
+    " FROM unnest(%b::text[], %b::float8[]) AS v(n, l) WHERE name = v.n AND last_seen < v.l"
 )
 
 
