@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class HubConfig:
-    data_dir: Path
+    data_dir: Path  # SQLite's directory (not used when database_url names PostgreSQL)
     public_read: bool = False
     thresholds: Thresholds = field(default_factory=Thresholds)
     max_body: int = DEFAULT_MAX_BODY

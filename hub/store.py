@@ -2,9 +2,8 @@
 schema migrations, credentials, forgetting.
 
 Only this module, :mod:`hub.reportstore` and :mod:`hub.rollout_store` speak SQLite's SQL. The
-writer thread owns one connection for
-ingest; reads, maintenance and the CLI open their own. Acknowledged means committed: the hub
-answers only after COMMIT (``synchronous=FULL``).
+writer thread owns one connection for ingest; reads, maintenance and the CLI open their own.
+Acknowledged means committed: the hub answers only after COMMIT (``synchronous=FULL``).
 """
 
 from __future__ import annotations
