@@ -64,17 +64,29 @@ class Maintenance:
 
 
 class ForgetWatch:
-    """Hands the clusters forgotten with the CLI (logged in the store) to the running hub."""
+    """Hands the clusters forgotten with the CLI (logged in the store) to the running hub.
+
+    Log ids are handed out before commit, so two forgets at once may become visible out of order:
+    each poll looks back ``LOOK_BACK`` ids and applies every id once.
+    """
+
+    LOOK_BACK = 1000
 
     def __init__(self, conn: Store, forget: Callable[[str], None]) -> None:
         self._conn = conn
         self._forget = forget
         self._last = conn.last_forgotten_id()  # forgets before this start are already applied
+        self._floor = self._last
+        self._applied: set[int] = set()
 
     def poll(self) -> None:
-        for row_id, cluster in self._conn.forgotten_since(self._last):
+        for row_id, cluster in self._conn.forgotten_since(max(self._floor, self._last - self.LOOK_BACK)):
+            if row_id in self._applied:
+                continue
             self._forget(cluster)
-            self._last = row_id
+            self._applied.add(row_id)
+            self._last = max(self._last, row_id)
+        self._applied = {i for i in self._applied if i > self._last - self.LOOK_BACK}
 
     def close(self) -> None:
         self._conn.close()

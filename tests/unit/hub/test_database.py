@@ -50,3 +50,30 @@ def test_a_replica_never_moves_a_cluster_back_but_keeps_the_newest_sign_of_life(
     assert (current.sequence, current.health, current.last_seen) == (5, "Failed", 200.0)
     model.put(older, 300.0)  # the single-writer path (SQLite) applies what the store decided
     assert model.current("edge-1") == older
+
+
+class _ForgetLog:
+    """The store's forget log as ForgetWatch reads it (rows become visible in commit order)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, str]] = []
+
+    def last_forgotten_id(self) -> int:
+        return max((i for i, _ in self.rows), default=0)
+
+    def forgotten_since(self, after_id: int) -> list[tuple[int, str]]:
+        return sorted(row for row in self.rows if row[0] > after_id)
+
+
+def test_a_forget_that_commits_after_a_later_one_is_still_applied_once() -> None:
+    from hub.maintenance import ForgetWatch
+
+    log = _ForgetLog()
+    dropped: list[str] = []
+    watch = ForgetWatch(log, dropped.append)  # type: ignore[arg-type]
+    log.rows.append((6, "edge-6"))  # id 5 was handed out first but has not committed yet
+    watch.poll()
+    log.rows.append((5, "edge-5"))
+    watch.poll()
+    watch.poll()
+    assert dropped == ["edge-6", "edge-5"]
