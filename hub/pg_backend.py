@@ -222,3 +222,20 @@ class PgStore:
 
     def resume_rollout(self, bundle: str) -> bool:
         return self.conn.execute("DELETE FROM rollout_pauses WHERE bundle = %s", (bundle,)).rowcount > 0
+
+    def allow_prune(self, cluster: str, prune_id: str, actor: str) -> bool:
+        sql = (
+            "INSERT INTO prune_allowances (cluster, prune_id, actor, created_at) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT DO NOTHING"
+        )
+        return self.conn.execute(sql, (cluster, prune_id, actor, time.time())).rowcount > 0
+
+    def take_prune(self, cluster: str, prune_id: str) -> str | None:
+        """Consume the allowance (one replica gets it: the DELETE decides)."""
+        row = self._again(
+            lambda: self.conn.execute(
+                "DELETE FROM prune_allowances WHERE cluster = %s AND prune_id = %s RETURNING actor",
+                (cluster, prune_id),
+            ).fetchone()
+        )
+        return str(row[0]) if row else None

@@ -51,6 +51,13 @@ MIGRATIONS: tuple[str, ...] = (
         bundle TEXT PRIMARY KEY, paused_at DOUBLE PRECISION NOT NULL, actor TEXT NOT NULL
     );
     """,
+    # 2: one-shot confirmations of a refused prune (hub.prune_allowances)
+    """
+    CREATE TABLE prune_allowances (
+        cluster TEXT NOT NULL, prune_id TEXT NOT NULL, actor TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (cluster, prune_id)
+    );
+    """,
 )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import structlog
 
-from hub import ratelog, reportstore, rollout_store, store
+from hub import prune_allowances, ratelog, reportstore, rollout_store, store
 from hub.contract import StatusReport
 from hub.database import Change, Forgotten, TokenInfo
 from hub.model import ClusterSummary, HistoryEntry
@@ -38,6 +38,7 @@ class SqliteStore:
     def open(cls, data_dir: Path, *, create: bool = True, writer: bool = False) -> SqliteStore:
         conn = store.connect(data_dir, create=create, autocheckpoint=not writer)
         rollout_store.ensure_schema(conn)
+        prune_allowances.ensure(conn)
         return cls(conn, data_dir)
 
     def close(self) -> None:
@@ -137,3 +138,9 @@ class SqliteStore:
 
     def resume_rollout(self, bundle: str) -> bool:
         return rollout_store.resume(self.conn, bundle)
+
+    def allow_prune(self, cluster: str, prune_id: str, actor: str) -> bool:
+        return prune_allowances.allow(self.conn, cluster, prune_id, actor)
+
+    def take_prune(self, cluster: str, prune_id: str) -> str | None:
+        return prune_allowances.take(self.conn, cluster, prune_id)

@@ -238,3 +238,22 @@ def test_a_rollout_moved_on_by_one_replica_holds_on_the_other(shared: Database) 
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_prune_allowance_given_once_is_taken_by_one_replica_only(shared: Database) -> None:
+    allow = ["rollout", "allow-prune", "store-1", "--id", "store-1:0123456789ab", "--by", "ops"]
+    allowed = subprocess.run(
+        [sys.executable, "-m", "hub.cli", *allow, *location_args(shared)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert allowed.returncode == 0, allowed.stderr
+    a, b = shared.connect(), shared.connect()  # the stores of two replicas
+    try:
+        assert b.take_prune("store-2", "store-1:0123456789ab") is None  # another cluster's ask
+        assert a.take_prune("store-1", "store-1:0123456789ab") == "ops"
+        assert b.take_prune("store-1", "store-1:0123456789ab") is None  # consumed, on every replica
+    finally:
+        a.close()
+        b.close()
