@@ -14,18 +14,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from hub import (
-    api,
-    fleetindex,
-    history_store,
-    reportstore,
-    rollout_api,
-    rollout_index,
-    store,
-    views_api,
-    views_web,
-    web,
-)
+from hub import api, fleetindex, history_store, rollout_api, rollout_index, views_api, views_web, web
 from hub.context import READ_THREADS, HubConfig, HubContext, ReadConnections
 from hub.credentials import Credentials
 from hub.etag import ETags
@@ -34,6 +23,7 @@ from hub.metrics import Metrics
 from hub.ratelog import install_loop_exception_handler
 from hub.readcache import ReadCache
 from hub.readmodel import ReadModel
+from hub.replicas import SYNC_SECONDS, ReplicaSync, new_replica_id
 from hub.rollout_book import RolloutBook
 from hub.security import SecurityHeaders
 from hub.warmup import Loading, Warmup
@@ -49,41 +39,52 @@ GC_YOUNG_THRESHOLD = 20_000  # allocations between young collections (Python's d
 def open_context(config: HubConfig) -> HubContext:
     """Open (creating and migrating) the store, load the read model and start the writer."""
     started = time.perf_counter()
-    loader = store.connect(config.data_dir)
-    summaries = reportstore.load_summaries(loader)
-    stored = history_store.load(loader, config.clock())
+    database = config.database
+    replica = new_replica_id()
+    loader = database.connect()
+    sync = ReplicaSync(database.connect(), replica, config.clock)  # its mark first, then the load
+    summaries = loader.load_summaries()
+    stored = history_store.load(loader, config.clock())  # None on PostgreSQL (not kept there yet)
     loader.close()
     model = ReadModel(config.thresholds, summaries, config.clock())
+    sync.attach(model)
     del summaries
-    journal = history_store.Journal()
+    journal = history_store.Journal() if stored is not None else None
     fleetindex.attach(model, config.clock(), stored, journal)
     staged = rollout_index.attach(model, config.clock())
     writer = ReportWriter(
-        store.connect(config.data_dir, autocheckpoint=False),
+        database.connect(writer=True, replica=replica),
         model,
         clock=config.clock,
         retention=config.retention,
-        data_dir=config.data_dir,
         journal=journal,
     )
     writer.start()
-    credentials = Credentials(store.connect(config.data_dir))
-    forgets = ForgetWatch(store.connect(config.data_dir), writer.forget)
-    checkpointer = store.connect(config.data_dir)
+    credentials = Credentials(database.connect())
+    forgets = ForgetWatch(database.connect(), writer.forget)
+    checkpointer = database.connect()
 
     def refresh() -> None:  # tokens first: a forgotten cluster's reports are refused before it is dropped
         credentials.reload()
         forgets.poll()
 
+    tasks = [
+        Task("reload_credentials", CREDENTIALS_REFRESH_SECONDS, refresh),
+        Task("wal_checkpoint", CHECKPOINT_SECONDS, checkpointer.checkpoint),
+    ]
+    if loader.shared:
+        tasks.append(Task("replica_sync", SYNC_SECONDS, sync.poll))
     maintenance = Maintenance(
-        [
-            Task("reload_credentials", CREDENTIALS_REFRESH_SECONDS, refresh),
-            Task("wal_checkpoint", CHECKPOINT_SECONDS, lambda: store.checkpoint(checkpointer)),
-        ],
-        on_close=[forgets.close, lambda: store.checkpoint(checkpointer), checkpointer.close],
+        tasks, on_close=[forgets.close, sync.close, checkpointer.checkpoint, checkpointer.close]
     )
     maintenance.start()
-    log.info("hub_loaded", clusters=len(model), seconds=round(time.perf_counter() - started, 3))
+    log.info(
+        "hub_loaded",
+        database=database.kind,
+        replica=replica,
+        clusters=len(model),
+        seconds=round(time.perf_counter() - started, 3),
+    )
     return HubContext(
         config=config,
         model=model,
@@ -91,11 +92,11 @@ def open_context(config: HubConfig) -> HubContext:
         metrics=Metrics(),
         credentials=credentials,
         maintenance=maintenance,
-        readers=ReadConnections(config.data_dir),
+        readers=ReadConnections(database),
         read_pool=ThreadPoolExecutor(READ_THREADS, thread_name_prefix="hub-read"),
         read_cache=ReadCache(config.read_cache_seconds),
         # opened once here, never lazily from a read thread
-        rollouts=RolloutBook(config.data_dir, view_seconds=config.rollout_view_seconds),
+        rollouts=RolloutBook(config.database, view_seconds=config.rollout_view_seconds),
         rollout_index=staged,
     )
 
@@ -124,7 +125,7 @@ def _load(app: Starlette, config: HubConfig) -> None:
     # A report's objects are freed by reference counting; what a young-generation collection finds
     # is almost never garbage, and at the default threshold it ran ~14 times per 100 reports.
     gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
-    log.info("hub_started", data_dir=str(config.data_dir), clusters=len(ctx.model))
+    log.info("hub_started", database=config.database.describe(), clusters=len(ctx.model))
 
 
 def create_app(config: HubConfig) -> Starlette:
@@ -133,7 +134,7 @@ def create_app(config: HubConfig) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         install_loop_exception_handler(asyncio.get_running_loop())
-        store.connect(config.data_dir).close()  # a database this hub cannot use stops it at once
+        config.database.connect().close()  # a database this hub cannot use stops it at once
         loading.start(lambda: _load(app, config))
         try:
             yield

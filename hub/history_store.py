@@ -3,7 +3,8 @@
 Three small tables (schema version 3 in :mod:`hub.store`): ``fleet_samples`` (at most a week of
 SAMPLE_SECONDS samples), ``fleet_events`` (the newest MAX_EVENTS) and ``error_signatures`` (one row
 per signature some cluster currently reports). The ingest writer saves what changed between its
-groups (:meth:`Journal.save`); the start-up load reads them back.
+groups (:meth:`Journal.save`); the start-up load reads them back. SQLite only for now: on
+PostgreSQL (``--database-url``) the history is kept in memory as before (:func:`load` says None).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
+from hub.database import Store
+from hub.sqlite_backend import SqliteStore
 from hub.store import transaction
 from hub.timeline import MAX_EVENTS, SAMPLE_SECONDS, WEEK, Event
 
@@ -27,7 +30,15 @@ class Stored:
     first_seen: dict[str, float] = field(default_factory=dict)
 
 
-def load(conn: sqlite3.Connection, now: float) -> Stored:
+def _sqlite(store: Store) -> sqlite3.Connection | None:
+    return store.conn if isinstance(store, SqliteStore) else None
+
+
+def load(store: Store, now: float) -> Stored | None:
+    """What was saved before the restart; None where this store keeps no history."""
+    conn = _sqlite(store)
+    if conn is None:
+        return None
     samples = [
         (float(at), {str(k): int(v) for k, v in json.loads(states).items()})
         for at, states in conn.execute(
@@ -69,8 +80,11 @@ class Journal:
             if len(self.first_seen) < MAX_UNSAVED or signature in self.first_seen:
                 self.first_seen[signature] = first_seen
 
-    def save(self, conn: sqlite3.Connection, now: float) -> None:
+    def save(self, store: Store, now: float) -> None:
         """Write what changed in one transaction, and cut the tables back to their bounds."""
+        conn = _sqlite(store)
+        if conn is None:
+            return
         with self._lock:
             samples, events, first_seen = list(self.samples), list(self.events), dict(self.first_seen)
             self.samples.clear()
