@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from hub import rollouts
+from hub.database import Database
 from hub.rollout_book import RolloutBook
 from hub.rollouts import Member
 
@@ -56,7 +57,7 @@ def test_at_most_max_concurrent_go_whether_or_not_the_evaluation_is_reused(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(rollouts, "advance", counted)
-    book = RolloutBook(tmp_path, view_seconds=view_seconds)
+    book = RolloutBook(Database(data_dir=tmp_path), view_seconds=view_seconds)
     fleet = Fleet([f"edge-{i}" for i in range(50)])
     decisions = [
         book.answer(name, C, {"web": facts()}, fleet, 1_800_000_000.0)["web"]["decision"]
