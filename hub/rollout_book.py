@@ -207,13 +207,14 @@ class RolloutBook:
 
     def _save(self, memory: Memory) -> None:
         """Write the memory when it changed since it was last written (page views change nothing):
-        at once when a wave was released or the rollout halted, else at most every SAVE_SECONDS
-        (its bake clocks and askers grow with the fleet: comparing them on every question would
-        cost the fleet's size)."""
+        at once when a wave was released or the rollout halted, else (one hub on SQLite) at most
+        every SAVE_SECONDS (its bake clocks and askers grow with the fleet: comparing them on every
+        question would cost the fleet's size)."""
         key = (memory.bundle, memory.commit)
         moved = (tuple(sorted(memory.released)), memory.halted_at)
         last = self._saved_at.get(key)
-        if last is not None and last[1] == moved and time.monotonic() - last[0] < SAVE_SECONDS:
+        recent = last is not None and last[1] == moved and time.monotonic() - last[0] < SAVE_SECONDS
+        if recent and not self._conn.shared:  # replicas re-read it from the database: never delayed
             return
         self._saved_at[key] = (time.monotonic(), moved)
         data = memory.to_json()
