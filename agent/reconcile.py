@@ -34,6 +34,7 @@ from agent import (
     health,
     inflight,
     operations,
+    selfpending,
     sops,
     state,
 )
@@ -497,6 +498,9 @@ def _operation_in_progress(
         helm_running=inflight.helm_running,
     )
     log.info("pending_release", release=desired.release, recover=verdict.recover, reason=verdict.reason)
+    if verdict.recover and desired.bundle == SELF_BUNDLE:  # the agent's own: maybe finish it instead
+        own = selfpending.judge_live(ctx.kube, desired.namespace, history, ctx.clock())
+        return own.reason if own.decision == "wait" else None
     return None if verdict.recover else verdict.reason
 
 
@@ -693,6 +697,12 @@ def _recover_pending(ctx: PassContext, desired: fleet.DesiredRelease, history: R
     """A crash left the release pending-*: go back to the last good revision, or start over."""
     current = history.current
     previous = history.last_deployed(before=current.revision)
+    if desired.bundle == SELF_BUNDLE:
+        own = selfpending.judge_live(ctx.kube, desired.namespace, history, ctx.clock())
+        if own.decision == "forward":  # a rollback to the pending revision itself: nothing restarts
+            log.warning("self_upgrade_rolled_forward", release=desired.release, reason=own.reason)
+            selfpending.record_forward(ctx.kube, desired.namespace, history, own.reason, ctx.clock())
+            previous = current
     log.warning("release_pending_recovery", release=desired.release, status=current.status)
     try:
         if previous is None:
