@@ -111,6 +111,9 @@ class Site:
             statuses = pod.get("status", {}).get("containerStatuses", [])
             lines.append(f"pod {pod['metadata']['name']}: {json.dumps(statuses)[:600]}")
             lines.extend(self.agent_log(pod).splitlines()[-8:])
+        if self.hub.log_path.exists():
+            lines.append("hub log:")
+            lines.extend(self.hub.log_path.read_text(errors="replace").splitlines()[-8:])
         return "\n".join(lines)
 
     # --- changing it ----------------------------------------------------------------------------
@@ -160,6 +163,21 @@ class Site:
             return report if report is not None and report.self_upgrade_result.startswith(result) else None
 
         return self.wait(f"a report of a {result} self-upgrade", told, timeout)
+
+
+def with_env(extra: str) -> Callable[[dict[str, Any]], None]:
+    """An image config change for :meth:`RealNode.derive_image`: one more environment variable."""
+
+    def change(config: dict[str, Any]) -> None:
+        config["config"]["Env"] = [*config["config"].get("Env", []), extra]
+
+    return change
+
+
+def exits_at_start(config: dict[str, Any]) -> None:
+    """A broken build: its entrypoint exits with an error at once."""
+    config["config"]["Entrypoint"] = ["/bin/sh", "-c", "echo 'this build is broken' >&2; exit 3", "--"]
+    config["config"]["Cmd"] = None
 
 
 @contextmanager

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.realnode.site import Site, bootstrapped_site
+from tests.integration.realnode.site import Site, bootstrapped_site, exits_at_start, with_env
 from tests.localcluster import Cluster
 from tests.realnode import RealNode
 
@@ -35,18 +35,6 @@ full_only = pytest.mark.skipif(
 )
 DEADLINE = 45  # seconds a new agent build has to complete a pass (the site's --self-upgrade-deadline)
 UPGRADE_TIMEOUT = 240
-
-
-def with_env(extra: str) -> Callable[[dict[str, Any]], None]:
-    def change(config: dict[str, Any]) -> None:
-        config["config"]["Env"] = [*config["config"].get("Env", []), extra]
-
-    return change
-
-
-def exits_at_start(config: dict[str, Any]) -> None:
-    config["config"]["Entrypoint"] = ["/bin/sh", "-c", "echo 'this build is broken' >&2; exit 3", "--"]
-    config["config"]["Cmd"] = None
 
 
 @pytest.fixture
