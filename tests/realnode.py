@@ -445,6 +445,19 @@ class RealNode:
                 return int(parts[1])
         raise NodeError(f"no running task {wanted} in {self.name}'s containerd")
 
+    def empty_dir(self, pod_uid: str, volume: str) -> Path:
+        """Where the kubelet keeps a pod's emptyDir volume on this node."""
+        return (
+            self.workdir
+            / "kubelet"
+            / "root"
+            / "pods"
+            / pod_uid
+            / "volumes"
+            / "kubernetes.io~empty-dir"
+            / volume
+        )
+
     def pod_log(self, namespace: str, pod: str, container: str) -> str:
         """A container's log as the kubelet keeps it (``kubectl logs`` cannot reach this node)."""
         texts = []

@@ -16,8 +16,10 @@ they exist in the node's containerd and are never pulled.  Times from commit to 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.agent.test_self_upgrade_pending import leave_pending
 from tests.integration.realnode.site import Site, bootstrapped_site, exits_at_start, with_env
 from tests.localcluster import Cluster
 from tests.realnode import RealNode
@@ -163,6 +166,47 @@ def test_sigkill_of_the_agent_in_its_own_upgrade_converges_to_one_healthy_agent(
     assert record is not None
     assert record["result"] == "succeeded", record
     site.upgrade(images("build-6", with_env("FLOTILLA_TEST_BUILD=6")), UPGRADE_TIMEOUT)
+
+
+@full_only
+def test_a_self_upgrade_left_pending_by_a_killed_agent_is_finished_forward(
+    site_factory: Callable[..., Site], real_node_image: Callable[[str], str], images: Callable[..., str]
+) -> None:
+    """The agent killed while its helm wrote its own release: the release is ``pending-upgrade``
+    with the new Deployment live, and the in-flight record in the old pod's volume names a helm that
+    is gone (both put back exactly as helm and the agent had them: a kill cannot be timed within
+    helm's second).  The old agent waits for the new pod, then finishes the upgrade: no rollback."""
+    first = real_node_image("amd64")
+    site = site_factory(first)
+    [old_pod] = site.agent_pods()
+    good = images("build-7", with_env("FLOTILLA_TEST_BUILD=7"))
+    site.commit_agent(good, "agent: build 7")
+    site.wait("the upgrade written", lambda: site.deployment_image() == good, 60)
+    revision = site.release_revision(site.namespace, "flotilla-agent")
+    leave_pending(site.cluster, site.namespace, revision)
+    record = site.node.empty_dir(old_pod["metadata"]["uid"], "state") / "inflight"
+    record.mkdir(exist_ok=True)
+    path = record / f"{site.namespace}.flotilla-agent.json"
+    host = socket.gethostname()  # a hostNetwork pod's hostname is the node's
+    path.write_text(
+        json.dumps({"operation": "upgrade", "host": host, "helm_pid": 2**22 + 1, "started": time.time()})
+    )
+    for made in (record, path):
+        os.chown(made, 10001, 10001)
+    container = old_pod["status"]["containerStatuses"][0]["containerID"]
+    os.kill(site.node.task_pid(container), signal.SIGKILL)
+
+    # if the old pod is replaced before it finishes the upgrade, the new agent does, once the
+    # pending-release rules let it: the revision's helm timeout + kill-after + clock skew (150 s)
+    report = site.wait_upgraded(good, UPGRADE_TIMEOUT + 150)
+    record_now = site.record()
+    assert record_now is not None
+    assert record_now["result"] == "succeeded", record_now
+    assert f"completing the upgrade to revision {revision}" in record_now["reason"]
+    assert report.self_upgrade_result.startswith(f"succeeded: agent {good} is Ready")
+    assert site.release_revision(site.namespace, "flotilla-agent") == revision + 1
+    assert site.deployment_image() == good
+    site.upgrade(images("build-8", with_env("FLOTILLA_TEST_BUILD=8")), UPGRADE_TIMEOUT)
 
 
 @full_only
