@@ -26,15 +26,17 @@ tools:
 # Debian packages the tests drive: Chromium for the status-page browser tests (Playwright drives it;
 # no browser download), sshd for the Git-over-SSH tests, and for the supply-chain tests the CNCF
 # Distribution registry (docker-registry; started by the tests on loopback, never as a service),
-# htpasswd for its basic auth and gpg for signed commits.  The real-node tests (tests/realnode.py)
-# run Debian's containerd (with runc) and its CNI loopback plugin, and build their sandbox image
-# with gcc -static.
+# htpasswd for its basic auth and gpg for signed commits, and PostgreSQL for the hub's PostgreSQL
+# store (the tests start their own server as an unprivileged user; the package's service stays off).
+# The real-node tests (tests/realnode.py) run Debian's containerd (with runc) and its CNI loopback
+# plugin, and build their sandbox image with gcc -static.
 system-packages:
 	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
 	test -x /usr/sbin/sshd || missing="$$missing openssh-server"; \
 	test -x /usr/bin/docker-registry || missing="$$missing docker-registry"; \
 	command -v htpasswd >/dev/null || missing="$$missing apache2-utils"; \
 	command -v gpg >/dev/null || missing="$$missing gnupg"; \
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v containerd >/dev/null || missing="$$missing containerd"; \
 	test -x /usr/lib/cni/loopback || missing="$$missing containernetworking-plugins"; \
 	test -f /usr/lib/x86_64-linux-gnu/libc.a -a -x /usr/bin/gcc || missing="$$missing gcc libc6-dev"; \
