@@ -28,6 +28,8 @@ tools:
 # Distribution registry (docker-registry; started by the tests on loopback, never as a service),
 # htpasswd for its basic auth and gpg for signed commits, and PostgreSQL for the hub's PostgreSQL
 # store (the tests start their own server as an unprivileged user; the package's service stays off).
+# The real-node tests (tests/realnode.py) run Debian's containerd (with runc) and its CNI loopback
+# plugin, and build their sandbox image with gcc -static.
 system-packages:
 	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
 	test -x /usr/sbin/sshd || missing="$$missing openssh-server"; \
@@ -35,6 +37,9 @@ system-packages:
 	command -v htpasswd >/dev/null || missing="$$missing apache2-utils"; \
 	command -v gpg >/dev/null || missing="$$missing gnupg"; \
 	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v containerd >/dev/null || missing="$$missing containerd"; \
+	test -x /usr/lib/cni/loopback || missing="$$missing containernetworking-plugins"; \
+	test -f /usr/lib/x86_64-linux-gnu/libc.a -a -x /usr/bin/gcc || missing="$$missing gcc libc6-dev"; \
 	if [ -n "$$missing" ]; then echo "[setup] installing Debian packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 

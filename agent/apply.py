@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from agent import fleet, inflight, sops
+from agent import fleet, inflight, selfpending, sops
 from agent.fleet.merge import merge_values
 from agent.fleet.yamldoc import parse_document
 from agent.helm import ChartRef, HelmError
@@ -32,6 +32,7 @@ from agent.releases import (
     digest_label,
     group_releases,
 )
+from agent.selfbundle import SELF_BUNDLE
 
 log = structlog.get_logger("agent.reconcile")
 
@@ -175,6 +176,12 @@ def recover_pending(ctx: PassContext, desired: fleet.DesiredRelease, history: Re
     """A crash left the release pending-*: go back to the last good revision, or start over."""
     current = history.current
     previous = history.last_deployed(before=current.revision)
+    if desired.bundle == SELF_BUNDLE:
+        own = selfpending.judge_live(ctx.kube, desired.namespace, history, ctx.clock())
+        if own.decision == "forward":  # a rollback to the pending revision itself: nothing restarts
+            log.warning("self_upgrade_rolled_forward", release=desired.release, reason=own.reason)
+            selfpending.record_forward(ctx.kube, desired.namespace, history, own.reason, ctx.clock())
+            previous = current
     log.warning("release_pending_recovery", release=desired.release, status=current.status)
     try:
         if previous is None:

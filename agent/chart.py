@@ -46,6 +46,7 @@ def chart_values(options: InstallOptions) -> dict[str, Any]:
         "commit": options.commit or "",
         "repoPath": options.repo_path,
         "interval": options.interval,
+        "selfUpgradeDeadline": options.self_upgrade_deadline,
         "hubUrl": options.hub_url or "",
         "hubTokenSecret": options.hub_token_secret,
         "gitCredentialsSecret": options.git_credentials_secret or "",

@@ -57,6 +57,8 @@ class InstallOptions:
     commit: str | None = None
     repo_path: str = "."
     interval: int = 60
+    # How long a new agent build has to complete a pass before the old agent rolls it back.
+    self_upgrade_deadline: int = readiness.PROGRESS_DEADLINE_SECONDS
     namespace: str = DEFAULT_NAMESPACE
     image: str = DEFAULT_IMAGE
     image_pull_policy: PullPolicy = "IfNotPresent"
@@ -254,6 +256,7 @@ def _env(options: InstallOptions) -> list[Manifest]:
         ("FLOTILLA_INTERVAL", str(options.interval)),
         ("FLOTILLA_STATE_DIR", STATE_DIR),
         ("FLOTILLA_IMAGE", options.image),  # the agent's own image: its self-upgrade watch compares it
+        ("FLOTILLA_SELF_UPGRADE_DEADLINE", str(options.self_upgrade_deadline)),
         ("FLOTILLA_HUB_URL", options.hub_url),
         (
             "FLOTILLA_NAMESPACES",
@@ -392,7 +395,7 @@ def _deployment(options: InstallOptions) -> Manifest:
             # probe), so a broken new version is rolled back by the old one (agent.selfupgrade).
             # Two agents never act at once: the Lease (agent.lease) lets one of them change things.
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-            "progressDeadlineSeconds": readiness.PROGRESS_DEADLINE_SECONDS,
+            "progressDeadlineSeconds": options.self_upgrade_deadline,
             "revisionHistoryLimit": 3,
             "selector": {"matchLabels": selector},
             "template": {"metadata": {"labels": _labels(options)}, "spec": pod_spec},
@@ -471,6 +474,14 @@ def add_install_arguments(parser: argparse.ArgumentParser) -> None:
     ref.add_argument("--commit", help="pin to a commit")
     parser.add_argument("--path", default=".", help="the fleet repo's directory inside the Git repo")
     parser.add_argument("--interval", type=_positive_int, default=60, help="seconds between passes")
+    parser.add_argument(
+        "--self-upgrade-deadline",
+        metavar="SECONDS",
+        type=_positive_int,
+        default=readiness.PROGRESS_DEADLINE_SECONDS,
+        help="how long a new agent version has to complete a pass before the running agent rolls it "
+        "back (also the Deployment's progressDeadlineSeconds; default %(default)s)",
+    )
     parser.add_argument("--namespace", type=dns_label, default=DEFAULT_NAMESPACE)
     parser.add_argument("--image", default=DEFAULT_IMAGE, help=f"agent image (default {DEFAULT_IMAGE})")
     parser.add_argument(
@@ -552,6 +563,7 @@ def options_from_args(args: argparse.Namespace) -> InstallOptions:
         commit=args.commit,
         repo_path=args.path,
         interval=args.interval,
+        self_upgrade_deadline=args.self_upgrade_deadline,
         namespace=args.namespace,
         image=args.image,
         image_pull_policy=args.image_pull_policy,

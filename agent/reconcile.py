@@ -21,7 +21,19 @@ from typing import Any
 
 import structlog
 
-from agent import actions, apply, bakewatch, bundlestate, fleet, gates, inflight, operations, state, stepback
+from agent import (
+    actions,
+    apply,
+    bakewatch,
+    bundlestate,
+    fleet,
+    gates,
+    inflight,
+    operations,
+    selfpending,
+    state,
+    stepback,
+)
 from agent.actions import Action, Failure
 from agent.fleet import windows
 from agent.fleet.rollout import FleetSettings
@@ -30,6 +42,7 @@ from agent.observe import correct, live_snapshot, observe
 from agent.passcontext import Gate, PassContext, PassOutcome, ReleaseOutcome, take_lease
 from agent.prune import prune_step
 from agent.releases import COMMIT_LABEL, ReleaseHistory, ReleaseRecord, digest_label, group_releases
+from agent.selfbundle import SELF_BUNDLE
 from agent.source import SourceRevision
 
 __all__ = ["Gate", "PassContext", "PassOutcome", "ReleaseOutcome", "reconcile_once"]
@@ -316,6 +329,9 @@ def _operation_in_progress(
         helm_running=inflight.helm_running,
     )
     log.info("pending_release", release=desired.release, recover=verdict.recover, reason=verdict.reason)
+    if verdict.recover and desired.bundle == SELF_BUNDLE:  # the agent's own: maybe finish it instead
+        own = selfpending.judge_live(ctx.kube, desired.namespace, history, ctx.clock())
+        return own.reason if own.decision == "wait" else None
     return None if verdict.recover else verdict.reason
 
 

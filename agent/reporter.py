@@ -51,8 +51,11 @@ _sequence_lock = threading.Lock()
 def next_sequence(state_dir: Path) -> int:
     """The next report sequence number, persisted in ``state_dir`` (monotonic across restarts).
 
-    A state directory without a counter starts from the current time in milliseconds, so an agent
-    whose state was wiped still reports numbers above those the hub already holds.
+    It is never below the current time in milliseconds: an agent whose state was wiped still reports
+    numbers above those the hub already holds, and when two agents report for one cluster (the old
+    and the new pod of a self-upgrade, each with its own state) the later report wins at the hub --
+    a counter alone would let the pod started last outnumber the other for good, and the old agent's
+    report of a rollback would be taken for a late one.
     """
     path = state_dir / SEQUENCE_FILE
     with _sequence_lock:
@@ -61,8 +64,9 @@ def next_sequence(state_dir: Path) -> int:
         except (FileNotFoundError, ValueError):
             current = int(time.time() * 1000)
         state_dir.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(path, f"{current + 1}\n".encode())
-        return current + 1
+        following = max(current + 1, int(time.time() * 1000))
+        write_bytes_atomic(path, f"{following}\n".encode())
+        return following
 
 
 def redact(url: str) -> str:

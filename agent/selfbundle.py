@@ -27,7 +27,15 @@ SITE_KEY = "values.yaml"
 BUNDLE_FILE = f"bundles/{SELF_BUNDLE}/bundle.yaml"
 CHART_DIR = f"charts/{agent_chart.CHART_NAME}"
 # Chart values that belong to the fleet repo (changed by commit, staged like any bundle).
-FLEET_KEYS = ("image", "imagePullPolicy", "interval", "resources", "nodeSelector", "tolerations")
+FLEET_KEYS = (
+    "image",
+    "imagePullPolicy",
+    "interval",
+    "selfUpgradeDeadline",
+    "resources",
+    "nodeSelector",
+    "tolerations",
+)
 _HEADER = """\
 # The Flotilla agent itself, managed from this repo (written by `flotilla-agent bootstrap`).
 # Change the agent's image, resources or placement here and commit: each targeted cluster's agent

@@ -127,7 +127,7 @@ def last_record(kube: Kube, namespace: str) -> Record | None:
     return Record.parse(kube.read_value("ConfigMap", namespace, RECORD_CONFIGMAP, RECORD_KEY))
 
 
-def _save(kube: Kube, namespace: str, record: Record) -> None:
+def save_record(kube: Kube, namespace: str, record: Record) -> None:
     kube.apply(
         {
             "apiVersion": "v1",
@@ -163,14 +163,14 @@ def after_pass(
             fresh = detect(history, my_image, record, now)
             if fresh is not None:
                 record = fresh
-                _save(kube, namespace, record)
+                save_record(kube, namespace, record)
                 log.info("self_upgrade_started", **asdict(record))
         if record is None:
             return None
         action, why = judge(record, my_image, proved, now, deadline_seconds())
         if action == "succeeded":
             record = replace(record, result="succeeded", reason=why, finished_at=now)
-            _save(kube, namespace, record)
+            save_record(kube, namespace, record)
             log.info("self_upgrade_succeeded", **asdict(record))
         elif action == "rollback":
             busy = may_act()
@@ -185,7 +185,7 @@ def after_pass(
                 wait=False,
             )
             record = replace(record, result="rolled-back", reason=why, finished_at=now)
-            _save(kube, namespace, record)
+            save_record(kube, namespace, record)
             _hold_back(state_dir, namespace, digest, why, now)
             log.error("self_upgrade_rolled_back", **asdict(record))
         return record

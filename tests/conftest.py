@@ -3,4 +3,5 @@
 pytest_plugins = [
     "tests.fixtures.gitserver",
     "tests.fixtures.cluster",
+    "tests.fixtures.realnode",
 ]

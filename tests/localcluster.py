@@ -392,6 +392,7 @@ class Cluster:
     tools: Tools
     etcd_url: str
     node_labels: dict[str, str] = field(default_factory=dict)
+    apiserver_args: tuple[str, ...] = ()  # extra kube-apiserver flags (tests/realnode.py)
     components: list[Component] = field(default_factory=list)
     api_port: int = 0
 
@@ -485,6 +486,7 @@ class Cluster:
                 f"--audit-log-path={self.audit_log}",
                 "--audit-log-format=json",
                 "--audit-log-mode=blocking",
+                *self.apiserver_args,
             ],
             self.workdir,
         )
@@ -674,12 +676,21 @@ class Fleet:
             self.etcd = Etcd(self.tools, self.workdir / "etcd")
             self.etcd.start()
 
-    def add(self, name: str, node_labels: dict[str, str] | None = None) -> Cluster:
+    def add(
+        self, name: str, node_labels: dict[str, str] | None = None, apiserver_args: Sequence[str] = ()
+    ) -> Cluster:
         if name in self.clusters:
             raise ClusterError(f"cluster {name!r} already exists")
         self.start_etcd()
         assert self.etcd is not None
-        cluster = Cluster(name, self.workdir / name, self.tools, self.etcd.url, dict(node_labels or {}))
+        cluster = Cluster(
+            name,
+            self.workdir / name,
+            self.tools,
+            self.etcd.url,
+            dict(node_labels or {}),
+            tuple(apiserver_args),
+        )
         self.clusters[name] = cluster
         try:
             cluster.start()

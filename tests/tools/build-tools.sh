@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the pinned test tools (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
-# kwok, helm, and sops + age-keygen for the SOPS tests) from the Go module proxy into a version-stamped cache directory outside the repo.
+# kubelet, kwok, helm, and sops + age-keygen for the SOPS tests) from the Go module proxy into a version-stamped cache directory outside the repo.
 #
 # Idempotent: every tool has its own stamp file, so a second run (or a run after a failure)
 # only builds what is missing.  Prints the directory holding the binaries as its last line.
@@ -81,8 +81,11 @@ build_etcd() {
   go build -ldflags="-s -w" -o "${BIN}/etcd" go.etcd.io/etcd/server/v3
 }
 
-build_kubernetes() {
-  local dir="${WORK}/kubernetes" staging="v0.${K8S_VERSION#1.}" gomod gd
+# k8s_module DIR CMD... : a wrapper module in DIR requiring k8s.io/kubernetes's commands CMD
+# (e.g. kube-apiserver) as tools, ready for `go build`.
+k8s_module() {
+  local dir="$1" staging="v0.${K8S_VERSION#1.}" gomod gd cmd tools=()
+  shift
   rm -rf "$dir" && mkdir -p "$dir" && cd "$dir"
   go mod init local.invalid/k8s-testbin
   # k8s.io/kubernetes requires its staging modules at v0.0.0 and maps them to ./staging with
@@ -93,26 +96,40 @@ build_kubernetes() {
     while read -r module; do go mod edit -replace="${module}=${module}@${staging}"; done
   gd="$(sed -n 's/^godebug[[:space:]]\{1,\}\([^ (][^ ]*\)[[:space:]]*$/\1/p' "$gomod")"
   if [ -n "$gd" ]; then go mod edit -godebug="$gd"; fi
-  go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@v${K8S_VERSION}" \
-    "k8s.io/kubernetes/cmd/kube-controller-manager@v${K8S_VERSION}" \
-    "k8s.io/kubernetes/cmd/kube-scheduler@v${K8S_VERSION}"
+  for cmd in "$@"; do tools+=("k8s.io/kubernetes/cmd/${cmd}@v${K8S_VERSION}"); done
+  go get -tool "${tools[@]}"
   go mod tidy
-  local ldflags="-s -w" p k8s_minor
+}
+
+# k8s_build CMD... : build k8s.io/kubernetes's commands, version-stamped (`/version`, `--version`).
+k8s_build() {
+  local ldflags="-s -w" p k8s_minor cmd packages=()
   k8s_minor="$(echo "$K8S_VERSION" | cut -d. -f2)"
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldflags+=" -X ${p}.gitVersion=v${K8S_VERSION} -X ${p}.gitMajor=1 -X ${p}.gitMinor=${k8s_minor}"
     ldflags+=" -X ${p}.gitCommit=${K8S_COMMIT} -X ${p}.gitTreeState=clean -X ${p}.buildDate=2026-01-01T00:00:00Z"
   done
-  go build -p "$GOBUILD_PARALLEL" -pgo=off -tags=selinux,notest -ldflags="$ldflags" -o "${BIN}/" \
-    k8s.io/kubernetes/cmd/kube-apiserver \
-    k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler
+  for cmd in "$@"; do packages+=("k8s.io/kubernetes/cmd/${cmd}"); done
+  go build -p "$GOBUILD_PARALLEL" -pgo=off -tags=selinux,notest -ldflags="$ldflags" -o "${BIN}/" "${packages[@]}"
+}
+
+build_kubernetes() {
+  local commands=(kube-apiserver kube-controller-manager kube-scheduler)
+  k8s_module "${WORK}/kubernetes" "${commands[@]}"
+  k8s_build "${commands[@]}"
+}
+
+# The kubelet of the real-node tests (tests/fixtures/realnode.py): its own module and stamp, so the
+# control-plane binaries are not rebuilt when it is added to an existing cache.
+build_kubelet() {
+  k8s_module "${WORK}/kubelet" kubelet
+  k8s_build kubelet
 }
 
 export GOBIN="$BIN"
 started_all=$SECONDS
 log "tools directory: ${TOOLS_DIR}"
-for tool in helm etcd kwok kubernetes "sops-${SOPS_VERSION}" "age-${AGE_VERSION}"; do
+for tool in helm etcd kwok kubernetes kubelet "sops-${SOPS_VERSION}" "age-${AGE_VERSION}"; do
   if done_already "$tool"; then
     log "${tool}: cached"
   else

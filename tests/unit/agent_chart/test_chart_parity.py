@@ -50,6 +50,7 @@ CASES = {
         image="registry.local/flotilla-agent:dev",
         image_pull_policy="Never",
         interval=15,
+        self_upgrade_deadline=90,
         repo_path="fleet",
     ),
     "signatures-and-sops-least-privilege": replace(

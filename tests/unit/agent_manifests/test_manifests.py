@@ -4,6 +4,7 @@ each storage and RBAC option, and a command line that rejects bad names before p
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -85,6 +86,9 @@ def test_deployment_is_a_single_replica_whose_old_pod_stays_until_the_new_one_is
     deployment = the(build_manifests(BASE), "Deployment")
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    assert deployment["spec"]["progressDeadlineSeconds"] == 600  # the self-upgrade deadline's default
+    quick = the(build_manifests(replace(BASE, self_upgrade_deadline=90)), "Deployment")
+    assert quick["spec"]["progressDeadlineSeconds"] == 90
     selector = deployment["spec"]["selector"]["matchLabels"]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert selector.items() <= labels.items()
@@ -141,6 +145,7 @@ def test_env_vars_carry_the_settings_under_the_agents_own_variable_names() -> No
         branch="production",
         repo_path="fleets/eu",
         interval=30,
+        self_upgrade_deadline=90,
         git_credentials_secret="fleet-git",
     )
     assert env_of(options) == {
@@ -151,11 +156,13 @@ def test_env_vars_carry_the_settings_under_the_agents_own_variable_names() -> No
         "FLOTILLA_INTERVAL": "30",
         "FLOTILLA_STATE_DIR": "/var/lib/flotilla",
         "FLOTILLA_IMAGE": options.image,
+        "FLOTILLA_SELF_UPGRADE_DEADLINE": "90",
         "FLOTILLA_HUB_URL": "https://hub.example.org",
         "FLOTILLA_HUB_TOKEN_FILE": "/etc/flotilla/hub/token",
         "FLOTILLA_CREDENTIALS_FILE": "/etc/flotilla/git/credentials.yaml",
     }
-    known = {setting.env for setting in SETTINGS} | {selfupgrade.IMAGE_ENV}  # its self-upgrade watch
+    # and its self-upgrade watch's two
+    known = {setting.env for setting in SETTINGS} | {selfupgrade.IMAGE_ENV, selfupgrade.DEADLINE_ENV}
     assert set(env_of(options)) <= known, "every variable must be one the agent reads"
 
 

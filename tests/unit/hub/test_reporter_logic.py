@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 
 from hypothesis import given
@@ -33,9 +34,27 @@ def test_only_unfixable_client_errors_are_permanent() -> None:
 def test_sequence_is_monotonic_and_survives_a_restart(tmp_path: Path) -> None:
     first = next_sequence(tmp_path)
     second = next_sequence(tmp_path)
-    assert second == first + 1
-    assert next_sequence(tmp_path) == second + 1  # read back from the file, as after a restart
-    assert (tmp_path / "report-sequence").read_text().strip() == str(second + 1)
+    assert second > first
+    third = next_sequence(tmp_path)  # read back from the file, as after a restart
+    assert third > second
+    assert (tmp_path / "report-sequence").read_text().strip() == str(third)
+    ahead = tmp_path / "ahead"
+    ahead.mkdir()
+    (ahead / "report-sequence").write_text(f"{third + 10**9}\n")  # a counter ahead of the clock
+    assert next_sequence(ahead) == third + 10**9 + 1
+
+
+def test_of_two_agents_of_one_cluster_the_later_report_has_the_higher_sequence(tmp_path: Path) -> None:
+    """A self-upgrade's old pod and new pod report for one cluster, each from its own state: the
+    hub keeps the highest sequence, so the one reporting last must be above the other."""
+    old, new = tmp_path / "old-pod", tmp_path / "new-pod"
+    for _ in range(50):
+        next_sequence(old)
+    time.sleep(0.01)
+    started_later = [next_sequence(new) for _ in range(100)]  # the new pod reports a lot
+    # a counter runs ahead of the clock by at most one per report made within the same millisecond
+    time.sleep(0.15)
+    assert next_sequence(old) > max(started_later)  # the old pod's report after that still counts
 
 
 def test_redact_drops_credentials_from_the_hub_url() -> None:
