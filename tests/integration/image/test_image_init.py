@@ -21,7 +21,7 @@ import pytest
 
 from tests.image import engine
 
-pytestmark = [pytest.mark.image, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.image, pytest.mark.timeout(3600)]  # a cold image build counts
 
 KUBECONFIG = """apiVersion: v1
 kind: Config

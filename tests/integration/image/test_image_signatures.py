@@ -17,7 +17,7 @@ from tests.fixtures.gitserver import WorkingClone, git
 from tests.fixtures.signing import SigningKey, gpg_key, signed_commit, stop_gpg_agent, trusted_keys
 from tests.image import engine
 
-pytestmark = [pytest.mark.image, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.image, pytest.mark.timeout(3600)]  # a cold image build counts
 
 POD_LIKE = [
     "--read-only", "--user", "10001:10001", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
