@@ -4,7 +4,9 @@
 ``maxPercent`` % of the Flotilla releases this cluster runs (``fleet.yaml``, ``deletionBrake``).
 Removing a single release is never a mass deletion.  A refused prune is reported with a prune id:
 a hash of the cluster and the exact list, so a confirmation (``deletionBrake.confirm`` in
-``fleet.yaml``: ``<cluster>:<id>``) lets through that one set of deletions and nothing else.
+``fleet.yaml``: ``<cluster>:<id>``) lets through that one set of deletions and nothing else.  The
+hub can give the same confirmation once (``flotilla-hub rollout allow-prune``, hub.prune_allowances):
+the agent asks it about a refused prune through its gate request.
 """
 
 from __future__ import annotations
@@ -25,7 +27,11 @@ class Refusal:
 
     @property
     def how_to_confirm(self) -> str:
-        return f"to confirm, add '{self.confirmation}' to deletionBrake.confirm in {FLEET_FILE}"
+        cluster = self.prune_id.rsplit(":", 1)[0]
+        return (
+            f"to confirm, add '{self.confirmation}' to deletionBrake.confirm in {FLEET_FILE}, "
+            f"or run 'flotilla-hub rollout allow-prune {cluster} --id {self.prune_id}' (once)"
+        )
 
     @property
     def confirmation(self) -> str:

@@ -11,6 +11,7 @@ hub says "hold" once the failure budget is spent).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from agent.fleet.windows import Window, closed_reason
 log = structlog.get_logger(__name__)
 
 GATES_FILE = "gates.json"
+_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 Ask = Callable[[Mapping[str, Any]], Mapping[str, Any] | None]
 """POSTs a gate request to the hub; the decoded answer, or None when the hub could not be asked."""
 
@@ -35,6 +37,14 @@ Ask = Callable[[Mapping[str, Any]], Mapping[str, Any] | None]
 class Gate:
     go: bool
     reason: str = ""
+    released: str | None = None  # on a hold: the older commit the cluster's wave has been released for
+
+
+def released_commit(answer: Mapping[str, Any] | None) -> str | None:
+    """The hub's optional ``released`` commit in a "hold" answer (hub.rollout_contract), if well formed."""
+    released = answer.get("released") if answer else None
+    commit = released.get("commit") if isinstance(released, Mapping) else None
+    return commit if isinstance(commit, str) and _SHA.match(commit) else None
 
 
 def wave_facts(wave: WavePosition, commit: str | None, *, holding: bool, failed: bool) -> dict[str, Any]:
@@ -80,14 +90,18 @@ def decide(
         return Gate(True, "released")
     if answer is None:
         last = f" (last answer: {cached['reason']})" if cached and cached.get("reason") else ""
-        return Gate(False, f"waiting for wave {wave.name}: the hub could not be asked{last}")
+        # what the hub last said this wave was released for still holds while it cannot be asked
+        known = released_commit(cached) if cached and cached.get("commit") == commit else None
+        return Gate(False, f"waiting for wave {wave.name}: the hub could not be asked{last}", known)
     if answer.get("commit") != commit:
         return Gate(False, f"waiting for wave {wave.name}: the hub answered for another commit")
     if answer.get("decision") == "go":
         return Gate(True, "released")
     reason = str(answer.get("reason") or "the hub says hold")[:500]
     return Gate(
-        False, reason if reason.startswith("waiting for") else f"waiting for wave {wave.name}: {reason}"
+        False,
+        reason if reason.startswith("waiting for") else f"waiting for wave {wave.name}: {reason}",
+        released_commit(answer),
     )
 
 
@@ -167,6 +181,19 @@ class Gates:
         entry = self._entries.get(bundle)
         return bool(entry and commit and entry.get("failed_commit") == commit)
 
+    def allow_prune(self, prune_id: str, commit: str | None) -> bool:
+        """Has an operator allowed this refused prune on the hub (``flotilla-hub rollout allow-prune``)?
+        The hub's "yes" is consumed by this answer: one set of deletions, once."""
+        if self._ask is None:
+            return False
+        reply = self._ask(
+            {"cluster": self._cluster, "commit": commit or "", "bundles": {}, "prune_id": prune_id}
+        )
+        prune = reply.get("prune") if reply is not None else None
+        return (
+            isinstance(prune, Mapping) and prune.get("prune_id") == prune_id and prune.get("allowed") is True
+        )
+
     def _query(self, desired: DesiredRelease, commit: str) -> Mapping[str, Any] | None:
         if self._ask is None:
             return None
@@ -182,7 +209,7 @@ class Gates:
 
     def _remember(self, bundle: str, commit: str, digest: str, gate: Gate) -> None:
         previous = self._entries.get(bundle) or {}
-        entry = {
+        entry: dict[str, Any] = {
             "commit": commit,
             "digest": digest,
             "decision": "go" if gate.go else "hold",
@@ -191,6 +218,8 @@ class Gates:
         }
         if previous.get("failed_commit") == commit:
             entry["failed_commit"] = commit
+        if gate.released:
+            entry["released"] = {"commit": gate.released}
         if {k: v for k, v in entry.items() if k != "at"} != {k: v for k, v in previous.items() if k != "at"}:
             self._entries[bundle] = entry
             self._save()

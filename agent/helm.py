@@ -159,28 +159,47 @@ class Helm:
 
     @contextlib.contextmanager
     def _chart_access(self, chart: ChartRef) -> Iterator[list[str]]:
-        """Arguments to reach the chart's host.  OCI credentials go in a registry config file in a
-        private temporary directory, removed when helm is done (never in the state directory)."""
+        """The chart and the arguments to reach its host.  Credentials never go on a command line
+        (any local user can read it in ``/proc``): they go in files in a private temporary directory,
+        removed when helm is done (never in the state directory)."""
         access = self.access.get(chart_host(chart))
         if access is None:
-            yield []
+            yield chart.arguments()
             return
-        args = ["--plain-http"] if access.plain_http else []
-        if access.ca_file is not None:
-            args += ["--ca-file", str(access.ca_file)]
+        tls = ["--ca-file", str(access.ca_file)] if access.ca_file is not None else []
         if not access.username or access.password is None:
-            yield args
-            return
-        if not chart.chart.startswith("oci://"):
-            # An HTTP repository reached with --repo takes its credentials only as flags.
-            yield [*args, "--username", access.username, "--password", access.password]
+            yield [*chart.arguments(), *(["--plain-http"] if access.plain_http else []), *tls]
             return
         with tempfile.TemporaryDirectory(prefix="flotilla-helm-") as private:
-            config = Path(private) / "registry.json"
-            token = base64.b64encode(f"{access.username}:{access.password}".encode()).decode()
-            config.write_text(json.dumps({"auths": {chart_host(chart): {"auth": token}}}))
-            config.chmod(0o600)
-            yield [*args, "--registry-config", str(config)]
+            if chart.chart.startswith("oci://"):
+                yield [*chart.arguments(), *self._registry_login(Path(private), chart, access), *tls]
+            else:
+                yield [*self._named_repository(Path(private), chart, access, tls), *tls]
+
+    @staticmethod
+    def _registry_login(private: Path, chart: ChartRef, access: ChartAccess) -> list[str]:
+        config = private / "registry.json"
+        token = base64.b64encode(f"{access.username}:{access.password}".encode()).decode()
+        config.write_text(json.dumps({"auths": {chart_host(chart): {"auth": token}}}))
+        config.chmod(0o600)
+        return [*(["--plain-http"] if access.plain_http else []), "--registry-config", str(config)]
+
+    def _named_repository(
+        self, private: Path, chart: ChartRef, access: ChartAccess, tls: list[str]
+    ) -> list[str]:
+        """An HTTP repository behind basic auth: ``--repo`` takes credentials only as flags, so the
+        repository is added under a name in a private repositories file, password on stdin, and
+        the chart is then named through it (one more helm call, only for such repositories)."""
+        files = ["--repository-config", str(private / "repositories.yaml"),
+                 "--repository-cache", str(private / "cache")]  # fmt: skip
+        self._run(
+            ["repo", "add", "site-private", str(chart.repo_url), "--username", str(access.username),
+             "--password-stdin", "--force-update", *tls, *files],
+            timeout=120,
+            stdin=str(access.password),
+        )  # fmt: skip
+        named = ChartRef(chart=f"site-private/{chart.chart}", version=chart.version)
+        return [*named.arguments(), *files]
 
     def upgrade_install(
         self,
@@ -198,7 +217,7 @@ class Helm:
         """Install or upgrade.  Values go to helm on its stdin (``--values -``): never on the command
         line, never in a file (decrypted SOPS values must not touch the disk)."""
         args = [
-            "upgrade", release, *chart.arguments(), "--install",
+            "upgrade", release, "--install",
             "--namespace", namespace, *(["--create-namespace"] if self.create_namespace else []),
             "--values", "-",
             "--history-max", str(max_history),
@@ -208,9 +227,9 @@ class Helm:
         ]  # fmt: skip
         if wait:
             args.append("--wait=watcher")
-        with self._chart_access(chart) as access:
+        with self._chart_access(chart) as chart_args:
             self._run(
-                [*args, *access],
+                [*args, *chart_args],
                 timeout_seconds + KILL_AFTER_TIMEOUT_SECONDS,
                 stdin=json.dumps(values),
                 on_start=on_start,

@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
@@ -57,6 +58,7 @@ class Agent:
     wake: threading.Event = field(default_factory=threading.Event)
     self_upgrade: selfupgrade.Record | None = None
     fleet_cache: ContentCache = field(default_factory=ContentCache)
+    clock: Callable[[], float] = time.time  # the pass's clock: maintenance windows, backoff, bake watch
 
     @classmethod
     def from_settings(cls, settings: AgentSettings) -> Agent:
@@ -114,6 +116,8 @@ class Agent:
                 self.reporter.ask_gates if self.reporter is not None else None,
             ),
             reported=_reported(report.load_last(self.settings.state_dir)),
+            checkout_at=self.source.checkout_at,
+            clock=self.clock,
         )
         outcome = reconcile_once(context, revision)
         if revision.commit and outcome.ok:

@@ -1,7 +1,8 @@
 """Commit and tag signature verification: the trust policy, git's settings for it, and the verdict.
 
-Git's own ``verify-commit`` / ``verify-tag`` do the cryptography; :mod:`agent.source` runs them (it
-is the only module that runs git) with the settings and environment built here:
+Git's own ``verify-commit`` / ``verify-tag`` do the cryptography; :mod:`agent.source` runs them
+(through :mod:`agent.gitprocess`, the only module that starts git) with the settings and
+environment built here:
 
 - ``ssh``: ``gpg.format=ssh`` and ``gpg.ssh.allowedSignersFile`` = the trusted keys file, an SSH
   ``allowed_signers`` file (principals, ``valid-after``/``valid-before`` and ``namespaces`` honoured

@@ -4,7 +4,7 @@
 bookkeeping in the source's state record, so that a commit is verified once: a commit accepted
 under the current policy is not checked again, and a commit refused under it is not fetched or
 checked again until the ref moves or the trusted keys change.  Git runs through the runner the
-source hands in (the source stays the only place that starts git).
+source hands in (:mod:`agent.gitprocess` stays the only place that starts git).
 """
 
 from __future__ import annotations

@@ -100,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     _data_dir(forget)
     forget.set_defaults(handler=_forget)
 
-    rollout = commands.add_parser("rollout", help="pause or resume a bundle's staged rollouts fleet-wide")
+    rollout = commands.add_parser(
+        "rollout", help="pause or resume a bundle's staged rollouts fleet-wide; allow a refused prune once"
+    )
     rollout_actions = rollout.add_subparsers(dest="action", metavar="ACTION", required=True)
     for action, text in (("pause", "release no further wave and give no go"), ("resume", "continue")):
         command = rollout_actions.add_parser(action, help=f"{text} (audited in the hub log)")
@@ -108,7 +110,42 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--by", default=None, help="who does it, for the audit log (default: $USER)")
         _data_dir(command)
         command.set_defaults(handler=_rollout, action=action)
+    allow = rollout_actions.add_parser(
+        "allow-prune", help="let one prune the deletion brake refused through, once (audited in the hub log)"
+    )
+    allow.add_argument("cluster", metavar="CLUSTER")
+    allow.add_argument("--id", required=True, dest="prune_id", help="the prune id the brake reported")
+    allow.add_argument("--by", default=None, help="who does it, for the audit log (default: $USER)")
+    _data_dir(allow)
+    allow.set_defaults(handler=_allow_prune)
     return parser
+
+
+def _allow_prune(args: argparse.Namespace) -> int:
+    """``rollout allow-prune CLUSTER --id ID``: a one-shot confirmation for the deletion brake."""
+    import getpass
+
+    import structlog
+
+    from hub import logs, prune_allowances, rollout_store
+
+    logs.configure()
+    problem = prune_allowances.check_id(args.cluster, args.prune_id)
+    if problem is not None:
+        print(f"error: --id: {problem}", file=sys.stderr)
+        return 2
+    actor = args.by or getpass.getuser()
+    conn = rollout_store.connect(args.data_dir)
+    added = prune_allowances.allow(conn, args.cluster, args.prune_id, actor)
+    structlog.get_logger("hub").warning(
+        "prune_allowed", cluster=args.cluster, prune_id=args.prune_id, by=actor, changed=added
+    )
+    print(
+        f"The next pass of {args.cluster} may uninstall the releases of prune {args.prune_id}, once."
+        if added
+        else f"Prune {args.prune_id} of {args.cluster} was already allowed and is still waiting."
+    )
+    return 0
 
 
 def _rollout(args: argparse.Namespace) -> int:

@@ -60,3 +60,15 @@ def page_number(params: Mapping[str, str]) -> int:
 def window(params: Mapping[str, str], default_limit: int = 200, max_limit: int = 1000) -> tuple[int, int]:
     """(offset, limit) for paging a list: every list is paged, ``limit`` at most ``max_limit``."""
     return _natural(params, "offset", 0), _natural(params, "limit", default_limit, maximum=max_limit)
+
+
+def agent_grouping(params: Mapping[str, str]) -> tuple[str, int]:
+    """``by`` (a label key, ``wave``, or "" for the default) and ``apage`` of the agent-version groups."""
+    by = params.get("by", "")
+    if len(by) > 253:
+        raise BadQuery("by", "must be a label key (at most 253 characters) or 'wave'")
+    try:
+        page = page_number({"page": params.get("apage", "")})
+    except BadQuery as exc:
+        raise BadQuery("apage", str(exc).removeprefix("page: ")) from None
+    return by, page

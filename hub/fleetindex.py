@@ -9,7 +9,8 @@ the versions page:
 * error groups by signature (:mod:`hub.signatures`): count, bundles, commits, first and last seen,
   an example, the clusters (sorted, so a page of them costs its size);
 * per bundle: clusters per chart version, per digest, and the clusters on each commit (sorted);
-* clusters per agent version; the fleet's history samples and events (:mod:`hub.timeline`).
+* clusters per agent version, in the whole fleet, per value of every label key, and per wave of the
+  agent's own bundle (``flotilla-system``); the fleet's history samples and events (:mod:`hub.timeline`).
 
 A report that changes nothing the index keeps costs a few comparisons. Its own lock guards it;
 the read model calls it with its own lock held (so the order is always model, then index).
@@ -31,6 +32,7 @@ from hub.timeline import FleetHistory
 if TYPE_CHECKING:
     from hub.readmodel import ReadModel
 
+AGENT_BUNDLE = "flotilla-system"  # the agent's own bundle (agent.selfbundle.SELF_BUNDLE)
 STATES = ("Offline", "Stale", *BUNDLE_STATES)  # display states, worst first
 STATE_RANK = {state: rank for rank, state in enumerate(STATES)}
 
@@ -95,12 +97,36 @@ def _same_errors(old: ClusterSummary, new: ClusterSummary) -> bool:
     return all(a.signature == b.signature for a, b in zip(old.problems, new.problems, strict=True))
 
 
+def agent_wave(summary: ClusterSummary) -> str:
+    """The wave the cluster's agent is upgraded in ("" when its own bundle has no waves)."""
+    facts = (summary.rollout or {}).get("bundles", {}).get(AGENT_BUNDLE)
+    return str(facts.get("wave_name") or "") if isinstance(facts, dict) else ""
+
+
+def agent_wave_number(summary: ClusterSummary) -> int:
+    facts = (summary.rollout or {}).get("bundles", {}).get(AGENT_BUNDLE)
+    number = facts.get("wave") if isinstance(facts, dict) else None
+    return number if isinstance(number, int) else 0
+
+
 def _bump(counter: Counter[str], key: str, delta: int) -> None:
     value = counter.get(key, 0) + delta
     if value > 0:
         counter[key] = value
     else:
         counter.pop(key, None)
+
+
+def _bump_nested(
+    table: dict[str, dict[str, Counter[str]]], key: str, value: str, item: str, delta: int
+) -> None:
+    values = table.setdefault(key, {})
+    counts = values.setdefault(value, Counter())
+    _bump(counts, item, delta)
+    if not counts:
+        del values[value]
+        if not values:
+            del table[key]
 
 
 class FleetIndex:
@@ -113,6 +139,9 @@ class FleetIndex:
         self.error_ids: dict[str, str] = {}  # signature id -> signature
         self.bundles: dict[str, BundleVersions] = {}
         self.agents: Counter[str] = Counter()
+        self.agents_by_label: dict[str, dict[str, Counter[str]]] = {}  # key -> value -> version -> n
+        self.agents_by_wave: dict[str, Counter[str]] = {}  # agent bundle's wave -> version -> n
+        self.agent_wave_numbers: dict[str, int] = {}  # wave name -> its place, as last reported
         self.history = FleetHistory()
         self._loading = False
 
@@ -140,11 +169,17 @@ class FleetIndex:
                     self._count_state(old, before, -1)
                 if new is not None and after is not None:
                     self._count_state(new, after, 1)
-            if old is None or new is None or old.agent_version != new.agent_version:
+            if (
+                old is None
+                or new is None
+                or old.agent_version != new.agent_version
+                or old.labels != new.labels
+                or agent_wave(old) != agent_wave(new)
+            ):
                 if old is not None:
-                    _bump(self.agents, old.agent_version, -1)
+                    self._count_agent(old, -1)
                 if new is not None:
-                    _bump(self.agents, new.agent_version, 1)
+                    self._count_agent(new, 1)
             if old is None or new is None or old.bundles != new.bundles:
                 self._versions(old, new)
             self._errors(old, new)
@@ -169,6 +204,14 @@ class FleetIndex:
             ).items():
                 self.causes[key][value][cause] = n
             self.agents.update(s.agent_version for s, _ in clusters)
+            for (key, value, version), n in Counter(
+                (k, v, s.agent_version) for s, _ in clusters for k, v in s.labels.items()
+            ).items():
+                self.agents_by_label.setdefault(key, {}).setdefault(value, Counter())[version] = n
+            for (wave, version), n in Counter((agent_wave(s), s.agent_version) for s, _ in clusters).items():
+                if wave:
+                    self.agents_by_wave.setdefault(wave, Counter())[version] = n
+            self.agent_wave_numbers.update((agent_wave(s), agent_wave_number(s)) for s, _ in clusters)
             for s, _ in clusters:
                 for brief in s.bundles:
                     versions = self.bundles.get(brief.bundle)
@@ -213,6 +256,21 @@ class FleetIndex:
                 if not values:
                     del self.by_label[key]
                     self.causes.pop(key, None)
+
+    def _count_agent(self, summary: ClusterSummary, delta: int) -> None:
+        version = summary.agent_version
+        _bump(self.agents, version, delta)
+        for key, value in summary.labels.items():
+            _bump_nested(self.agents_by_label, key, value, version, delta)
+        wave = agent_wave(summary)
+        if wave:
+            counts = self.agents_by_wave.setdefault(wave, Counter())
+            _bump(counts, version, delta)
+            if delta > 0:
+                self.agent_wave_numbers[wave] = agent_wave_number(summary)
+            if not counts:
+                del self.agents_by_wave[wave]
+                self.agent_wave_numbers.pop(wave, None)
 
     def _versions(self, old: ClusterSummary | None, new: ClusterSummary | None) -> None:
         previous = {b.bundle: b for b in old.bundles} if old else {}

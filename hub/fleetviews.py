@@ -164,6 +164,40 @@ def agents(model: ReadModel, now: float) -> tuple[list[tuple[str, int]], list[tu
     return agent, sorted(arch.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
+AGENT_GROUPS_PER_PAGE = 50
+WAVE = "wave"  # ``by=wave``: agent versions by the wave of the agent's own bundle
+
+
+@dataclass(frozen=True)
+class AgentGroups:
+    """Agent versions per value of one dimension (a label key, or the agent bundle's wave)."""
+
+    by: str
+    dimensions: list[str]  # what ``by`` may be: "wave" (when the agent bundle has waves), then label keys
+    total: int  # groups in all
+    groups: list[tuple[str, int, list[tuple[str, int]]]]  # value, clusters, versions newest first
+
+
+def agents_by(model: ReadModel, now: float, by: str, offset: int, limit: int) -> AgentGroups:
+    """One page of groups, most clusters first (waves in their order); ``by`` "" is the default,
+    and unknown gives no groups (not an error: a label may have just gone from the fleet)."""
+    index = fleetindex.of(model, now)
+    with index.lock:
+        dimensions = ([WAVE] if index.agents_by_wave else []) + sorted(index.agents_by_label)[:MAX_KEYS]
+        if not by:  # the agent's own waves when it has them, else the glance's default label
+            by = WAVE if index.agents_by_wave else DEFAULT_GROUP
+        table = index.agents_by_wave if by == WAVE else index.agents_by_label.get(by, {})
+        sizes = [(v, sum(c.values())) for v, c in table.items()]
+        if by == WAVE:  # in wave order
+            numbers = index.agent_wave_numbers
+            sizes.sort(key=lambda kv: (numbers.get(kv[0], 0), kv[0]))
+        else:
+            sizes.sort(key=lambda kv: (-kv[1], kv[0]))
+        page = sizes[offset : offset + limit]
+        groups = [(value, n, _by_version(table[value])) for value, n in page]
+    return AgentGroups(by, dimensions, len(sizes), groups)
+
+
 def behind(
     model: ReadModel, bundle: str, now: float, offset: int, limit: int
 ) -> tuple[Rollout, int, list[ClusterView]] | None:

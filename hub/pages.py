@@ -214,6 +214,19 @@ def _stamp(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def _agent_upgrade(report: StatusReport) -> str:
+    """The agent's image and its last self-upgrade (from, to, result), when it reports them."""
+    parts = []
+    if report.agent_image:
+        parts.append(f"Image <code>{e(report.agent_image, 300)}</code>.")
+    if report.self_upgrade_to or report.self_upgrade_result:
+        parts.append(
+            f"Last self-upgrade: <code>{e(report.self_upgrade_from or '?', 300)}</code> → "
+            f"<code>{e(report.self_upgrade_to or '?', 300)}</code>: {e(report.self_upgrade_result, 300)}"
+        )
+    return f'<p id="agent-upgrade">{" ".join(parts)}</p>' if parts else ""
+
+
 def cluster_page(view: ClusterView, report: StatusReport | None, history: Sequence[HistoryEntry] = ()) -> str:
     s = view.summary
     machine = f" on {e(s.agent_arch, 40)}" if s.agent_arch else ""
@@ -227,6 +240,7 @@ def cluster_page(view: ClusterView, report: StatusReport | None, history: Sequen
     )
     if report is None:
         return layout(s.name, head + "<p>The current report is not available.</p>" + _history(history))
+    head += _agent_upgrade(report)
     src = report.source
     source = (
         f"<h2>Source</h2><p><code>{e(src.url, 300)}</code> ref <code>{e(src.ref, 100)}</code>: "

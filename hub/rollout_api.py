@@ -60,7 +60,10 @@ async def gates(request: Request) -> Response:
     answer = book(request).answer(
         cluster, wanted["commit"], wanted["bundles"], ctx.views(), ctx.config.clock()
     )
-    return JSONResponse({"cluster": cluster, "gates": answer})
+    reply: dict[str, Any] = {"cluster": cluster, "gates": answer}
+    if wanted["prune_id"] and book(request).take_prune(cluster, wanted["prune_id"]) is not None:
+        reply["prune"] = {"prune_id": wanted["prune_id"], "allowed": True}
+    return JSONResponse(reply)
 
 
 def wave_json(wave: WaveView) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from hub import rollout_store, rollouts
+from hub import prune_allowances, rollout_store, rollouts
 from hub.aggregate import ClusterView
 from hub.rollouts import Member, Memory, RolloutView, WaveSpec
 
@@ -51,6 +51,7 @@ def members_of(bundle: str, views: Sequence[ClusterView]) -> list[Member]:
 class RolloutBook:
     def __init__(self, data_dir: Path) -> None:
         self._conn = rollout_store.connect(data_dir)
+        prune_allowances.ensure(self._conn)
         self._lock = threading.Lock()
         self._pauses: dict[str, tuple[float, str]] = {}
         self._saved: dict[tuple[str, str], dict[str, Any]] = {}
@@ -101,6 +102,9 @@ class RolloutBook:
                     "wave": wave,
                     "reason": answer.reason,
                 }
+                released = self._released_before(memory, me.wave) if answer.decision == "hold" else None
+                if released is not None:
+                    gates[bundle]["released"] = {"commit": released}
         return gates
 
     def pictures(self, views: Sequence[ClusterView], now: float) -> list[RolloutView]:
@@ -191,11 +195,32 @@ class RolloutBook:
         self._pauses = paused
         return paused
 
+    def _released_before(self, memory: Memory, wave: int) -> str | None:
+        """The newest older commit of the bundle whose rollout released ``wave`` and did not halt:
+        the revision a cluster of that wave held at ``memory``'s commit should run meanwhile."""
+        older = [
+            m
+            for m in self._memories.values()
+            if m.bundle == memory.bundle
+            and m.first_seen < memory.first_seen
+            and m.halted_at is None
+            and min(max(wave, 1), len(m.waves)) in m.released
+        ]
+        return max(older, key=lambda m: m.first_seen).commit if older else None
+
     def _is_current(self, memory: Memory) -> bool:
         return not any(
             other.bundle == memory.bundle and other.first_seen > memory.first_seen
             for other in self._memories.values()
         )
+
+    def take_prune(self, cluster: str, prune_id: str) -> str | None:
+        """Consume a one-shot prune allowance for ``cluster`` (hub.prune_allowances); who gave it."""
+        with self._lock:
+            actor = prune_allowances.take(self._conn, cluster, prune_id)
+        if actor is not None:
+            log.warning("prune_allowance_delivered", cluster=cluster, prune_id=prune_id, by=actor)
+        return actor
 
     def close(self) -> None:
         self._conn.close()

@@ -23,6 +23,17 @@ that clusters the hub has never heard from still count, as "not yet".
 The gate request (``POST /api/v1/rollout/gates``): ``{"cluster": ..., "commit": ..., "bundles":
 {"<bundle>": FACTS}}``; the answer: ``{"cluster": ..., "gates": {"<bundle>": {"commit": ...,
 "decision": "go" | "hold", "wave": "...", "reason": "..."}}}``.
+
+Optional answer fields (added later; an agent that does not know them ignores them, and an agent
+must not rely on a hub sending them):
+
+- ``"released": {"commit": "<older fleet commit>"}`` on a "hold": the newest older commit whose
+  rollout released the asking cluster's wave and did not halt.  A held cluster runs that revision
+  of the bundle meanwhile (it steps back or catches up to it), never the held one.
+- ``"prune": {"prune_id": "<cluster>:<hash>", "allowed": true}``: the answer to an optional
+  ``"prune_id"`` in the request (a prune the deletion brake refused on the asking cluster), present
+  only when an operator allowed that prune with ``flotilla-hub rollout allow-prune``.  The allowance
+  is consumed by this answer: it lets that one set of deletions through once.
 """
 
 from __future__ import annotations
@@ -160,4 +171,5 @@ def parse_gate_request(raw: Any) -> dict[str, Any]:
         "cluster": _text(obj.get("cluster"), "cluster", 253),
         "commit": _text(obj.get("commit"), "commit", 512),
         "bundles": _facts_map(obj.get("bundles", {}), "bundles", MAX_GATE_BUNDLES),
+        "prune_id": _text(obj.get("prune_id"), "prune_id", 300, optional=True),
     }

@@ -11,7 +11,7 @@ from starlette.routing import Route
 from hub import fleetviews, reportstore
 from hub.api import _error, _reader, cluster_json
 from hub.context import HubContext
-from hub.filters import window
+from hub.filters import agent_grouping, window
 from hub.fleetindex import ErrorGroup
 from hub.timeline import WINDOWS, Event, cluster_events, cluster_spans
 from hub.views_web import window_of
@@ -88,10 +88,23 @@ def versions(ctx: HubContext, request: Request) -> Response:
     offset, limit = window(request.query_params, default_limit=20, max_limit=200)
     total, bundles = fleetviews.versions(ctx.model, ctx.now(), offset, limit)
     agents, arches = fleetviews.agents(ctx.model, ctx.now())
+    by, agent_page = agent_grouping(request.query_params)
+    per = fleetviews.AGENT_GROUPS_PER_PAGE
+    groups = fleetviews.agents_by(ctx.model, ctx.now(), by, (agent_page - 1) * per, per)
     return JSONResponse(
         {
             "agent_versions": dict(agents[:100]),
             "architectures": dict(arches[:100]),
+            "agents_by": {
+                "by": groups.by,
+                "dimensions": groups.dimensions,
+                "total": groups.total,
+                "page": agent_page,
+                "groups": [
+                    {"value": value, "clusters": n, "agent_versions": dict(versions[:20])}
+                    for value, n, versions in groups.groups
+                ],
+            },
             "total": total,
             "offset": offset,
             "limit": limit,

@@ -44,8 +44,11 @@ OPENAPI_PATHS: dict[str, Any] = {
     ),
     "/api/v1/versions": _op(
         "per bundle: clusters per commit, chart version and digest, and how many are not on the"
-        " target commit; clusters per agent version and architecture",
+        " target commit; clusters per agent version and architecture, and agent versions per group"
+        " (`agents_by`: `by` a label key or `wave`, the wave of the agent's own bundle; paged by `apage`)",
         *_PAGE,
+        {"name": "by", "in": "query", "schema": {"type": "string", "maxLength": 253}},
+        {"name": "apage", "in": "query", "schema": {"type": "integer", "minimum": 1}},
     ),
     "/api/v1/versions/{name}": _op(
         "the clusters whose bundle is not on its target commit", _path_param("name"), *_PAGE

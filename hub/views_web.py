@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from hub import fleetviews, pages, reportstore
 from hub.context import HubContext
-from hub.filters import BadQuery, page_number
+from hub.filters import BadQuery, agent_grouping, page_number
 from hub.page_errors import error_page, errors_page
 from hub.page_history import COLUMNS, cluster_history_page, history_page
 from hub.page_versions import behind_page, versions_page
@@ -60,7 +60,10 @@ def versions(ctx: HubContext, request: Request) -> Response:
     size = BUNDLES_PER_PAGE
     total, bundles = fleetviews.versions(ctx.model, ctx.now(), (page - 1) * size, size)
     agents, arches = fleetviews.agents(ctx.model, ctx.now())
-    return _html(versions_page(total, bundles, agents, arches, page, size))
+    by, agent_page = agent_grouping(request.query_params)
+    per = fleetviews.AGENT_GROUPS_PER_PAGE
+    groups = fleetviews.agents_by(ctx.model, ctx.now(), by, (agent_page - 1) * per, per)
+    return _html(versions_page(total, bundles, agents, arches, groups, page, size, agent_page))
 
 
 def behind(ctx: HubContext, request: Request) -> Response:

@@ -228,3 +228,66 @@ def test_with_the_hub_down_no_wave_advances_and_nothing_is_rolled_back_then_it_r
     finally:
         demo.start_hub()
     eventually("the rollout resumed and finished", lambda: probe_at(demo, commit), timeout=120)
+
+
+def probe_greeting(demo: DemoFleet, name: str) -> str:
+    """The GREETING the probe's ConfigMap holds on the cluster now (what it really runs)."""
+    config = demo.clusters[name].api("/api/v1/namespaces/probe/configmaps/probe-config")
+    return str((config.get("data") or {}).get("GREETING", ""))
+
+
+EXTRA = "bundles/extra/bundle.yaml"
+
+
+def test_a_returning_cluster_at_a_newer_unreleased_commit_runs_its_waves_released_revision(demo, clone):
+    """Dublin (wave early) is offline while commit ``released`` rolls out to its wave; the rollout of
+    a newer commit is then held (paused).  Back online, Dublin's checkout is at the newer commit, yet
+    it converges to ``released`` — not to the held commit, and not left at the old one — installs the
+    newer commit's unstaged bundle and prunes nothing; on resume it moves forward with its wave."""
+    previous = clone.head()
+    eventually("converged", lambda: probe_at(demo, previous))
+    demo.stop_agent(DUBLIN)
+    try:
+        released = set_greeting(clone, "released")
+        eventually("the rest got it", lambda: probe_at(demo, released, [CANARY, PUNE, LYON]), timeout=120)
+        hub_command(demo, "rollout", "pause", "probe", "--by", "e2e")
+        edit_yaml(clone, PROBE, lambda d: d["values"]["config"].update(GREETING="unreleased"))
+        extra = {**PROBE_BUNDLE, "name": "extra", "namespace": "extra", "targets": [{"clusterName": DUBLIN}]}
+        del extra["rollout"]
+        newer = clone.commit_and_push("probe greeting unreleased, and a new bundle for dublin", {
+            EXTRA: yaml.safe_dump(extra, sort_keys=False)
+        })  # fmt: skip
+        eventually("the canary holds the newer commit", lambda: "paused" in probe_message(demo, CANARY))
+        before = set(helm_revisions(demo, DUBLIN))
+        assert probe_placements(demo)[DUBLIN]["commit"] == previous
+    finally:
+        demo.start_agent(DUBLIN)
+    back = time.monotonic()
+
+    seen: list[tuple[Any, ...]] = []
+
+    def stepped_back() -> bool:
+        seen[:] = [
+            (
+                probe_placements(demo)[DUBLIN]["commit"],
+                probe_greeting(demo, DUBLIN),
+                demo.last_report(DUBLIN)["source"]["desired_commit"],
+            )
+        ]
+        return seen[0] == (released, "released", newer)
+
+    try:
+        eventually("dublin runs its wave's released revision", stepped_back, timeout=90)
+    except AssertionError as error:
+        raise AssertionError(f"{error}; dublin at (commit, greeting, checkout) {seen}") from None
+    print(f"\nreturn -> at the wave's released revision {time.monotonic() - back:.1f}s")
+    time.sleep(3 * INTERVAL)  # and it stays there: never the held commit
+    assert probe_greeting(demo, DUBLIN) == "released"
+    assert "released for" in probe_message(demo, DUBLIN)
+    assert "paused" in probe_message(demo, DUBLIN)
+    assert set(helm_revisions(demo, DUBLIN)) == before | {"extra"}  # nothing pruned, the new bundle in
+    assert probe_greeting(demo, CANARY) == "released"  # the pause holds the canary too
+
+    hub_command(demo, "rollout", "resume", "probe")
+    eventually("the resumed rollout reached dublin too", lambda: probe_at(demo, newer), timeout=120)
+    assert probe_greeting(demo, DUBLIN) == "unreleased"

@@ -4,7 +4,8 @@ tests and benchmarks of the operator's views at 10,000 and 100,000 clusters.
 Shape, deterministic: 8 regions, 3 architectures, sites of 40 stores; about 87% Ready, 1 in 16
 Offline, 1 in 32 Stale; ``FAILED_SHARE`` fail with one cause (a registry timeout whose message
 names the cluster and a number), a few with another; bundle ``web`` mid-rollout (a quarter still
-on the old commit and chart version), agents on three versions.
+on the old commit and chart version), agents on three versions, the agent's own bundle in two waves
+(``canary``: one in 10, all on the newest agent; ``stores``: the rest).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from hub import store
+from hub import rollout_contract, store
 from hub.contract import BundleStatus, ResourceStatus
 from hub.model import summarize, summary_to_json
 from hub.reportstore import pack
@@ -23,6 +24,7 @@ REGIONS = ("eu-west", "eu-north", "us-east", "us-west", "ap-south", "ap-east", "
 ARCHES = ("arm64", "amd64", "armv7")
 NEW, OLD = "a1b2c3d4e5f60718293a", "9f1e0d0c0b0a09080706"
 AGENTS = ("0.3.1", "0.3.0", "0.2.9")
+AGENT_WAVES = [{"name": "canary", "bake_seconds": 0, "deadline_seconds": 3600}, {"name": "stores"}]
 FAILED_EVERY = 7  # one in 7 fails (about 14%, 1,428 of 10,000) with the same cause
 
 
@@ -73,7 +75,12 @@ def seed(data_dir: Path, count: int, now: float | None = None) -> Seeded:
             for i in range(start, min(start + 2000, count)):
                 name, labels, bundles, commit = _shape(i)
                 report = make_report(name, 1, bundles, labels=labels, commit=commit)
-                report = replace(report, agent_version=AGENTS[0 if i % 10 < 7 else 1 if i % 10 < 9 else 2])
+                canary = i % 10 == 0
+                agent = AGENTS[0 if i % 10 < 7 else 1 if i % 10 < 9 else 2]
+                facts = {"wave": 1 if canary else 2, "wave_name": "canary" if canary else "stores",
+                         "waves": AGENT_WAVES, "commit": commit}  # fmt: skip
+                rollout = rollout_contract.parse({"bundles": {"flotilla-system": facts}})
+                report = replace(report, agent_version=agent, rollout=rollout)
                 age = 3 * 3600 if i % 16 == 5 else 200 if i % 32 == 9 else 5
                 offline += i % 16 == 5
                 failed += i % FAILED_EVERY == 0

@@ -184,7 +184,15 @@ def test_views_at_ten_thousand_clusters(big_hub: tuple[InProcessHub, str, int, i
     expect(web).to_contain_text("2500 not on the newest commit")
     expect(web).to_contain_text("2.4.1 (newest) 7500")
     expect(page.locator("#agents")).to_contain_text("0.3.1 (newest) 7000")
+    # agent versions per wave of the agent's own bundle (the default when it has waves), then by label
+    expect(page.locator("#agents-by")).to_contain_text("wave of the agent's own bundle")
+    expect(page.locator("#agent-groups tbody tr").first).to_contain_text("canary")  # waves in order
+    expect(page.locator('#agent-groups tr[data-group="canary"]')).to_contain_text("0.3.1 1000 100%")
+    expect(page.locator('#agent-groups tr[data-group="stores"]')).to_contain_text("0.2.9 1000")
     _shot(page, "views-10k-versions")
+    page.locator("#agents a", has_text="label region").click()
+    assert "by=region" in page.url
+    expect(page.locator("#agent-groups tbody tr")).to_have_count(8)
 
     page.goto(server.url + "/history")
     expect(page.locator("#fleet-timeline svg rect").first).to_be_attached()
@@ -213,6 +221,15 @@ def test_views_json_match_the_pages(big_hub: tuple[InProcessHub, str, int, int])
     web = next(b for b in versions["bundles"] if b["name"] == "web")
     assert web["not_on_target"] == 2500
     assert web["chart_versions"] == {"2.4.1": 7500, "2.3.0": 2500}
+    waves = versions["agents_by"]
+    assert waves["by"] == "wave"
+    assert {g["value"]: g["agent_versions"] for g in waves["groups"]} == {
+        "stores": {"0.3.1": 6000, "0.3.0": 2000, "0.2.9": 1000},
+        "canary": {"0.3.1": 1000},
+    }
+    by_arch = httpx.get(server.url + "/api/v1/versions", params={"by": "arch"}, headers=headers).json()
+    assert sum(g["clusters"] for g in by_arch["agents_by"]["groups"]) == 10_000
+    assert "region" in by_arch["agents_by"]["dimensions"]
     assert (
         httpx.get(server.url + "/api/v1/history", params={"window": "1y"}, headers=headers).status_code == 400
     )

@@ -434,3 +434,40 @@ def test_commits_left_behind_by_shallow_fetches_are_garbage_collected(
     with pytest.raises(RuntimeError, match="fatal"):
         git("cat-file", "-e", f"{old}^{{commit}}", cwd=source.checkout)
     git("fsck", "--connectivity-only", cwd=source.checkout)
+
+
+# ------------------------------------------------------------------------- an older commit's checkout
+
+
+def test_checkout_at_gives_an_older_commit_beside_the_main_checkout_which_it_never_moves(
+    git_server: GitServer, served: WorkingClone, tmp_path: Path
+) -> None:
+    older = served.commit_and_push("released", {"fleet/clusters/edge-2.yaml": "name: edge-2\n"})
+    newer = served.commit_and_push("unreleased", {"fleet/clusters/edge-2.yaml": "name: edge-2-new\n"})
+    source = Source(SourceSpec(url=git_server.repo_url("fleet"), path="fleet"), tmp_path / "state")
+    assert source.sync().commit == newer
+
+    path = source.checkout_at(older)
+
+    assert path is not None
+    assert (path / "clusters" / "edge-2.yaml").read_text() == "name: edge-2\n"  # the sub-path, at older
+    assert (source.checkout / "fleet" / "clusters" / "edge-2.yaml").read_text() == "name: edge-2-new\n"
+    again = source.sync()  # the main checkout is intact and still the remote's commit
+    assert (again.commit, again.fetched) == (newer, False)
+    assert source.checkout_at(older) == path
+
+
+def test_checkout_at_refuses_what_is_not_a_commit_of_the_repo_and_does_not_retry_it_every_pass(
+    git_server: GitServer, served: WorkingClone, tmp_path: Path
+) -> None:
+    source = Source(SourceSpec(url=git_server.repo_url("fleet")), tmp_path / "state")
+    assert source.checkout_at("a" * 40) is None  # no checkout yet
+    source.sync()
+    for hostile in ("HEAD", "--upload-pack=touch /tmp/x", "../../etc", "A" * 40):
+        assert source.checkout_at(hostile) is None
+    fetches = source.fetches
+    assert source.checkout_at("b" * 40) is None  # not in the repo
+    tried = source.fetches - fetches
+    assert tried >= 1
+    assert source.checkout_at("b" * 40) is None
+    assert source.fetches - fetches == tried  # remembered: no second round of fetches

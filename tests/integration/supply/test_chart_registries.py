@@ -174,13 +174,31 @@ def test_an_http_repository_with_basic_auth_installs_with_the_sites_credentials(
 
     creds = credentials_file(tmp_path / "credentials.yaml", host, plain_http=False)
     # The same site (same state directory), now configured: the next pass after the retry delay installs.
-    agent = harness_factory(cluster, unique, repo.url, interval=1.0, chart_access=_settings_access(creds))
+    helm, argv_log = _recording_helm(cluster.tools.helm, tmp_path)
+    agent = harness_factory(
+        cluster, unique, repo.url, interval=1.0, chart_access=_settings_access(creds), helm=str(helm)
+    )
     time.sleep(1.2)
     with capture_logs() as logs:
         _, report = agent.run_pass()
     assert report.bundles[0].state == "Ready", report.bundles[0].message
     assert report.bundles[0].chart_version == "1.0.0"
     assert PASSWORD not in repr(logs) + report.to_json()
+    # Any local user can read a command line: the password reached helm on stdin only.
+    argv = argv_log.read_text()
+    assert "repo add" in argv, argv
+    assert "upgrade" in argv, argv
+    assert PASSWORD not in argv
+    assert PASSWORD not in _files_under(agent.state_dir)
+
+
+def _recording_helm(real: str, tmp_path: Path) -> tuple[Path, Path]:
+    """The real helm behind a wrapper that writes down every command line it is given."""
+    argv_log = tmp_path / "helm-argv.log"
+    wrapper = tmp_path / "helm-recording"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {argv_log}\nexec {real} "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper, argv_log
 
 
 def _settings_access(path: Path):  # type: ignore[no-untyped-def]

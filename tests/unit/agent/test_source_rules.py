@@ -1,4 +1,5 @@
-"""The pure parts of agent.source: pin validation, URL redaction, secret scrubbing, git error wording."""
+"""The pure parts of agent.source and agent.gitprocess: pin validation, URL redaction, secret
+scrubbing, git error wording."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.source import Credentials, Source, SourceError, SourceSpec, _Outcome, redact_url, scrub
+from agent.gitprocess import Outcome, scrub
+from agent.redaction import redact_url
+from agent.source import Credentials, Source, SourceError, SourceSpec
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -100,7 +103,7 @@ def test_credentials_in_the_url_move_out_of_it(tmp_path: Path) -> None:
 
 def test_credentials_reach_git_only_through_its_environment(tmp_path: Path) -> None:
     source = Source(SourceSpec(url="https://h/x.git", credentials=Credentials("agent", "hunter2")), tmp_path)
-    env = source._git_environment()
+    env = source.git.env
     headers = [env[f"GIT_CONFIG_VALUE_{i}"] for i in range(int(env["GIT_CONFIG_COUNT"]))]
     assert "Authorization: Basic YWdlbnQ6aHVudGVyMg==" in headers
     assert env["GIT_TERMINAL_PROMPT"] == "0"
@@ -159,6 +162,6 @@ URL = "https://git.example/fleet.git"
 )
 def test_git_failures_are_explained_in_one_line(tmp_path: Path, stderr: str, message: str) -> None:
     source = Source(SourceSpec(url=URL, credentials=Credentials("agent", "hunter2")), tmp_path)
-    explained = source._explain(_Outcome(128, "", stderr))
+    explained = source.git.explain(Outcome(128, "", stderr))
     assert explained == message
     assert "hunter2" not in explained

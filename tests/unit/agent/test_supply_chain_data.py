@@ -154,4 +154,4 @@ def test_oci_credentials_live_in_a_private_file_only_while_helm_runs(tmp_path) -
         assert not config.is_relative_to(tmp_path)  # not in the state directory
     assert not config.exists()
     with helm._chart_access(ChartRef("oci://other.example.com/app")) as args:
-        assert args == []
+        assert args == ["oci://other.example.com/app"]  # no access configured: the chart alone

@@ -40,6 +40,7 @@ _report = st.tuples(
     st.sampled_from(["eu", "us"]),
     st.sampled_from(["0.1.0", "0.2.0"]),
     st.sampled_from(["timeout after {n}s on {name}", "unauthorized", ""]),
+    st.sampled_from(["", "canary", "stores"]),  # the wave of the agent's own bundle ("" no waves)
 )
 _step = st.one_of(
     st.tuples(st.just("report"), _report),
@@ -50,9 +51,9 @@ _step = st.one_of(
 
 
 def _summary(
-    step: tuple[str, list[tuple[str, str, str, str]], str, str, str], sequence: int, now: float
+    step: tuple[str, list[tuple[str, str, str, str]], str, str, str, str], sequence: int, now: float
 ) -> ClusterSummary:
-    name, bundles, region, agent, message = step
+    name, bundles, region, agent, message, wave = step
     made = []
     for bundle, state, commit, version in bundles:
         text = message.format(n=sequence, name=name) if state in ("Failed", "Degraded") else ""
@@ -66,7 +67,8 @@ def _summary(
     report = replace(
         make_report(name, sequence, made, labels={"region": region, "arch": "arm64"}), agent_version=agent
     )
-    return summarize(report, now)
+    rollout = {"bundles": {fleetindex.AGENT_BUNDLE: {"wave_name": wave}}, "brake": None} if wave else None
+    return replace(summarize(report, now), rollout=rollout)
 
 
 def _check(index: FleetIndex, model: ReadModel, fleet: dict[str, ClusterSummary], now: float) -> None:
@@ -106,6 +108,15 @@ def _check(index: FleetIndex, model: ReadModel, fleet: dict[str, ClusterSummary]
             b: {c: sorted(m) for c, m in commits.items()} for b, commits in on_commit.items()
         }
         assert index.agents == Counter(v.summary.agent_version for v in views)
+        agents_by_region: dict[str, Counter[str]] = {}
+        agents_by_wave: dict[str, Counter[str]] = {}
+        for v in views:
+            version = v.summary.agent_version
+            agents_by_region.setdefault(v.summary.labels["region"], Counter())[version] += 1
+            if wave := fleetindex.agent_wave(v.summary):
+                agents_by_wave.setdefault(wave, Counter())[version] += 1
+        assert index.agents_by_label.get("region", {}) == agents_by_region
+        assert index.agents_by_wave == agents_by_wave
     glance = fleetviews.glance(model, "region", now, 0, 10)
     assert {g.value: g.total for g in glance.groups} == {k: sum(c.values()) for k, c in by_region.items()}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from hub.aggregate import evaluate, fleet_summary
 from hub.connectivity import Thresholds
@@ -23,12 +24,16 @@ def _hostile_report():  # type: ignore[no-untyped-def]
         message=long_message,
         non_ready=[ResourceStatus("Pod", "apps", SCRIPT, "CrashLoopBackOff", "\u202egnp.exe " + SCRIPT)],
     )
-    return make_report(
+    report = make_report(
         "edge-1",
         bundles=[bundle],
         labels={"region": SCRIPT, "zero\u200bwidth": "x" * 600},
         source_error=SCRIPT,
     )
+    return replace(
+        report, agent_image=SCRIPT, self_upgrade_from="registry/agent:0.3.0", self_upgrade_to=SCRIPT,
+        self_upgrade_result="rolled back: " + SCRIPT,
+    )  # fmt: skip
 
 
 def test_hostile_report_renders_escaped_and_bounded() -> None:
@@ -48,6 +53,11 @@ def test_hostile_report_renders_escaped_and_bounded() -> None:
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in detail
     assert "x" * 600 not in pages[1]  # label values are bounded on the page
     assert "<pre>" + "A" * 4000 in detail  # the last error verbatim, in a <pre>
+    # the agent's image and last self-upgrade, escaped like the rest
+    upgrade = re.search(r'<p id="agent-upgrade">(.*?)</p>', detail)
+    assert upgrade is not None
+    assert "registry/agent:0.3.0" in upgrade.group(1)
+    assert "rolled back: &lt;script&gt;" in upgrade.group(1)
 
 
 def test_e_bounds_and_marks_the_cut() -> None:
