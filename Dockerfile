@@ -132,6 +132,6 @@ USER 10001:10001
 WORKDIR /var/lib/flotilla
 VOLUME /var/lib/flotilla
 # tini runs the agent as its child and forwards signals (SIGTERM still ends the agent cleanly, and
-# its exit code is the container's); -s keeps it reaping when something else is PID 1.
-ENTRYPOINT ["/usr/bin/tini", "-s", "--", "flotilla-agent"]
+# its exit code is the container's).  No `-s`: QEMU user emulation has no PR_SET_CHILD_SUBREAPER.
+ENTRYPOINT ["/usr/bin/tini", "--", "flotilla-agent"]
 CMD ["run"]

@@ -47,6 +47,14 @@ def assert_ready_and_reported(deployed: Deployed) -> dict[str, object]:
     return first
 
 
+def assert_next_pass_changes_nothing(deployed: Deployed, timeout: float) -> None:
+    """The pass after the install runs no helm and stays Ready."""
+    done = len(deployed.passes())
+    following = deployed.container.wait_for_event("pass_finished", timeout=timeout, count=done + 1)[done]
+    assert following["health"] == "Ready"
+    assert following["helm_calls"] == 0
+
+
 @pytest.fixture
 def arch_cluster(make_cluster: Callable[..., Cluster]) -> Callable[[str], Cluster]:
     # a unique name: make_cluster's names repeat across parametrized tests, and etcd keeps the data
@@ -67,11 +75,7 @@ def test_amd64_pod_installs_its_bundles_with_the_shipped_rbac_and_reports_ready(
         assert_ready_and_reported(deployed)
         started = [e for e in deployed.container.log_events() if e.get("event") == "agent_started"]
         assert started[0]["machine"] == "x86_64"
-        # the next pass changes nothing and stays Ready
-        done = len(deployed.passes())
-        following = deployed.container.wait_for_event("pass_finished", timeout=60, count=done + 1)[done]
-        assert following["health"] == "Ready"
-        assert following["helm_calls"] == 0
+        assert_next_pass_changes_nothing(deployed, timeout=60)
 
 
 def test_without_the_service_account_mount_the_pod_cannot_reach_the_cluster(
@@ -127,7 +131,4 @@ def test_armv7_pod_installs_its_bundles_and_reports_ready_then_a_pass_changes_no
     cluster = arch_cluster("armv7")
     with deployed_agent("armv7", "cluster-admin", cluster, agent_image("armv7"), tmp_path) as deployed:
         assert_ready_and_reported(deployed)
-        done = len(deployed.passes())
-        following = deployed.container.wait_for_event("pass_finished", timeout=300, count=done + 1)[done]
-        assert following["health"] == "Ready"
-        assert following["helm_calls"] == 0
+        assert_next_pass_changes_nothing(deployed, timeout=300)

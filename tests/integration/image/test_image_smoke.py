@@ -52,7 +52,7 @@ def test_image_is_the_platform_it_claims_non_root_with_the_state_volume(
     settings = config["Config"]
     assert isinstance(settings, dict)
     assert settings["User"] == "10001:10001"
-    assert settings["Entrypoint"] == ["flotilla-agent"]
+    assert settings["Entrypoint"] == ["/usr/bin/tini", "--", "flotilla-agent"]  # tini as PID 1
     assert "/var/lib/flotilla" in settings["Volumes"]
 
 

@@ -82,7 +82,7 @@ def test_final_image_is_slim_non_root_with_state_in_a_volume() -> None:
     assert re.search(r"^FROM \$\{BASE_IMAGE\} AS runtime$", DOCKERFILE.read_text(), re.MULTILINE)
     assert re.search(r"^USER 10001:10001$", stage, re.MULTILINE)
     assert re.search(r"^VOLUME /var/lib/flotilla$", stage, re.MULTILINE)
-    assert 'ENTRYPOINT ["/usr/bin/tini", "-s", "--", "flotilla-agent"]' in stage  # PID 1 reaps orphans
+    assert 'ENTRYPOINT ["/usr/bin/tini", "--", "flotilla-agent"]' in stage  # PID 1 reaps orphans
     assert 'CMD ["run"]' in stage
     for variable in ("FLOTILLA_STATE_DIR", "HOME", "HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"):
         assert re.search(rf"\b{variable}=/var/lib/flotilla\b", stage), (
