@@ -50,7 +50,12 @@ class SilentServer:
             self.connections.append(connection)
 
     def close(self) -> None:
-        """Hang up on every client and refuse new ones."""
+        """Hang up on every client and refuse new ones (shutdown: a close alone leaves the port
+        listening while the accept thread waits in it)."""
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # closed already
         self.listener.close()
         for connection in self.connections:
             connection.close()
@@ -92,11 +97,14 @@ def test_an_orphaned_ssh_is_reaped_by_the_images_init_and_a_zombie_without_it(
     pid1: str, agent_image: Callable[[str], str], silent_server: SilentServer, tmp_path: Path
 ) -> None:
     image = agent_image("amd64")
-    (tmp_path / "kubeconfig").write_text(KUBECONFIG)
+    config = tmp_path / "config"  # readable by the container's uid 10001 (pytest's dirs are 0700)
+    config.mkdir(mode=0o755)
+    config.chmod(0o755)
+    (config / "kubeconfig").write_text(KUBECONFIG)
     options = [
         "--read-only", "--user", "10001:10001", "--cap-drop", "ALL",
         "--tmpfs", "/var/lib/flotilla:uid=10001,gid=10001,mode=0700",
-        "--volume", f"{tmp_path}:/config:ro",
+        "--volume", f"{config}:/config:ro",
     ]  # fmt: skip
     if pid1 == "agent":
         options += ["--entrypoint", "flotilla-agent"]  # the control: what the image was before tini
