@@ -10,6 +10,7 @@ orphan is reaped; the control runs the same image with the agent as PID 1 and fi
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -52,10 +53,8 @@ class SilentServer:
     def close(self) -> None:
         """Hang up on every client and refuse new ones (shutdown: a close alone leaves the port
         listening while the accept thread waits in it)."""
-        try:
+        with contextlib.suppress(OSError):  # closed already
             self.listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # closed already
         self.listener.close()
         for connection in self.connections:
             connection.close()
