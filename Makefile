@@ -27,13 +27,15 @@ tools:
 # Debian packages the tests drive: Chromium for the status-page browser tests (Playwright drives it;
 # no browser download), sshd for the Git-over-SSH tests, and for the supply-chain tests the CNCF
 # Distribution registry (docker-registry; started by the tests on loopback, never as a service),
-# htpasswd for its basic auth and gpg for signed commits.
+# htpasswd for its basic auth and gpg for signed commits, and PostgreSQL for the hub's PostgreSQL
+# store (the tests start their own server as an unprivileged user; the package's service stays off).
 system-packages:
 	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
 	test -x /usr/sbin/sshd || missing="$$missing openssh-server"; \
 	test -x /usr/bin/docker-registry || missing="$$missing docker-registry"; \
 	command -v htpasswd >/dev/null || missing="$$missing apache2-utils"; \
 	command -v gpg >/dev/null || missing="$$missing gnupg"; \
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then echo "[setup] installing Debian packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 

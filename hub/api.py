@@ -10,7 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from hub import aggregate, queries, reportstore
+from hub import aggregate, queries
 from hub.aggregate import ClusterView, FleetSummary, Rollout
 from hub.auth import cluster_of
 from hub.context import HubContext
@@ -213,8 +213,8 @@ def cluster(ctx: HubContext, request: Request) -> Response:
     if view is None:
         return _error(404, f"no cluster named {name!r} has reported")
     conn = ctx.readers.get()
-    report = reportstore.load_report(conn, name, view.summary.sequence)
-    stored = reportstore.history(conn, name, offset + limit)[offset:]
+    report = conn.load_report(name, view.summary.sequence)
+    stored = conn.history(name, offset + limit)[offset:]
     data = cluster_json(view)
     data["report"] = report.to_json_dict() if report else None
     data["history"] = [

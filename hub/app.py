@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from hub import api, fleetindex, reportstore, rollout_api, store, views_api, views_web, web
+from hub import api, fleetindex, rollout_api, views_api, views_web, web
 from hub.context import READ_THREADS, HubConfig, HubContext, ReadConnections
 from hub.credentials import Credentials
 from hub.etag import ETags
@@ -23,6 +23,7 @@ from hub.metrics import Metrics
 from hub.ratelog import install_loop_exception_handler
 from hub.readcache import ReadCache
 from hub.readmodel import ReadModel
+from hub.replicas import SYNC_SECONDS, ReplicaSync, new_replica_id
 from hub.security import SecurityHeaders
 from hub.writer import ReportWriter
 
@@ -35,37 +36,45 @@ CHECKPOINT_SECONDS = 1.0
 def open_context(config: HubConfig) -> HubContext:
     """Open (creating and migrating) the store, load the read model and start the writer."""
     started = time.perf_counter()
-    loader = store.connect(config.data_dir)
-    summaries = reportstore.load_summaries(loader)
+    database = config.database
+    replica = new_replica_id()
+    loader = database.connect()
+    sync = ReplicaSync(database.connect(), replica, config.clock)  # its mark first, then the load
+    summaries = loader.load_summaries()
     loader.close()
     model = ReadModel(config.thresholds, summaries, config.clock())
+    sync.attach(model)
     del summaries
     fleetindex.attach(model, config.clock())
     writer = ReportWriter(
-        store.connect(config.data_dir, autocheckpoint=False),
-        model,
-        clock=config.clock,
-        retention=config.retention,
-        data_dir=config.data_dir,
+        database.connect(writer=True, replica=replica), model, clock=config.clock, retention=config.retention
     )
     writer.start()
-    credentials = Credentials(store.connect(config.data_dir))
-    forgets = ForgetWatch(store.connect(config.data_dir), writer.forget)
-    checkpointer = store.connect(config.data_dir)
+    credentials = Credentials(database.connect())
+    forgets = ForgetWatch(database.connect(), writer.forget)
+    checkpointer = database.connect()
 
     def refresh() -> None:  # tokens first: a forgotten cluster's reports are refused before it is dropped
         credentials.reload()
         forgets.poll()
 
+    tasks = [
+        Task("reload_credentials", CREDENTIALS_REFRESH_SECONDS, refresh),
+        Task("wal_checkpoint", CHECKPOINT_SECONDS, checkpointer.checkpoint),
+    ]
+    if loader.shared:
+        tasks.append(Task("replica_sync", SYNC_SECONDS, sync.poll))
     maintenance = Maintenance(
-        [
-            Task("reload_credentials", CREDENTIALS_REFRESH_SECONDS, refresh),
-            Task("wal_checkpoint", CHECKPOINT_SECONDS, lambda: store.checkpoint(checkpointer)),
-        ],
-        on_close=[forgets.close, lambda: store.checkpoint(checkpointer), checkpointer.close],
+        tasks, on_close=[forgets.close, sync.close, checkpointer.checkpoint, checkpointer.close]
     )
     maintenance.start()
-    log.info("hub_loaded", clusters=len(model), seconds=round(time.perf_counter() - started, 3))
+    log.info(
+        "hub_loaded",
+        database=database.kind,
+        replica=replica,
+        clusters=len(model),
+        seconds=round(time.perf_counter() - started, 3),
+    )
     return HubContext(
         config=config,
         model=model,
@@ -73,7 +82,7 @@ def open_context(config: HubConfig) -> HubContext:
         metrics=Metrics(),
         credentials=credentials,
         maintenance=maintenance,
-        readers=ReadConnections(config.data_dir),
+        readers=ReadConnections(database),
         read_pool=ThreadPoolExecutor(READ_THREADS, thread_name_prefix="hub-read"),
         read_cache=ReadCache(config.read_cache_seconds),
     )
@@ -95,7 +104,7 @@ def create_app(config: HubConfig) -> Starlette:
         app.state.hub = ctx
         gc.collect()
         gc.freeze()  # the loaded fleet and the imported modules need no more scans by the collector
-        log.info("hub_started", data_dir=str(config.data_dir), clusters=len(ctx.model))
+        log.info("hub_started", database=config.database.describe(), clusters=len(ctx.model))
         try:
             yield
         finally:

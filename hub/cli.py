@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hub import __version__, store
+from hub import __version__
 from hub.contract import ContractError, check_cluster_name
+from hub.database import URL_ENV, Database, StoreError, from_options
 from hub.limits import add_limit_arguments, limits_from, server_options
 from hub.options import numeric
 from hub.readcache import DEFAULT_MAX_AGE
@@ -127,7 +128,7 @@ def _allow_prune(args: argparse.Namespace) -> int:
 
     import structlog
 
-    from hub import logs, prune_allowances, rollout_store
+    from hub import logs, prune_allowances
 
     logs.configure()
     problem = prune_allowances.check_id(args.cluster, args.prune_id)
@@ -135,8 +136,7 @@ def _allow_prune(args: argparse.Namespace) -> int:
         print(f"error: --id: {problem}", file=sys.stderr)
         return 2
     actor = args.by or getpass.getuser()
-    conn = rollout_store.connect(args.data_dir)
-    added = prune_allowances.allow(conn, args.cluster, args.prune_id, actor)
+    added = _database(args).connect().allow_prune(args.cluster, args.prune_id, actor)
     structlog.get_logger("hub").warning(
         "prune_allowed", cluster=args.cluster, prune_id=args.prune_id, by=actor, changed=added
     )
@@ -154,15 +154,15 @@ def _rollout(args: argparse.Namespace) -> int:
 
     import structlog
 
-    from hub import logs, rollout_store
+    from hub import logs
 
     logs.configure()
     actor = args.by or getpass.getuser()
-    conn = rollout_store.connect(args.data_dir)
+    conn = _database(args).connect()
     if args.action == "pause":
-        changed, state = rollout_store.pause(conn, args.bundle, actor), "paused"
+        changed, state = conn.pause_rollout(args.bundle, actor), "paused"
     else:
-        changed, state = rollout_store.resume(conn, args.bundle), "resumed"
+        changed, state = conn.resume_rollout(args.bundle), "resumed"
     structlog.get_logger("hub").warning(f"rollout_{state}", bundle=args.bundle, by=actor, changed=changed)
     print(
         f"Rollouts of {args.bundle} {state}."
@@ -173,7 +173,18 @@ def _rollout(args: argparse.Namespace) -> int:
 
 
 def _data_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, required=True, help="directory of the hub's SQLite database")
+    parser.add_argument(
+        "--data-dir", type=Path, help="directory of the hub's SQLite database (the default store)"
+    )
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help=f"a postgresql:// URL: the hub's store in PostgreSQL, shared by replicas (default: ${URL_ENV})",
+    )
+
+
+def _database(args: argparse.Namespace) -> Database:
+    return from_options(args.data_dir, args.database_url)
 
 
 _KIND = {"token": "cluster", "viewer": "viewer"}
@@ -211,8 +222,8 @@ def _create(args: argparse.Namespace) -> int:
     owners = _owners(args)
     if owners is None:
         return 2
-    conn = store.connect(args.data_dir)
-    created = store.create_tokens(conn, _KIND[args.kind], owners)
+    conn = _database(args).connect()
+    created = conn.create_tokens(_KIND[args.kind], owners)
     if args.from_file is None:
         print(f"Created a {_KIND[args.kind]} token for {args.owner}. It is shown only once:")
         print(created[args.owner])
@@ -223,16 +234,16 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    conn = store.connect(args.data_dir, create=False)
-    for info in store.list_tokens(conn, _KIND[args.kind]):
+    conn = _database(args).connect(create=False)
+    for info in conn.list_tokens(_KIND[args.kind]):
         created = datetime.fromtimestamp(info.created_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         print(f"{info.owner}\t{info.token_id}\t{created}")
     return 0
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    conn = store.connect(args.data_dir, create=False)
-    count = store.revoke_tokens(conn, _KIND[args.kind], args.owner, args.token_id)
+    conn = _database(args).connect(create=False)
+    count = conn.revoke_tokens(_KIND[args.kind], args.owner, args.token_id)
     if count == 0:
         which = f" with id {args.token_id!r}" if args.token_id else ""
         print(f"flotilla-hub: no {_KIND[args.kind]} token{which} for {args.owner!r}", file=sys.stderr)
@@ -242,8 +253,8 @@ def _revoke(args: argparse.Namespace) -> int:
 
 
 def _forget(args: argparse.Namespace) -> int:
-    conn = store.connect(args.data_dir, create=False)
-    result = store.forget_cluster(conn, args.name, keep_tokens=args.keep_tokens)
+    conn = _database(args).connect(create=False)
+    result = conn.forget_cluster(args.name, keep_tokens=args.keep_tokens)
     if not (result.known or result.reports or result.tokens):
         print(f"flotilla-hub: the hub knows nothing of a cluster {args.name!r}", file=sys.stderr)
         return 1
@@ -266,6 +277,7 @@ def _serve(args: argparse.Namespace) -> int:
     # The event loop releases the GIL on every socket call; with the default 5 ms switch interval it
     # can then wait that long behind the writer thread. 1 ms keeps ingest latency low.
     sys.setswitchinterval(0.001)
+    database = _database(args)
     try:
         thresholds = Thresholds(args.stale_after_intervals, args.offline_after_intervals)
         retention = Retention(args.history_reports, args.history_days, args.history_bodies)
@@ -274,7 +286,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"flotilla-hub: {exc}", file=sys.stderr)
         return 2
     config = HubConfig(
-        data_dir=args.data_dir,
+        data_dir=database.data_dir or Path(),
+        database_url=database.url,
         public_read=args.public_read,
         thresholds=thresholds,
         max_body=args.max_body,
@@ -293,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.handler(args))
-    except store.StoreError as exc:
+    except StoreError as exc:
         print(f"flotilla-hub: {exc}", file=sys.stderr)
         return 1
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -12,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from hub import store
 from hub.aggregate import ClusterView
 from hub.connectivity import Thresholds
 from hub.credentials import Credentials
+from hub.database import Database, Store
 from hub.maintenance import Maintenance
 from hub.metrics import Metrics
 from hub.readcache import DEFAULT_MAX_AGE, ReadCache
@@ -31,28 +30,33 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class HubConfig:
-    data_dir: Path
+    data_dir: Path  # SQLite's directory (not used when database_url names PostgreSQL)
     public_read: bool = False
     thresholds: Thresholds = field(default_factory=Thresholds)
     max_body: int = DEFAULT_MAX_BODY
     clock: Callable[[], float] = time.time
     retention: Retention = field(default_factory=Retention)
     read_cache_seconds: float = DEFAULT_MAX_AGE  # how stale a page or API answer may be (0: never)
+    database_url: str | None = None  # PostgreSQL instead of SQLite in data_dir (hub.database)
+
+    @property
+    def database(self) -> Database:
+        return Database(data_dir=None if self.database_url else self.data_dir, url=self.database_url)
 
 
 class ReadConnections:
-    """One SQLite connection per read thread (WAL readers never wait for the writer, nor it for them)."""
+    """One connection per read thread (SQLite WAL readers never wait for the writer, nor it for them)."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self._data_dir = data_dir
+    def __init__(self, database: Database) -> None:
+        self._database = database
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: list[Store] = []
         self._lock = threading.Lock()
 
-    def get(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+    def get(self) -> Store:
+        conn: Store | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = store.connect(self._data_dir)
+            conn = self._database.connect()
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)

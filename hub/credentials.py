@@ -1,23 +1,24 @@
-"""Token checks from memory, so ingest never waits on SQLite (or on the GIL after it) per report.
+"""Token checks from memory, so ingest never waits on the database (or on the GIL after it) per report.
 
-Every token (id, owner, hash) is held in memory and reloaded from SQLite every few seconds (by
-:mod:`hub.maintenance`), so a token created or revoked with the CLI takes effect within that time.
+Every token (id, owner, hash) is held in memory and reloaded from the store every few seconds (by
+:mod:`hub.maintenance`), so a token created or revoked with the CLI takes effect within that time
+on every replica.
 A token id not in memory is looked up at once (a token created a moment ago works immediately).
 The hash comparison is done in constant time on every use.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 
-from hub import store, tokens
+from hub import tokens
+from hub.database import Store
 
 _KINDS = ("cluster", "viewer")
 
 
 class Credentials:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Store) -> None:
         self._conn = conn  # its own connection: no other reader waits behind a reload
         self._lock = threading.Lock()
         self._known: dict[str, dict[str, tuple[str, str]]] = {kind: {} for kind in _KINDS}
@@ -25,7 +26,7 @@ class Credentials:
 
     def reload(self) -> None:
         with self._lock:
-            fresh = {kind: store.all_tokens(self._conn, kind) for kind in _KINDS}
+            fresh = {kind: self._conn.all_tokens(kind) for kind in _KINDS}
         self._known = fresh  # one reference swap: readers see the old or the new table, never a mix
 
     def owner(self, kind: str, token: str) -> str | None:
@@ -36,7 +37,7 @@ class Credentials:
         entry = self._known[kind].get(token_id)
         if entry is None:
             with self._lock:
-                entry = store.lookup_token(self._conn, kind, token_id)
+                entry = self._conn.lookup_token(kind, token_id)
             if entry is None:
                 return None
         owner, digest = entry

@@ -8,7 +8,6 @@ only when it has grown past its limit).
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from hub import store
+from hub.database import ERRORS, Store
 
 log = structlog.get_logger("hub.maintenance")
 
@@ -48,7 +47,7 @@ class Maintenance:
         for step in self._on_close:
             try:
                 step()
-            except sqlite3.Error as exc:
+            except ERRORS as exc:
                 log.warning("maintenance_close_failed", error=str(exc))
 
     def _loop(self) -> None:
@@ -60,22 +59,34 @@ class Maintenance:
                 due[task.name] = time.monotonic() + task.every_seconds
                 try:
                     task.run()
-                except sqlite3.Error as exc:
+                except ERRORS as exc:
                     log.warning("maintenance_failed", task=task.name, error=str(exc))
 
 
 class ForgetWatch:
-    """Hands the clusters forgotten with the CLI (logged in the store) to the running hub."""
+    """Hands the clusters forgotten with the CLI (logged in the store) to the running hub.
 
-    def __init__(self, conn: sqlite3.Connection, forget: Callable[[str], None]) -> None:
+    Log ids are handed out before commit, so two forgets at once may become visible out of order:
+    each poll looks back ``LOOK_BACK`` ids and applies every id once.
+    """
+
+    LOOK_BACK = 1000
+
+    def __init__(self, conn: Store, forget: Callable[[str], None]) -> None:
         self._conn = conn
         self._forget = forget
-        self._last = store.last_forgotten_id(conn)  # forgets before this start are already applied
+        self._last = conn.last_forgotten_id()  # forgets before this start are already applied
+        self._floor = self._last
+        self._applied: set[int] = set()
 
     def poll(self) -> None:
-        for row_id, cluster in store.forgotten_since(self._conn, self._last):
+        for row_id, cluster in self._conn.forgotten_since(max(self._floor, self._last - self.LOOK_BACK)):
+            if row_id in self._applied:
+                continue
             self._forget(cluster)
-            self._last = row_id
+            self._applied.add(row_id)
+            self._last = max(self._last, row_id)
+        self._applied = {i for i in self._applied if i > self._last - self.LOOK_BACK}
 
     def close(self) -> None:
         self._conn.close()

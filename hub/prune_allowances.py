@@ -5,6 +5,7 @@ of the cluster and the exact list of releases).  An operator may confirm it in t
 here: the allowance waits in the hub's database until that cluster's agent asks about that prune id
 through its gate request, and is consumed by the answer that carries it — once, for that exact
 list, for that cluster only (the token decides who asks).  Both steps are audited in the hub log.
+The SQL here is SQLite's; PostgreSQL's is in ``hub.pg_backend`` (the store interface: hub.database).
 """
 
 from __future__ import annotations

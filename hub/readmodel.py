@@ -77,10 +77,15 @@ class ReadModel:
 
     # --- writer side ------------------------------------------------------------------------------
 
-    def put(self, summary: ClusterSummary, now: float) -> None:
-        """Make ``summary`` its cluster's current state (it committed as the newest report)."""
+    def put(self, summary: ClusterSummary, now: float, *, newer_only: bool = False) -> None:
+        """Make ``summary`` its cluster's current state (it committed as the newest report); with
+        ``newer_only``, only if its sequence is above the one held (replicas apply in any order)."""
         with self._lock:
             previous = self._entries.get(summary.name)
+            if newer_only and previous is not None and previous.summary.sequence >= summary.sequence:
+                if summary.last_seen > previous.summary.last_seen:
+                    self._set(replace(previous.summary, last_seen=summary.last_seen), now, previous)
+                return
             if previous is not None and previous.summary.last_seen > summary.last_seen:
                 summary = replace(summary, last_seen=previous.summary.last_seen)
             self._set(summary, now, previous)

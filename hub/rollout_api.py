@@ -31,7 +31,7 @@ def book(request: Request) -> RolloutBook:
     """The app's rollout book, opened on first use (handlers run on one event loop thread)."""
     found: RolloutBook | None = getattr(request.app.state, "rollouts", None)
     if found is None:
-        found = RolloutBook(_ctx(request).config.data_dir)
+        found = RolloutBook(_ctx(request).config.database)
         request.app.state.rollouts = found
     return found
 

@@ -1,22 +1,24 @@
 """The hub's rollout book: the remembered rollouts, kept current from reports and gate questions.
 
 Holds one :class:`hub.rollouts.Memory` per (bundle, commit), loaded from and saved to
-``hub.rollout_store``; one lock serialises the (short, pure) computations.  Members come from the
-clusters' current summaries; the asking cluster's own facts (from its gate request) stand in for
-its last report, which may not have reached the hub yet.
+the store (``hub.database``); on a database that replicas share, a rollout is re-read before each
+gate answer and page, so a wave released or a halt on one replica holds on all. One lock
+serialises the (short, pure) computations. Members come from the clusters' current summaries;
+the asking cluster's own facts (from its gate request) stand in for its last report, which may
+not have reached the hub yet.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import structlog
 
-from hub import prune_allowances, rollout_store, rollouts
+from hub import rollouts
 from hub.aggregate import ClusterView
+from hub.database import Database
 from hub.rollouts import Member, Memory, RolloutView, WaveSpec
 
 log = structlog.get_logger("hub")
@@ -49,14 +51,13 @@ def members_of(bundle: str, views: Sequence[ClusterView]) -> list[Member]:
 
 
 class RolloutBook:
-    def __init__(self, data_dir: Path) -> None:
-        self._conn = rollout_store.connect(data_dir)
-        prune_allowances.ensure(self._conn)
+    def __init__(self, database: Database) -> None:
+        self._conn = database.connect()
         self._lock = threading.Lock()
         self._pauses: dict[str, tuple[float, str]] = {}
         self._saved: dict[tuple[str, str], dict[str, Any]] = {}
         self._memories: dict[tuple[str, str], Memory] = {
-            (m.bundle, m.commit): m for m in rollout_store.load(self._conn)
+            (m.bundle, m.commit): m for m in self._conn.load_rollouts()
         }
 
     def answer(
@@ -73,7 +74,7 @@ class RolloutBook:
             paused = self._read_pauses()
             self._track_reported(views, now)
             for bundle, own in facts.items():
-                memory = self._memories.get((bundle, commit))
+                memory = self._fresh(bundle, commit)
                 refusal = self._refusal(memory, own)
                 if refusal:
                     log.warning("rollout_not_started", cluster=cluster, bundle=bundle, reason=refusal)
@@ -110,6 +111,9 @@ class RolloutBook:
     def pictures(self, views: Sequence[ClusterView], now: float) -> list[RolloutView]:
         """The newest rollout of every bundle, active ones first."""
         with self._lock:
+            if self._conn.shared:
+                for stored in self._conn.load_rollouts():
+                    self._adopt(stored)
             paused = self._read_pauses()
             self._track_reported(views, now)
             newest: dict[str, Memory] = {}
@@ -167,12 +171,26 @@ class RolloutBook:
                 ):
                     self._start(bundle, commit, facts, now)
 
+    def _fresh(self, bundle: str, commit: str) -> Memory | None:
+        """The remembered rollout; on a shared database as another replica may have moved it on
+        (released a wave, halted, granted) a moment ago."""
+        if self._conn.shared:
+            stored = self._conn.load_rollout(bundle, commit)
+            if stored is not None:
+                self._adopt(stored)
+        return self._memories.get((bundle, commit))
+
+    def _adopt(self, stored: Memory) -> None:
+        key = (stored.bundle, stored.commit)
+        self._memories[key] = stored
+        self._saved[key] = stored.to_json()
+
     def _save(self, memory: Memory) -> None:
         """Write the memory when it changed since it was last written (page views change nothing)."""
         data = memory.to_json()
         key = (memory.bundle, memory.commit)
         if self._saved.get(key) != data:
-            rollout_store.save(self._conn, memory)
+            self._conn.save_rollout(memory)
             self._saved[key] = data
 
     def _refusal(self, memory: Memory | None, own: Mapping[str, Any]) -> str | None:
@@ -187,7 +205,7 @@ class RolloutBook:
 
     def _read_pauses(self) -> dict[str, tuple[float, str]]:
         """The pauses set by ``flotilla-hub rollout pause``; each change is logged once by the hub."""
-        paused = rollout_store.pauses(self._conn)
+        paused = self._conn.rollout_pauses()
         for bundle in paused.keys() - self._pauses.keys():
             log.warning("rollout_pause_in_effect", bundle=bundle, by=paused[bundle][1])
         for bundle in self._pauses.keys() - paused.keys():
@@ -217,7 +235,7 @@ class RolloutBook:
     def take_prune(self, cluster: str, prune_id: str) -> str | None:
         """Consume a one-shot prune allowance for ``cluster`` (hub.prune_allowances); who gave it."""
         with self._lock:
-            actor = prune_allowances.take(self._conn, cluster, prune_id)
+            actor = self._conn.take_prune(cluster, prune_id)
         if actor is not None:
             log.warning("prune_allowance_delivered", cluster=cluster, prune_id=prune_id, by=actor)
         return actor

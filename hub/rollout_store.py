@@ -1,6 +1,7 @@
 """Persistence of staged rollouts: what the hub remembers per (bundle, commit), and fleet-wide pauses.
 
-Its own tables in the hub's SQLite database (created here, apart from ``hub.store``'s migrations):
+Its own tables in the hub's SQLite database (created here, apart from ``hub.store``'s migrations;
+PostgreSQL's are in ``hub.pg_schema``'s):
 the CLI pauses and resumes with its own connection while the hub runs, and the hub reads the
 pauses on every gate question, so a pause takes effect at once.
 """
@@ -10,9 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from pathlib import Path
 
-from hub import store
 from hub.rollouts import Memory
 
 KEEP_COMMITS = 20  # rollouts remembered per bundle, newest first
@@ -25,16 +24,21 @@ _SCHEMA = (
 )
 
 
-def connect(data_dir: Path) -> sqlite3.Connection:
-    conn = store.connect(data_dir)
+def ensure_schema(conn: sqlite3.Connection) -> None:
     for statement in _SCHEMA:
         conn.execute(statement)
-    return conn
 
 
 def load(conn: sqlite3.Connection) -> list[Memory]:
     rows = conn.execute("SELECT memory FROM rollouts ORDER BY bundle, first_seen")
     return [Memory.from_json(json.loads(row[0])) for row in rows]
+
+
+def load_one(conn: sqlite3.Connection, bundle: str, commit: str) -> Memory | None:
+    row = conn.execute(
+        "SELECT memory FROM rollouts WHERE bundle = ? AND commit_sha = ?", (bundle, commit)
+    ).fetchone()
+    return None if row is None else Memory.from_json(json.loads(row[0]))
 
 
 def save(conn: sqlite3.Connection, memory: Memory) -> None:

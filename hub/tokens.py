@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 PREFIX = "flt"
@@ -25,6 +27,18 @@ def new_token() -> NewToken:
     token_id = secrets.token_hex(8)
     token = f"{PREFIX}_{token_id}_{secrets.token_urlsafe(32)}"
     return NewToken(token_id, token, digest(token))
+
+
+def new_rows(owners: Iterable[str]) -> tuple[list[tuple[str, str, str, float]], dict[str, str]]:
+    """A new token for each owner: the rows to store (id, owner, hash, created) and owner -> token."""
+    rows = []
+    created: dict[str, str] = {}
+    now = time.time()
+    for owner in owners:
+        new = new_token()
+        rows.append((new.token_id, owner, new.digest, now))
+        created[owner] = new.token
+    return rows, created
 
 
 def digest(token: str) -> str:

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from hub import fleetviews, reportstore
+from hub import fleetviews
 from hub.api import _error, _reader, cluster_json
 from hub.context import HubContext
 from hub.filters import agent_grouping, window
@@ -171,7 +171,7 @@ def cluster_history(ctx: HubContext, request: Request) -> Response:
     view = ctx.model.view(cluster, now)
     if view is None:
         return _error(404, f"no cluster named {cluster!r} has reported")
-    entries = reportstore.history(ctx.readers.get(), cluster, ctx.config.retention.reports)
+    entries = ctx.readers.get().history(cluster, ctx.config.retention.reports)
     start = now - WINDOWS[name]
     interval, thresholds = view.summary.interval_seconds, ctx.config.thresholds
     spans = cluster_spans(entries, interval, thresholds, start, now)

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from hub import fleetviews, pages, reportstore
+from hub import fleetviews, pages
 from hub.context import HubContext
 from hub.filters import BadQuery, agent_grouping, page_number
 from hub.page_errors import error_page, errors_page
@@ -98,7 +98,7 @@ def cluster_history(ctx: HubContext, request: Request) -> Response:
     view = ctx.model.view(name, now)
     if view is None:
         return _html(pages.message_page("Unknown cluster", f"No cluster named {name!r} has reported."), 404)
-    entries = reportstore.history(ctx.readers.get(), name, ctx.config.retention.reports)
+    entries = ctx.readers.get().history(name, ctx.config.retention.reports)
     start = now - WINDOWS[window]
     interval = view.summary.interval_seconds
     thresholds = ctx.config.thresholds

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from hub import pages, queries, reportstore, rollout_api, rollout_pages
+from hub import pages, queries, rollout_api, rollout_pages
 from hub.context import HubContext
 from hub.filters import BadQuery, cluster_filter, page_number
 from hub.page_glance import glance_html
@@ -64,8 +64,8 @@ def cluster(ctx: HubContext, request: Request) -> Response:
             pages.message_page("Unknown cluster", f"No cluster named {name!r} has reported."), 404
         )
     conn = ctx.readers.get()
-    report = reportstore.load_report(conn, name, view.summary.sequence)
-    history = reportstore.history(conn, name, 20)
+    report = conn.load_report(name, view.summary.sequence)
+    history = conn.history(name, 20)
     return HTMLResponse(pages.cluster_page(view, report, history), headers=_NO_CACHE)
 
 

@@ -6,25 +6,24 @@ only then resolves the waiting requests. One fsync serves a whole group.
 
 The same thread does the store's upkeep between groups, so no other connection ever competes for
 SQLite's write lock: it sweeps the history of a slice of clusters (age and count retention, also
-for clusters that stopped reporting), truncates the WAL when it has grown past its limit, and
-applies forgets.
+for clusters that stopped reporting), lets the store bound itself (SQLite truncates its WAL past
+its limit), and applies forgets. On a shared database (PostgreSQL replicas) the store decides
+what is current, and the read model only ever moves forward (``newer_only``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import queue
-import sqlite3
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import structlog
 
-from hub import ratelog, reportstore, store
+from hub.database import ERRORS, Store
 from hub.model import ClusterSummary
 from hub.readmodel import ReadModel
 from hub.reportstore import Outcome, Pending, Retention
@@ -34,7 +33,6 @@ log = structlog.get_logger("hub.writer")
 PRUNE_EVERY = 8  # cut a cluster's stored history back once per this many of its reports
 UPKEEP_SECONDS = 0.5
 SWEEP_PER_UPKEEP = 100  # clusters whose history is swept per upkeep tick
-TRUNCATE_RETRY_SECONDS = 2.0  # after a truncation found a reader in the way
 
 
 @dataclass(slots=True)
@@ -44,7 +42,7 @@ class _Job:
     loop: asyncio.AbstractEventLoop
 
 
-_Task = Callable[[sqlite3.Connection], None]  # work run on the writer thread (forgets)
+_Task = Callable[[Store], None]  # work run on the writer thread (forgets)
 
 
 class WriterClosed(RuntimeError):
@@ -54,19 +52,17 @@ class WriterClosed(RuntimeError):
 class ReportWriter:
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        conn: Store,
         model: ReadModel,
         *,
         clock: Callable[[], float] = time.time,
         retention: Retention | None = None,
-        data_dir: Path | None = None,
         max_batch: int = 500,
     ) -> None:
         self._conn = conn
         self._model = model
         self._clock = clock
         self._retention = retention or Retention()
-        self._data_dir = data_dir
         self._max_batch = max_batch
         self._queue: queue.Queue[_Job | _Task | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="hub-writer", daemon=True)
@@ -75,7 +71,6 @@ class ReportWriter:
         self._since_prune: Counter[str] = Counter()
         self._sweep: list[str] = []
         self._next_upkeep = 0.0
-        self._next_truncate = 0.0
 
     def start(self) -> None:
         self._thread.start()
@@ -91,8 +86,8 @@ class ReportWriter:
     def forget(self, name: str) -> None:
         """Drop ``name`` from memory and delete what is left of it, in order with the reports."""
 
-        def run(conn: sqlite3.Connection) -> None:
-            reportstore.purge_cluster(conn, name)
+        def run(conn: Store) -> None:
+            conn.purge_cluster(name)
             self._since_prune.pop(name, None)
             if self._model.forget(name):
                 log.info("cluster_forgotten", cluster=name)
@@ -141,7 +136,7 @@ class ReportWriter:
     def _safely(self, task: _Task) -> None:
         try:
             task(self._conn)
-        except sqlite3.Error as exc:
+        except ERRORS as exc:
             log.error("writer_task_failed", error=str(exc))
 
     def _current(self, jobs: list[_Job]) -> dict[str, ClusterSummary]:
@@ -169,8 +164,8 @@ class ReportWriter:
             return
         prune = self._due_for_pruning(jobs)
         try:
-            outcomes = reportstore.write_batch(
-                self._conn, [j.pending for j in jobs], self._current(jobs), prune, self._retention
+            outcomes = self._conn.write_batch(
+                [j.pending for j in jobs], self._current(jobs), prune, self._retention
             )
         except Exception as exc:  # the whole group failed and nothing was stored: tell every sender
             log.error("report_batch_failed", size=len(jobs), error=str(exc))
@@ -182,7 +177,7 @@ class ReportWriter:
         resolutions: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Outcome], Outcome]]] = {}
         for job, outcome in zip(jobs, outcomes, strict=True):
             if outcome.summary is not None:
-                self._model.put(outcome.summary, now)
+                self._model.put(outcome.summary, now, newer_only=self._conn.shared)
             else:
                 self._model.touch(job.pending.report.cluster, job.pending.received_at, now)
             resolutions.setdefault(job.loop, []).append((job.future, outcome))
@@ -200,26 +195,10 @@ class ReportWriter:
             chunk, self._sweep = self._sweep[:SWEEP_PER_UPKEEP], self._sweep[SWEEP_PER_UPKEEP:]
             if chunk:
                 cutoff = self._clock() - self._retention.days * 86400
-                with store.transaction(self._conn):
-                    reportstore.prune_history(self._conn, chunk, self._retention, cutoff)
-            self._bound_wal()
-        except sqlite3.Error as exc:
+                self._conn.prune_history(chunk, self._retention, cutoff)
+            self._conn.upkeep()
+        except ERRORS as exc:
             log.warning("writer_upkeep_failed", error=str(exc))
-
-    def _bound_wal(self) -> None:
-        if self._data_dir is None or time.monotonic() < self._next_truncate:
-            return
-        size = store.wal_bytes(self._data_dir)
-        if size <= store.WAL_SIZE_LIMIT:
-            return
-        started = time.perf_counter()
-        done = store.truncate_wal(self._conn)
-        seconds = round(time.perf_counter() - started, 3)
-        if done:
-            log.info("wal_truncated", bytes=size, seconds=seconds)
-        else:  # a reader holds an old snapshot: try again in a while, never wait for it here
-            self._next_truncate = time.monotonic() + TRUNCATE_RETRY_SECONDS
-            ratelog.event("wal_truncate_deferred", bytes=size, seconds=seconds)
 
 
 def _resolve_all(results: list[tuple[asyncio.Future[Outcome], Outcome]]) -> None:

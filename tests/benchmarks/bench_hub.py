@@ -11,7 +11,8 @@ side (target p99 <= 50 ms, and <= 1.5x that with readers), server time of `/` an
 (target <= 250 ms), RSS (target <= 300 MiB), storage per 10k clusters and the restart time
 (target <= 10 s). Reports are about 6.6 KB (10 bundles with resource lists).
 Page times: the first request (computed; target <= 250 ms) and the median of repeats (which a quiet
-hub answers from its read cache). PostgreSQL is not implemented yet: the benchmark says so.
+hub answers from its read cache). ``--store postgresql`` runs the PostgreSQL benchmark instead, with
+1 and 2 replicas (tests/benchmarks/bench_hub_pg.py).
 """
 
 from __future__ import annotations
@@ -139,8 +140,9 @@ async def paced_with_readers(
     return latencies, await reading
 
 
-def main() -> int:
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--clusters", type=int, default=10000)
     parser.add_argument("--bundles", type=int, default=10)
     parser.add_argument("--history", type=int, default=Retention().reports, help="stored reports per cluster")
@@ -149,13 +151,20 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=300.0)
     parser.add_argument("--paced-seconds", type=float, default=20.0)
     parser.add_argument("--readers", type=int, default=20)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> int:
+    args = arguments().parse_args()
+    if args.store == "postgresql":
+        from tests.benchmarks import bench_hub_pg
+
+        return bench_hub_pg.run(args)
     rng = random.Random(7)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
         f"Python {platform.python_version()}; store: SQLite"
     )
-    print("PostgreSQL store: not implemented yet (no numbers for 1 or 2 replicas)")
     n = args.clusters
     with tempfile.TemporaryDirectory(prefix="bench-hub-", dir=os.environ.get("BENCH_DIR")) as tmp:
         data_dir = Path(tmp)

@@ -1,4 +1,5 @@
-"""Fixtures: a real hub on loopback with a controllable clock, its tokens, and a client."""
+"""Fixtures: a real hub on loopback with a controllable clock, its tokens, and a client; on SQLite by
+default, on a real PostgreSQL server for the tests marked with ``BOTH_BACKENDS``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ import httpx
 import pytest
 
 from hub.contract import StatusReport
+from hub.database import Database
 from tests.integration.hub.hubserver import InProcessHub, ManualClock, create_token, create_viewer
+
+# Run a test on SQLite and on PostgreSQL: `@BOTH_BACKENDS` (its hub, or its `database`, is on each).
+BOTH_BACKENDS = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 
 
 @dataclass
@@ -24,11 +29,15 @@ class HubUnderTest:
         return self.server.data_dir
 
     @property
+    def database(self) -> Database:
+        return self.server.database
+
+    @property
     def clock(self) -> ManualClock:
         return self.server.clock
 
     def token(self, cluster: str) -> str:
-        return create_token(self.data_dir, cluster)
+        return create_token(self.database, cluster)
 
     def post(self, report: StatusReport | bytes, token: str, **kwargs: object) -> httpx.Response:
         body = report if isinstance(report, bytes) else report.to_json().encode()
@@ -40,10 +49,34 @@ class HubUnderTest:
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> Iterator[HubUnderTest]:
-    data_dir = tmp_path / "hub"
-    viewer = create_viewer(data_dir)
-    server = InProcessHub(data_dir).start()
+def backend() -> str:
+    """The store under test: SQLite unless a test is parametrised with ``BOTH_BACKENDS``."""
+    return "sqlite"
+
+
+@pytest.fixture
+def database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Database:
+    """An empty store of the backend under test (a fresh database on the session's PostgreSQL server)."""
+    if backend == "sqlite":
+        return Database(data_dir=tmp_path / "hub")
+    server = request.getfixturevalue("postgres")
+    return Database(url=server.new_database())
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[object]:
+    """One real PostgreSQL server for the whole session (started on first use)."""
+    from tests.pgserver import PostgresServer
+
+    server = PostgresServer(fsync=False).start()  # in /tmp: pytest's own is root-only
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hub(database: Database) -> Iterator[HubUnderTest]:
+    viewer = create_viewer(database)
+    server = InProcessHub(database).start()
     with httpx.Client(base_url=server.url, timeout=10) as client:
         yield HubUnderTest(server, viewer, client)
     server.stop()

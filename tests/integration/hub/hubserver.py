@@ -18,13 +18,25 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from hub import store
 from hub.app import create_app
 from hub.connectivity import Thresholds
 from hub.context import HubConfig
 from hub.contract import StatusReport
+from hub.database import Database
 from hub.limits import Limits, server_options
-from hub.reportstore import Retention, count_reports
+from hub.reportstore import Retention
+
+Where = Path | Database  # a SQLite data directory, or any database
+
+
+def database_of(where: Where) -> Database:
+    return where if isinstance(where, Database) else Database(data_dir=where)
+
+
+def location_args(where: Where) -> list[str]:
+    """The command-line options that name ``where`` (for `flotilla-hub`)."""
+    database = database_of(where)
+    return ["--database-url", database.url] if database.url else ["--data-dir", str(database.data_dir)]
 
 
 def free_port() -> int:
@@ -46,20 +58,20 @@ class ManualClock:
         self.now += seconds
 
 
-def create_token(data_dir: Path, cluster: str) -> str:
-    conn = store.connect(data_dir)
+def create_tokens(where: Where, kind: str, owners: list[str]) -> dict[str, str]:
+    conn = database_of(where).connect()
     try:
-        return store.create_token(conn, "cluster", cluster)
+        return conn.create_tokens(kind, owners)
     finally:
         conn.close()
 
 
-def create_viewer(data_dir: Path, name: str = "ops") -> str:
-    conn = store.connect(data_dir)
-    try:
-        return store.create_token(conn, "viewer", name)
-    finally:
-        conn.close()
+def create_token(where: Where, cluster: str) -> str:
+    return create_tokens(where, "cluster", [cluster])[cluster]
+
+
+def create_viewer(where: Where, name: str = "ops") -> str:
+    return create_tokens(where, "viewer", [name])[name]
 
 
 def post_report(url: str, report: StatusReport, token: str) -> httpx.Response:
@@ -72,10 +84,10 @@ def post_report(url: str, report: StatusReport, token: str) -> httpx.Response:
     )
 
 
-def stored_report_count(data_dir: Path) -> int:
-    conn = store.connect(data_dir)
+def stored_report_count(where: Where) -> int:
+    conn = database_of(where).connect()
     try:
-        return count_reports(conn)
+        return conn.count_reports()
     finally:
         conn.close()
 
@@ -85,7 +97,7 @@ class InProcessHub:
 
     def __init__(
         self,
-        data_dir: Path,
+        where: Where,
         *,
         public_read: bool = False,
         clock: ManualClock | None = None,
@@ -95,12 +107,14 @@ class InProcessHub:
         retention: Retention | None = None,
         read_cache_seconds: float = 0.0,  # tests read their own writes at once
     ) -> None:
-        self.data_dir = data_dir
+        self.database = database_of(where)
+        self.data_dir = self.database.data_dir or Path()
         self.clock = clock or ManualClock()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = HubConfig(
-            data_dir=data_dir,
+            data_dir=self.data_dir,
+            database_url=self.database.url,
             public_read=public_read,
             thresholds=thresholds or Thresholds(),
             max_body=max_body,
@@ -131,18 +145,27 @@ class InProcessHub:
 class SubprocessHub:
     """``flotilla-hub serve`` as a real process (to be killed with SIGKILL, restarted on the same port)."""
 
-    def __init__(self, data_dir: Path, *, port: int | None = None, extra_args: tuple[str, ...] = ()) -> None:
-        self.data_dir = data_dir
+    def __init__(
+        self,
+        where: Where,
+        *,
+        port: int | None = None,
+        extra_args: tuple[str, ...] = (),
+        log_dir: Path | None = None,
+    ) -> None:
+        self.where = where
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_args = extra_args
         self.process: subprocess.Popen[bytes] | None = None
-        self.log_path = data_dir / "hub.log"
+        self.log_dir = log_dir or database_of(where).data_dir or Path(".")
+        self.log_path = self.log_dir / f"hub-{self.port}.log"
+        self.data_dir = database_of(where).data_dir or self.log_dir
 
     def start(self, timeout: float = 30) -> SubprocessHub:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        command = [sys.executable, "-m", "hub.cli", "serve", "--data-dir", str(self.data_dir)]
+        command = [sys.executable, "-m", "hub.cli", "serve", *location_args(self.where)]
         command += ["--port", str(self.port), *self.extra_args]
         self.process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[3], env=dict(os.environ)

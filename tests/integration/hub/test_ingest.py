@@ -7,17 +7,18 @@ import json
 import httpx
 
 from hub.contract import to_v1_dict
-from tests.integration.hub.conftest import HubUnderTest
+from tests.integration.hub.conftest import BOTH_BACKENDS, HubUnderTest
 from tests.integration.hub.hubserver import InProcessHub, create_token, post_report, stored_report_count
 from tests.unit.hub.factory import make_bundle, make_report
 
 
 def _nothing_stored(hub: HubUnderTest) -> None:
-    assert stored_report_count(hub.data_dir) == 0
+    assert stored_report_count(hub.database) == 0
     listing = hub.read("/api/v1/clusters").json()
     assert (listing["total"], listing["clusters"]) == (0, [])
 
 
+@BOTH_BACKENDS
 def test_accepted_report_is_stored_and_visible(hub: HubUnderTest) -> None:
     token = hub.token("edge-1")
     response = hub.post(make_report("edge-1", 1), token)
@@ -26,7 +27,7 @@ def test_accepted_report_is_stored_and_visible(hub: HubUnderTest) -> None:
     [cluster] = hub.read("/api/v1/clusters").json()["clusters"]
     assert (cluster["name"], cluster["health"], cluster["connectivity"]) == ("edge-1", "Ready", "Online")
     assert cluster["commit"] == "a1b2c3d"
-    assert stored_report_count(hub.data_dir) == 1
+    assert stored_report_count(hub.database) == 1
 
 
 def test_missing_token_is_401(hub: HubUnderTest) -> None:
@@ -48,12 +49,11 @@ def test_viewer_token_cannot_write(hub: HubUnderTest) -> None:
     _nothing_stored(hub)
 
 
+@BOTH_BACKENDS
 def test_revoked_token_is_401(hub: HubUnderTest) -> None:
-    from hub import store
-
     token = hub.token("edge-1")
-    conn = store.connect(hub.data_dir)
-    assert store.revoke_tokens(conn, "cluster", "edge-1") == 1
+    conn = hub.database.connect()
+    assert conn.revoke_tokens("cluster", "edge-1") == 1
     conn.close()
     assert hub.post(make_report("edge-1"), token).status_code == 401
     _nothing_stored(hub)
@@ -129,6 +129,7 @@ def test_previous_contract_version_is_accepted(hub: HubUnderTest) -> None:
     assert detail["report"]["version"] == 2
 
 
+@BOTH_BACKENDS
 def test_older_sequence_never_overwrites_but_is_kept_and_retries_are_idempotent(hub: HubUnderTest) -> None:
     token = hub.token("edge-1")
     assert (
@@ -142,14 +143,15 @@ def test_older_sequence_never_overwrites_but_is_kept_and_retries_are_idempotent(
     detail = hub.read("/api/v1/clusters/edge-1").json()
     assert (detail["health"], detail["sequence"]) == ("Ready", 5)
     assert [h["sequence"] for h in detail["history"]] == [5, 3]
-    assert stored_report_count(hub.data_dir) == 2
+    assert stored_report_count(hub.database) == 2
 
 
+@BOTH_BACKENDS
 def test_state_survives_a_restart(hub: HubUnderTest) -> None:
     token = hub.token("edge-1")
     hub.post(make_report("edge-1", 7, [make_bundle("web", "Modified")], labels={"region": "eu"}), token)
     hub.server.stop()
-    restarted = InProcessHub(hub.data_dir).start()
+    restarted = InProcessHub(hub.database).start()
     try:
         response = httpx.get(
             restarted.url + "/api/v1/clusters", headers={"Authorization": f"Bearer {hub.viewer_token}"}
@@ -160,7 +162,7 @@ def test_state_survives_a_restart(hub: HubUnderTest) -> None:
             "Modified",
             {"region": "eu"},
         )
-        late = post_report(restarted.url, make_report("edge-1", 6), create_token(hub.data_dir, "edge-1"))
+        late = post_report(restarted.url, make_report("edge-1", 6), create_token(hub.database, "edge-1"))
         assert late.json()["result"] == "late"
     finally:
         restarted.stop()
@@ -182,15 +184,14 @@ def test_metrics_count_accepted_and_rejected_by_reason(hub: HubUnderTest) -> Non
     assert "flotilla_hub_ingest_duration_seconds_count 4" in text
 
 
+@BOTH_BACKENDS
 def test_revoking_a_token_in_use_takes_effect_within_seconds(hub: HubUnderTest) -> None:
     import time
 
-    from hub import store
-
     token = hub.token("edge-1")
     assert hub.post(make_report("edge-1", 1), token).status_code == 202
-    conn = store.connect(hub.data_dir)
-    store.revoke_tokens(conn, "cluster", "edge-1")
+    conn = hub.database.connect()
+    conn.revoke_tokens("cluster", "edge-1")
     conn.close()
     deadline = time.monotonic() + 5
     while hub.post(make_report("edge-1", 2), token).status_code != 401:
@@ -198,6 +199,7 @@ def test_revoking_a_token_in_use_takes_effect_within_seconds(hub: HubUnderTest) 
         time.sleep(0.2)
 
 
+@BOTH_BACKENDS
 def test_history_per_cluster_stays_bounded(hub: HubUnderTest) -> None:
     from hub.reportstore import Retention
     from hub.writer import PRUNE_EVERY
@@ -207,7 +209,7 @@ def test_history_per_cluster_stays_bounded(hub: HubUnderTest) -> None:
     token = hub.token("edge-1")
     for sequence in range(1, HISTORY_PER_CLUSTER + 3 * PRUNE_EVERY + 1):
         assert hub.post(make_report("edge-1", sequence), token).status_code == 202
-    stored = stored_report_count(hub.data_dir)
+    stored = stored_report_count(hub.database)
     assert HISTORY_PER_CLUSTER <= stored < HISTORY_PER_CLUSTER + PRUNE_EVERY
     history = hub.read("/api/v1/clusters/edge-1").json()["history"]
     assert history[0]["sequence"] == HISTORY_PER_CLUSTER + 3 * PRUNE_EVERY  # the newest are the ones kept

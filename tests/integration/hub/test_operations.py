@@ -12,13 +12,14 @@ from pathlib import Path
 import httpx
 
 from hub import store
-from tests.integration.hub.conftest import HubUnderTest
-from tests.integration.hub.hubserver import InProcessHub, create_viewer, post_report
+from hub.database import Database
+from tests.integration.hub.conftest import BOTH_BACKENDS, HubUnderTest
+from tests.integration.hub.hubserver import InProcessHub, Where, create_viewer, location_args, post_report
 from tests.unit.hub.factory import make_bundle, make_report
 
 
-def cli(data_dir: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "hub.cli", *args, "--data-dir", str(data_dir)]
+def cli(where: Where, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "hub.cli", *args, *location_args(where)]
     return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120, input=stdin)
 
 
@@ -29,36 +30,38 @@ def _until(condition: object, seconds: float = 6.0) -> None:
         time.sleep(0.1)
 
 
+@BOTH_BACKENDS
 def test_a_token_is_rotated_without_an_outage(hub: HubUnderTest) -> None:
     old = hub.token("edge-1")
     new = hub.token("edge-1")  # a second token of the same cluster: both valid at once
     assert hub.post(make_report("edge-1", 1), old).status_code == 202
     assert hub.post(make_report("edge-1", 2), new).status_code == 202
-    listed = cli(hub.data_dir, "token", "list").stdout.splitlines()
+    listed = cli(hub.database, "token", "list").stdout.splitlines()
     ids = [line.split("\t")[1] for line in listed if line.startswith("edge-1\t")]
     assert len(ids) == 2
     old_id = next(i for i in ids if i in old)
-    assert cli(hub.data_dir, "token", "revoke", "edge-1", "--id", old_id).returncode == 0
+    assert cli(hub.database, "token", "revoke", "edge-1", "--id", old_id).returncode == 0
     _until(lambda: hub.post(make_report("edge-1", 3), old).status_code == 401)
     assert hub.post(make_report("edge-1", 4), new).status_code == 202  # the new one never stopped
-    wrong = cli(hub.data_dir, "token", "revoke", "edge-2", "--id", ids[0])
+    wrong = cli(hub.database, "token", "revoke", "edge-2", "--id", ids[0])
     assert wrong.returncode == 1
     assert "no cluster token with id" in wrong.stderr
 
 
-def test_tokens_for_a_whole_fleet_from_one_file(tmp_path: Path) -> None:
+@BOTH_BACKENDS
+def test_tokens_for_a_whole_fleet_from_one_file(tmp_path: Path, database: Database) -> None:
     names = [f"store-{i:04d}" for i in range(300)]
     listing = tmp_path / "clusters.txt"
     listing.write_text("# stores of the north region\n" + "\n".join(names) + "\n\n")
-    created = cli(tmp_path / "hub", "token", "create", "--from-file", str(listing))
+    created = cli(database, "token", "create", "--from-file", str(listing))
     assert created.returncode == 0, created.stderr
     lines = [line.split("\t") for line in created.stdout.splitlines()]
     assert [name for name, _ in lines] == names
     tokens = dict(lines)
     assert "Created 300 cluster tokens" in created.stderr
-    from_stdin = cli(tmp_path / "hub", "token", "create", "--from-file", "-", stdin="store-9999\n")
+    from_stdin = cli(database, "token", "create", "--from-file", "-", stdin="store-9999\n")
     assert from_stdin.stdout.startswith("store-9999\tflt_")
-    server = InProcessHub(tmp_path / "hub").start()
+    server = InProcessHub(database).start()
     try:
         for name in (names[0], names[-1]):
             report = make_report(name, 1).to_json()
@@ -72,20 +75,21 @@ def test_tokens_for_a_whole_fleet_from_one_file(tmp_path: Path) -> None:
         server.stop()
     bad = tmp_path / "bad.txt"
     bad.write_text("good-one\nBad Name\ngood-one\n")
-    refused = cli(tmp_path / "hub", "token", "create", "--from-file", str(bad))
+    refused = cli(database, "token", "create", "--from-file", str(bad))
     assert refused.returncode == 2
     assert f"{bad}:2: must be a DNS-style name" in refused.stderr
     assert "more than once" in refused.stderr
-    assert "good-one" not in cli(tmp_path / "hub", "token", "list").stdout  # nothing half-created
+    assert "good-one" not in cli(database, "token", "list").stdout  # nothing half-created
 
 
+@BOTH_BACKENDS
 def test_a_cluster_is_forgotten_while_the_hub_runs(hub: HubUnderTest) -> None:
     token = hub.token("edge-1")
     keep = hub.token("edge-2")
     for sequence in range(1, 4):
         assert hub.post(make_report("edge-1", sequence, [make_bundle("only-here")]), token).status_code == 202
     assert hub.post(make_report("edge-2", 1), keep).status_code == 202
-    forgot = cli(hub.data_dir, "cluster", "forget", "edge-1")
+    forgot = cli(hub.database, "cluster", "forget", "edge-1")
     assert forgot.returncode == 0, forgot.stderr
     assert "3 stored report(s), 1 token(s) revoked" in forgot.stdout
     _until(lambda: hub.read("/api/v1/clusters/edge-1").status_code == 404)
@@ -93,15 +97,16 @@ def test_a_cluster_is_forgotten_while_the_hub_runs(hub: HubUnderTest) -> None:
     assert hub.read("/api/v1/bundles/only-here").status_code == 404
     assert hub.read("/api/v1/summary").json()["clusters"] == 1
     assert hub.post(make_report("edge-1", 4), token).status_code == 401  # its token went with it
-    assert cli(hub.data_dir, "cluster", "forget", "edge-1").returncode == 1  # nothing left to forget
+    assert cli(hub.database, "cluster", "forget", "edge-1").returncode == 1  # nothing left to forget
     # the next ordinary report of another cluster
     assert hub.post(make_report("edge-2", 2), keep).status_code == 202
 
 
+@BOTH_BACKENDS
 def test_forget_keeping_tokens_lets_a_cluster_start_afresh(hub: HubUnderTest) -> None:
     token = hub.token("edge-1")
     assert hub.post(make_report("edge-1", 10**9, [make_bundle("web", "Failed")]), token).status_code == 202
-    assert cli(hub.data_dir, "cluster", "forget", "edge-1", "--keep-tokens").returncode == 0
+    assert cli(hub.database, "cluster", "forget", "edge-1", "--keep-tokens").returncode == 0
     _until(lambda: hub.read("/api/v1/clusters/edge-1").status_code == 404)
     assert (
         hub.post(make_report("edge-1", 5, [make_bundle("web", "Ready")]), token).json()["result"] == "current"

@@ -1,4 +1,5 @@
-"""The rollout gate endpoint and API on a real hub (loopback, SQLite, manual clock)."""
+"""The rollout gate endpoint and API on a real hub (loopback, manual clock; SQLite, and PostgreSQL
+for the gates, pauses and halts)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Any
 
 import httpx
 
-from tests.integration.hub.conftest import HubUnderTest
+from tests.integration.hub.conftest import BOTH_BACKENDS, HubUnderTest
+from tests.integration.hub.hubserver import location_args
 from tests.unit.hub.factory import make_bundle, make_report
 
 C = "c" * 40
@@ -49,6 +51,7 @@ def report(hub: HubUnderTest, token: str, cluster: str, wave: int, state: str, s
     assert hub.post(status, token).status_code == 202
 
 
+@BOTH_BACKENDS
 def test_a_cluster_gets_only_its_own_gates_and_the_waves_advance_on_reports(hub: HubUnderTest) -> None:
     canary, store = hub.token("canary-1"), hub.token("store-1")
     assert ask(hub, "flt_bogus", "canary-1", 1).status_code == 401
@@ -81,9 +84,10 @@ def hub_command(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, check=True, timeout=60)
 
 
+@BOTH_BACKENDS
 def test_pause_and_resume_from_the_command_line_hold_and_release(hub: HubUnderTest) -> None:
     canary = hub.token("canary-1")
-    paused = hub_command("rollout", "pause", "web", "--data-dir", str(hub.data_dir), "--by", "alice")
+    paused = hub_command("rollout", "pause", "web", *location_args(hub.database), "--by", "alice")
     assert "Rollouts of web paused." in paused.stdout
     audit = json.loads(paused.stderr.strip().splitlines()[-1])
     assert (audit["event"], audit["bundle"], audit["by"]) == ("rollout_paused", "web", "alice")
@@ -91,10 +95,11 @@ def test_pause_and_resume_from_the_command_line_hold_and_release(hub: HubUnderTe
     assert held["decision"] == "hold"
     assert "paused" in held["reason"]
     assert hub.read("/api/v1/rollouts/web").json()["state"] == "paused"
-    hub_command("rollout", "resume", "web", "--data-dir", str(hub.data_dir))
+    hub_command("rollout", "resume", "web", *location_args(hub.database))
     assert ask(hub, canary, "canary-1", 1).json()["gates"]["web"]["decision"] == "go"
 
 
+@BOTH_BACKENDS
 def test_a_failed_canary_halts_the_rollout_and_the_api_names_it_with_its_error(hub: HubUnderTest) -> None:
     canary, store = hub.token("canary-1"), hub.token("store-1")
     assert ask(hub, canary, "canary-1", 1).json()["gates"]["web"]["decision"] == "go"

@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from pathlib import Path
 
 import httpx
 
-from hub import store
-from tests.integration.hub.hubserver import SubprocessHub
+from hub.database import Database
+from tests.integration.hub.conftest import BOTH_BACKENDS
+from tests.integration.hub.hubserver import SubprocessHub, create_tokens
 from tests.unit.hub.factory import make_report
 
 CLUSTERS = 24
 ROUNDS = 40  # below the per-cluster history bound, so every acknowledged report must still be there
 
 
-def test_sigkill_during_ingest_loses_no_acknowledged_report(tmp_path: Path) -> None:
-    data_dir = tmp_path / "hub"
+@BOTH_BACKENDS
+def test_sigkill_during_ingest_loses_no_acknowledged_report(tmp_path: Path, database: Database) -> None:
     names = [f"edge-{i}" for i in range(CLUSTERS)]
-    conn = store.connect(data_dir)
-    tokens = store.create_tokens(conn, "cluster", names)
-    conn.close()
-    hub = SubprocessHub(data_dir).start()
+    tokens = create_tokens(database, "cluster", names)
+    hub = SubprocessHub(database, log_dir=tmp_path).start()
     acknowledged: set[tuple[str, int]] = set()
     lock = threading.Lock()
 
@@ -54,15 +52,23 @@ def test_sigkill_during_ingest_loses_no_acknowledged_report(tmp_path: Path) -> N
         sender.join(timeout=30)
     assert 150 <= len(acknowledged) < CLUSTERS * ROUNDS, "the kill must land in the middle of ingest"
 
-    with sqlite3.connect(data_dir / store.DB_NAME) as db:
-        stored = set(db.execute("SELECT cluster, sequence FROM reports"))
+    conn = database.connect()
+    stored = {(name, entry.sequence) for name in names for entry in conn.history(name, ROUNDS)}
+    conn.close()
     assert acknowledged <= stored, sorted(acknowledged - stored)[:5]
 
-    restarted = SubprocessHub(data_dir, extra_args=("--public-read",)).start()
+    restarted = SubprocessHub(database, extra_args=("--public-read",), log_dir=tmp_path).start()
     try:
         clusters = httpx.get(restarted.url + "/api/v1/clusters").json()["clusters"]
         current = {c["name"]: c["sequence"] for c in clusters}
         for name, sequence in acknowledged:
             assert current[name] >= sequence
+        after = httpx.post(  # the next ordinary report after the crash
+            restarted.url + "/api/v1/reports",
+            content=make_report(names[0], ROUNDS + 1).to_json(),
+            headers={"Authorization": f"Bearer {tokens[names[0]]}"},
+            timeout=30,
+        )
+        assert after.json()["result"] == "current"
     finally:
         restarted.stop()

@@ -10,12 +10,16 @@ from pathlib import Path
 import httpx
 
 from hub import store
+from hub.database import Database
 from hub.reportstore import Retention
 from hub.writer import PRUNE_EVERY, UPKEEP_SECONDS
+from tests.integration.hub.conftest import BOTH_BACKENDS
 from tests.integration.hub.hubserver import (
     InProcessHub,
+    Where,
     create_token,
     create_viewer,
+    database_of,
     post_report,
     stored_report_count,
 )
@@ -29,10 +33,16 @@ def _post(hub: InProcessHub, token: str, cluster: str, sequence: int) -> None:
     assert response.status_code == 202
 
 
-def _stored(data_dir: Path, cluster: str) -> list[int]:
-    with sqlite3.connect(data_dir / store.DB_NAME) as conn:
-        rows = conn.execute("SELECT sequence FROM reports WHERE cluster = ? ORDER BY sequence", (cluster,))
-        return [row[0] for row in rows]
+def _stored(where: Where, cluster: str, *, bodies: bool = False) -> list[int] | list[tuple[int, bool]]:
+    """The stored sequences of ``cluster``, oldest first (with whether each kept its body)."""
+    conn = database_of(where).connect()
+    try:
+        sequences = [entry.sequence for entry in reversed(conn.history(cluster, 10_000))]
+        if not bodies:
+            return sequences
+        return [(seq, conn.load_report(cluster, seq) is not None) for seq in sequences]
+    finally:
+        conn.close()
 
 
 def _eventually(condition: object, seconds: float = 10.0) -> None:
@@ -42,18 +52,18 @@ def _eventually(condition: object, seconds: float = 10.0) -> None:
         time.sleep(UPKEEP_SECONDS / 2)
 
 
-def test_history_is_kept_to_its_count(tmp_path: Path) -> None:
-    hub = InProcessHub(tmp_path / "hub", retention=Retention(reports=5)).start()
+@BOTH_BACKENDS
+def test_history_is_kept_to_its_count(database: Database) -> None:
+    hub = InProcessHub(database, retention=Retention(reports=5)).start()
     try:
-        token = create_token(hub.data_dir, "edge-1")
+        token = create_token(database, "edge-1")
         for sequence in range(1, 41):
             _post(hub, token, "edge-1", sequence)
-        assert len(_stored(hub.data_dir, "edge-1")) < 5 + PRUNE_EVERY  # cut back as reports come in
-        _eventually(lambda: _stored(hub.data_dir, "edge-1") == [36, 37, 38, 39, 40])  # and by the sweep
-        with sqlite3.connect(hub.data_dir / store.DB_NAME) as conn:
-            rows = conn.execute("SELECT sequence, length(body) > 0 FROM reports ORDER BY sequence").fetchall()
-        assert rows == [(36, 0), (37, 0), (38, 1), (39, 1), (40, 1)]  # only the newest 3 keep a body
-        viewer = create_viewer(hub.data_dir)
+        assert len(_stored(database, "edge-1")) < 5 + PRUNE_EVERY  # cut back as reports come in
+        _eventually(lambda: _stored(database, "edge-1") == [36, 37, 38, 39, 40])  # and by the sweep
+        rows = _stored(database, "edge-1", bodies=True)
+        assert rows == [(36, False), (37, False), (38, True), (39, True), (40, True)]  # newest 3 keep a body
+        viewer = create_viewer(database)
         detail = httpx.get(hub.url + "/api/v1/clusters/edge-1", headers={"Authorization": f"Bearer {viewer}"})
         assert [h["sequence"] for h in detail.json()["history"]] == [40, 39, 38, 37, 36]
         assert {h["health"] for h in detail.json()["history"]} == {"Ready"}
@@ -61,22 +71,25 @@ def test_history_is_kept_to_its_count(tmp_path: Path) -> None:
         hub.stop()
 
 
-def test_old_history_goes_also_for_a_cluster_that_stopped_reporting(tmp_path: Path) -> None:
-    hub = InProcessHub(tmp_path / "hub", retention=Retention(reports=100, days=1)).start()
+@BOTH_BACKENDS
+def test_old_history_goes_also_for_a_cluster_that_stopped_reporting(database: Database) -> None:
+    hub = InProcessHub(database, retention=Retention(reports=100, days=1)).start()
     try:
-        silent = create_token(hub.data_dir, "edge-silent")
+        silent = create_token(database, "edge-silent")
         for sequence in range(1, 11):
             _post(hub, silent, "edge-silent", sequence)
         hub.clock.advance(2 * 86400)
-        _eventually(lambda: _stored(hub.data_dir, "edge-silent") == [10])  # the current report stays
-        viewer = create_viewer(hub.data_dir)
+        _eventually(lambda: _stored(database, "edge-silent") == [10])  # the current report stays
+        viewer = create_viewer(database)
         detail = httpx.get(
             hub.url + "/api/v1/clusters/edge-silent", headers={"Authorization": f"Bearer {viewer}"}
         )
         assert detail.json()["connectivity"] == "Offline"
         assert detail.json()["report"]["sequence"] == 10
         _post(hub, silent, "edge-silent", 11)  # it comes back: the next report is stored as usual
-        assert _stored(hub.data_dir, "edge-silent") == [10, 11]
+        stored = _stored(database, "edge-silent")
+        assert stored[-1] == 11
+        assert set(stored) <= {10, 11}  # 10 may be swept by now: older than a day and no longer current
     finally:
         hub.stop()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hub.database import Database
 from hub.rollout_book import RolloutBook
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40
@@ -21,7 +22,7 @@ def facts(commit: str, canary_size: int | None) -> dict[str, Any]:
 
 
 def test_a_held_cluster_is_told_the_newest_older_commit_released_to_its_wave_and_not_halted(tmp_path: Path):
-    book = RolloutBook(tmp_path)
+    book = RolloutBook(Database(data_dir=tmp_path))
     try:
         # A: no canary in the repo, so wave rest is released at once and store-1 gets its go
         assert book.answer("store-1", A, {"web": facts(A, 0)}, [], 0.0)["web"]["decision"] == "go"
