@@ -6,11 +6,13 @@
 #     -t ghcr.io/flotilla/flotilla-agent:0.1.0 --push .
 #
 # Without a container registry (`make image`, and what the tests run): tests/image/build.sh makes
-# the base root from Debian packages with mmdebstrap, cross-compiles helm and sops on the host and
-# downloads the wheels from PyPI on the host, then builds this same file with
+# the base roots from Debian packages (tests/image/debroot.py: the runtime's packages, and for the
+# venv stage those plus BUILD_PACKAGES, unpacked on the host without emulation), cross-compiles
+# helm and sops on the host and downloads the wheels from PyPI on the host, then builds this same
+# file with
 #
-#   --build-arg BASE_IMAGE=<the imported root> --build-arg TOOLS=tools-context \
-#   --build-arg WHEELHOUSE=wheelhouse-context
+#   --build-arg BASE_IMAGE=<the runtime root> --build-arg BUILD_BASE=<the build root> \
+#   --build-arg TOOLS=tools-context --build-arg WHEELHOUSE=wheelhouse-context
 #
 # and a build context that holds tools/ and wheelhouse/ next to the sources.  The build arguments
 # only choose where the inputs come from; every step that shapes the image is the same both ways.
@@ -23,6 +25,7 @@
 # with every writable path under the state volume, so the root filesystem can be mounted read-only.
 
 ARG BASE_IMAGE=debian:bookworm-slim
+ARG BUILD_BASE=runtime
 ARG TOOLS=tools-build
 ARG WHEELHOUSE=wheelhouse-pypi
 
@@ -54,35 +57,37 @@ FROM ${WHEELHOUSE} AS wheelhouse
 # ---------------------------------------------------------------------------------------------
 # hadolint ignore=DL3006
 FROM ${BASE_IMAGE} AS runtime
-# git and ssh for the fleet repo, Debian's python3; nothing else (no compilers, no package caches).
-# A base that already has them (the mmdebstrap root) skips apt entirely.
-ARG RUNTIME_PACKAGES="python3 git openssh-client ca-certificates"
+# git and ssh for the fleet repo, gpg for `--verify-signatures gpg`, Debian's python3, and tini as
+# PID 1 (it reaps what git, ssh and helm leave behind; Kubernetes has no `--init`); nothing else (no
+# compilers, no package caches).  dpkg-slim.cfg leaves out documentation, perl's module library and
+# the git programs the agent does not run.  A base that already has the packages
+# (tests/image/debroot.py's root) skips apt entirely.
+ARG RUNTIME_PACKAGES="python3 git openssh-client ca-certificates gpg tini"
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-# hadolint ignore=DL3008,SC2086
-RUN missing="$(for p in ${RUNTIME_PACKAGES}; do \
-        dpkg-query -W -f='${db:Status-Status}\n' "$p" 2>/dev/null | grep -qx installed || echo "$p"; done)" \
-    && if [ -n "$missing" ]; then \
-        apt-get update \
-        && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing \
-        && rm -rf /var/lib/apt/lists/*; \
-    fi \
+COPY tests/image/dpkg-slim.cfg /etc/dpkg/dpkg.cfg.d/flotilla-slim
+# hadolint ignore=SC2086
+RUN --mount=type=bind,source=tests/image/install-missing.sh,target=/mnt/install-missing.sh \
+    bash /mnt/install-missing.sh ${RUNTIME_PACKAGES} \
     && groupadd --gid 10001 flotilla \
     && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /var/lib/flotilla/home \
         --shell /usr/sbin/nologin flotilla \
     && install -d -o 10001 -g 10001 -m 0700 /var/lib/flotilla
 
 # ---------------------------------------------------------------------------------------------
-FROM runtime AS venv
+# The venv is built on `runtime` plus BUILD_PACKAGES (apt), or on a base that has them already.
+# hadolint ignore=DL3006
+FROM ${BUILD_BASE} AS venv
 ARG TARGETARCH
 ARG TARGETVARIANT
+ARG BUILD_PACKAGES="python3-venv"
+# A C compiler only where PyPI publishes no wheel for this architecture (arm/v7).
+ARG COMPILE_PACKAGES="gcc libc6-dev python3-dev libyaml-dev"
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
-# venv (with pip) always; a C compiler only where PyPI publishes no wheel for this architecture.
-# hadolint ignore=DL3008,SC2086
-RUN packages="python3-venv" \
-    && if [ "${TARGETARCH}${TARGETVARIANT}" = armv7 ]; then packages="$packages gcc libc6-dev python3-dev libyaml-dev"; fi \
-    && apt-get update \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $packages \
-    && rm -rf /var/lib/apt/lists/*
+# hadolint ignore=SC2086
+RUN --mount=type=bind,source=tests/image/install-missing.sh,target=/mnt/install-missing.sh \
+    packages="${BUILD_PACKAGES}" \
+    && if [ "${TARGETARCH}${TARGETVARIANT}" = armv7 ]; then packages="$packages ${COMPILE_PACKAGES}"; fi \
+    && bash /mnt/install-missing.sh $packages
 WORKDIR /src
 # With a wheelhouse, pip uses nothing else (a missing wheel fails the build instead of fetching).
 # The dependencies first, from pyproject.toml alone: that layer outlives changes to the code.
@@ -126,5 +131,7 @@ ENV PATH=/opt/flotilla/bin:$PATH \
 USER 10001:10001
 WORKDIR /var/lib/flotilla
 VOLUME /var/lib/flotilla
-ENTRYPOINT ["flotilla-agent"]
+# tini runs the agent as its child and forwards signals (SIGTERM still ends the agent cleanly, and
+# its exit code is the container's).  No `-s`: QEMU user emulation has no PR_SET_CHILD_SUBREAPER.
+ENTRYPOINT ["/usr/bin/tini", "--", "flotilla-agent"]
 CMD ["run"]

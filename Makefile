@@ -6,8 +6,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: test lint unit tools system-packages setup clean demo demo-stop e2e image image-save image-engine
 
-test: setup tools system-packages lint image
-	FLOTILLA_TOOLS_BIN="$$(tests/tools/build-tools.sh | tail -n 1)" $(PY) -m pytest $(PYTEST_ARGS)
+test: setup tools system-packages lint
+	export FLOTILLA_TOOLS_BIN="$$(tests/tools/build-tools.sh | tail -n 1)" && \
+	PYTHON=$(CURDIR)/$(PY) tests/image/build.sh $(IMAGE_ARCHES) && $(PY) -m pytest $(PYTEST_ARGS)
 
 setup: $(STAMP)
 
@@ -53,9 +54,10 @@ unit: setup
 
 # The agent image for linux/amd64, linux/arm64 and linux/arm/v7 (flotilla-agent:dev-<arch>;
 # flotilla-agent:dev is amd64) in the local Docker engine, built from the Dockerfile without any
-# container registry: Debian roots (mmdebstrap), helm and sops cross-built from the Go module proxy,
+# container registry: Debian roots (tests/image/debroot.py), helm and sops cross-built from Go,
 # wheels from PyPI; cached under ~/.cache/flotilla/image.  Starts dockerd (no bridge, no iptables)
-# and registers QEMU with binfmt_misc first.  IMAGE_ARCHES picks a subset.
+# and registers QEMU with binfmt_misc first.  IMAGE_ARCHES picks a subset.  With FLOTILLA_TOOLS_BIN
+# set (`make test` sets it) amd64 reuses the test tools' helm and sops instead of building them.
 IMAGE_ARCHES ?= amd64 arm64 armv7
 IMAGE_SAVE_DIR ?= $(HOME)/.cache/flotilla/image/save
 image: setup

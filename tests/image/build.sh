@@ -15,7 +15,9 @@
 #   - Python: wheels downloaded on the host from PyPI for the target platform, plus the sdists
 #     PyPI has no wheel for and their build requirements (compiled in the build, under emulation).
 # Everything is cached under FLOTILLA_IMAGE_CACHE (default ~/.cache/flotilla/image), keyed by what
-# it was made from, and Docker's layer cache does the rest: a second run takes seconds.
+# it was made from, and Docker's layer cache does the rest: a second run takes seconds.  To time a
+# cold build without touching those caches: FLOTILLA_IMAGE_CACHE=$(mktemp -d) GOCACHE=$(mktemp -d)
+# FLOTILLA_IMAGE_NO_CACHE=1 FLOTILLA_IMAGE_NAME=flotilla-agent-cold tests/image/build.sh.
 # Starts dockerd and registers QEMU with binfmt_misc first (tests/image/engine.sh).
 set -euo pipefail
 shopt -s inherit_errexit # the helpers below run in $(...): a failure there must stop the build
@@ -25,6 +27,9 @@ CACHE="${FLOTILLA_IMAGE_CACHE:-${HOME}/.cache/flotilla/image}"
 # Debian's docker client: BuildKit built in.  (A newer CLI needs the buildx plugin for BuildKit.)
 DOCKER="${FLOTILLA_DOCKER:-/usr/bin/docker}"
 PYTHON="${PYTHON:-python3}"
+# The image's name: another name (FLOTILLA_IMAGE_NAME=flotilla-agent-mine) keeps a trial build from
+# replacing the flotilla-agent:dev-* images someone else runs on this engine.
+NAME="${FLOTILLA_IMAGE_NAME:-flotilla-agent}"
 SUITE=bookworm
 export DOCKER_BUILDKIT=1
 
@@ -62,48 +67,54 @@ pip_platforms() { # manylinux tags bookworm's glibc (2.36) accepts, for pip down
   printf -- '--platform manylinux2014_%s --platform linux_%s' "$machine" "$machine"
 }
 
-# --- the base root ------------------------------------------------------------------------------
-MMDEBSTRAP_OPTS=(
-  --variant=minbase --mode=root --format=tar
-  --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr
-  --dpkgopt=force-unsafe-io
-  "--dpkgopt=path-exclude=/usr/share/doc/*" "--dpkgopt=path-include=/usr/share/doc/*/copyright"
-  "--dpkgopt=path-exclude=/usr/share/man/*" "--dpkgopt=path-exclude=/usr/share/info/*"
-  "--dpkgopt=path-exclude=/usr/share/locale/*" "--dpkgopt=path-include=/usr/share/locale/locale.alias"
-  "--aptopt=Acquire::Languages \"none\""
-)
+# --- the base roots -----------------------------------------------------------------------------
 MIRRORS=(
   "deb http://deb.debian.org/debian ${SUITE} main"
   "deb http://deb.debian.org/debian ${SUITE}-updates main"
   "deb http://deb.debian.org/debian-security ${SUITE}-security main"
 )
+SLIM="${REPO}/tests/image/dpkg-slim.cfg"
 
-base_image() { with_lock "root-$1" _base_image "$1"; }
-_base_image() { # ARCH -> prints the imported base image's name
-  local arch="$1" packages hash tarball image
-  packages="$(dockerfile_arg RUNTIME_PACKAGES)"
-  hash="$(printf '%s\n' "$SUITE" "$arch" "$packages" "${MMDEBSTRAP_OPTS[@]}" "${MIRRORS[@]}" | key)"
-  tarball="${CACHE}/roots/${SUITE}-${arch}-${hash}.tar"
-  image="flotilla-base:${SUITE}-${arch}-${hash}"
-  if [ ! -f "$tarball" ]; then
-    log "${arch}: making the Debian ${SUITE} root with mmdebstrap (${packages}; log: ${tarball%.tar}.log)"
-    mkdir -p "${CACHE}/roots"
-    local started=$SECONDS
-    if ! nice mmdebstrap "${MMDEBSTRAP_OPTS[@]}" --arch="$(deb_arch "$arch")" --include="${packages// /,}" \
-      "$SUITE" "${tarball}.partial" "${MIRRORS[@]}" >"${tarball%.tar}.log" 2>&1; then
-      tail -n 30 "${tarball%.tar}.log" >&2
-      rm -f "${tarball}.partial"
-      die "mmdebstrap failed for ${arch}"
+# The packages of the venv stage's base (the Dockerfile installs the missing ones itself): the
+# runtime's, the venv's, and a C compiler where PyPI has no wheels (arm/v7, the Dockerfile's rule).
+build_packages() {
+  local packages
+  packages="$(dockerfile_arg RUNTIME_PACKAGES) $(dockerfile_arg BUILD_PACKAGES)"
+  [ "$1" != armv7 ] || packages+=" $(dockerfile_arg COMPILE_PACKAGES)"
+  echo "$packages"
+}
+
+base_images() { with_lock "root-$1" _base_images "$1"; }
+_base_images() { # ARCH -> prints the imported runtime and build roots' image names
+  local arch="$1" kind packages hash tarball image update=() images=()
+  for kind in runtime build; do
+    if [ "$kind" = runtime ]; then packages="$(dockerfile_arg RUNTIME_PACKAGES)"; else packages="$(build_packages "$arch")"; fi
+    hash="$( (printf '%s\n' "$SUITE" "$arch" "$packages" "${MIRRORS[@]}"; cat "$SLIM" "${REPO}/tests/image/debroot.py") | key)"
+    tarball="${CACHE}/roots/${SUITE}-${arch}-${kind}-${hash}.tar"
+    image="flotilla-base:${SUITE}-${arch}-${kind}-${hash}"
+    if [ ! -f "$tarball" ]; then
+      log "${arch}: making the Debian ${SUITE} ${kind} root (${packages}; log: ${tarball%.tar}.log)"
+      mkdir -p "${CACHE}/roots"
+      local mirror_args=() mirror
+      for mirror in "${MIRRORS[@]}"; do mirror_args+=(--mirror "$mirror"); done
+      # shellcheck disable=SC2086  # one word per package
+      if ! nice "$PYTHON" "${REPO}/tests/image/debroot.py" --arch "$(deb_arch "$arch")" \
+        --work "${CACHE}/apt/${arch}" --out "$tarball" --slim "$SLIM" "${mirror_args[@]}" "${update[@]}" \
+        $packages >"${tarball%.tar}.log" 2>&1; then
+        tail -n 30 "${tarball%.tar}.log" >&2
+        die "making the ${kind} root failed for ${arch}"
+      fi
+      log "${arch}: $(tail -n 1 "${tarball%.tar}.log" | sed 's/^\[debroot [0-9:]*\] [a-z0-9]*: //')"
+      update=(--no-update) # the build root from the same package lists as the runtime root
     fi
-    mv "${tarball}.partial" "$tarball"
-    log "${arch}: root made in $((SECONDS - started))s"
-  fi
-  if ! "$DOCKER" image inspect "$image" >/dev/null 2>&1; then
-    log "${arch}: loading the root into the engine as ${image}"
-    "$PYTHON" "${REPO}/tests/image/root_image.py" "$tarball" "$(platform "$arch")" "$image" |
-      "$DOCKER" load >/dev/null
-  fi
-  echo "$image"
+    if ! "$DOCKER" image inspect "$image" >/dev/null 2>&1; then
+      log "${arch}: loading the ${kind} root into the engine as ${image}"
+      "$PYTHON" "${REPO}/tests/image/root_image.py" "$tarball" "$(platform "$arch")" "$image" |
+        "$DOCKER" load >/dev/null
+    fi
+    images+=("$image")
+  done
+  echo "${images[@]}"
 }
 
 # --- helm and sops ------------------------------------------------------------------------------
@@ -112,6 +123,17 @@ _tools_dir() { # ARCH -> prints the directory holding helm and sops for ARCH
   local arch="$1" helm sops dir
   helm="$(pin HELM_VERSION)" sops="$(pin SOPS_VERSION)"
   dir="${CACHE}/tools/helm-${helm}_sops-${sops}/${arch}"
+  local host_bin="${FLOTILLA_TOOLS_BIN:-}"
+  if [ ! -f "${dir}/.done" ] && [ "$arch" = amd64 ] && [ "$(uname -m)" = x86_64 ] && [ -n "$host_bin" ] &&
+    "${host_bin}/helm" version --short 2>/dev/null | grep -q "^v${helm}\b" &&
+    "${host_bin}/sops" --version --disable-version-check 2>/dev/null | grep -q " ${sops}\b"; then
+    # the test tools' helm and sops: the same static build (build-tools.sh and cross-tools.sh share
+    # the flags), so there is nothing to compile again
+    log "${arch}: helm ${helm} and sops ${sops} from the test tools (${host_bin})"
+    mkdir -p "$dir"
+    install -m 0755 "${host_bin}/helm" "${host_bin}/sops" "$dir/"
+    touch "${dir}/.done"
+  fi
   if [ ! -f "${dir}/.done" ]; then
     log "${arch}: cross-compiling helm ${helm} and sops ${sops} (log: ${dir}.log)"
     mkdir -p "$dir"
@@ -189,8 +211,8 @@ PY
 
 # --- the image ----------------------------------------------------------------------------------
 build_image() {
-  local arch="$1" base tools wheels inputs started=$SECONDS version
-  base="$(base_image "$arch")"
+  local arch="$1" bases tools wheels inputs started=$SECONDS version
+  read -r -a bases <<<"$(base_images "$arch")"
   tools="$(tools_dir "$arch")"
   wheels="$(wheelhouse "$arch")"
   inputs="${CACHE}/context/${arch}"
@@ -198,23 +220,25 @@ build_image() {
   ln -s "$tools" "${inputs}/tools"
   ln -s "$wheels" "${inputs}/wheelhouse"
   version="$(sed -n 's/^version = "\(.*\)"$/\1/p' "${REPO}/pyproject.toml")"
-  local sources=() logfile="${CACHE}/logs/build-${arch}.log"
+  local sources=() logfile="${CACHE}/logs/build-${NAME}-${arch}.log" no_cache=()
+  # FLOTILLA_IMAGE_NO_CACHE=1 (with an empty FLOTILLA_IMAGE_CACHE): what a cold build costs
+  [ -z "${FLOTILLA_IMAGE_NO_CACHE:-}" ] || no_cache=(--no-cache)
   mapfile -t sources < <(sed -n 's/^!//p' "${REPO}/.dockerignore")
   mkdir -p "${CACHE}/logs"
-  log "${arch}: docker build $(platform "$arch") -> flotilla-agent:dev-${arch} (log: ${logfile})"
+  log "${arch}: docker build $(platform "$arch") -> ${NAME}:dev-${arch} (log: ${logfile})"
   # The context: the files .dockerignore lets in, plus tools/ and wheelhouse/ (symlinks followed).
   if ! tar -c --dereference --exclude=__pycache__ --exclude='*.pyc' --exclude=.done \
     -C "$REPO" Dockerfile "${sources[@]}" -C "$inputs" tools wheelhouse |
-    "$DOCKER" build --progress=plain --network=host --platform="$(platform "$arch")" \
-      --build-arg BASE_IMAGE="$base" --build-arg TOOLS=tools-context \
+    "$DOCKER" build --progress=plain --network=host --platform="$(platform "$arch")" "${no_cache[@]}" \
+      --build-arg BASE_IMAGE="${bases[0]}" --build-arg BUILD_BASE="${bases[1]}" --build-arg TOOLS=tools-context \
       --build-arg WHEELHOUSE=wheelhouse-context --build-arg VERSION="$version" \
-      -t "flotilla-agent:dev-${arch}" - 2>&1 | tee "$logfile" |
+      -t "${NAME}:dev-${arch}" - 2>&1 | tee "$logfile" |
     grep --line-buffered -E '^#[0-9]+ \[[a-z -]*[0-9]+/[0-9]+\] ' | sed -u "s/^/[image ${arch}] /" >&2; then
     tail -n 40 "$logfile" >&2
     die "docker build failed for ${arch}"
   fi
-  [ "$arch" != amd64 ] || "$DOCKER" tag flotilla-agent:dev-amd64 flotilla-agent:dev
-  log "${arch}: flotilla-agent:dev-${arch} ready in $((SECONDS - started))s"
+  [ "$arch" != amd64 ] || "$DOCKER" tag "${NAME}:dev-amd64" "${NAME}:dev"
+  log "${arch}: ${NAME}:dev-${arch} ready in $((SECONDS - started))s"
 }
 
 save_images() {
@@ -222,8 +246,8 @@ save_images() {
   shift
   mkdir -p "$dir"
   for arch in "$@"; do
-    log "saving flotilla-agent:dev-${arch} to ${dir}/flotilla-agent-dev-${arch}.tar"
-    "$DOCKER" save -o "${dir}/flotilla-agent-dev-${arch}.tar" "flotilla-agent:dev-${arch}"
+    log "saving ${NAME}:dev-${arch} to ${dir}/${NAME}-dev-${arch}.tar"
+    "$DOCKER" save -o "${dir}/${NAME}-dev-${arch}.tar" "${NAME}:dev-${arch}"
   done
 }
 
@@ -251,7 +275,7 @@ main() {
   done
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
   [ "$failed" = 0 ] || die "building $* failed (see the errors above)"
-  log "images ready in $((SECONDS - started))s: $(printf 'flotilla-agent:dev-%s ' "$@")"
+  log "images ready in $((SECONDS - started))s: $(printf "${NAME}:dev-%s " "$@")"
 }
 
 main "$@"

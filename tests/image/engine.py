@@ -18,6 +18,8 @@ DOCKER = os.environ.get("FLOTILLA_DOCKER", "/usr/bin/docker")
 ARCHES = ("amd64", "arm64", "armv7")
 MACHINES = {"amd64": "x86_64", "arm64": "aarch64", "armv7": "armv7l"}
 PLATFORMS = {"amd64": "linux/amd64", "arm64": "linux/arm64", "armv7": "linux/arm/v7"}
+# build.sh's image name (FLOTILLA_IMAGE_NAME: a trial build beside the flotilla-agent:dev-* in use)
+NAME = os.environ.get("FLOTILLA_IMAGE_NAME", "flotilla-agent")
 
 
 class EngineError(RuntimeError):
@@ -25,7 +27,7 @@ class EngineError(RuntimeError):
 
 
 def tag(arch: str) -> str:
-    return f"flotilla-agent:dev-{arch}"
+    return f"{NAME}:dev-{arch}"
 
 
 def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -56,7 +58,7 @@ def build(arches: Sequence[str], log_path: Path, python: str, timeout: float = 3
 
 def save(directory: Path, arches: Sequence[str], python: str) -> list[Path]:
     _script("build.sh", ["save", str(directory), *arches], timeout=600, python=python)
-    return [directory / f"flotilla-agent-dev-{arch}.tar" for arch in arches]
+    return [directory / f"{NAME}-dev-{arch}.tar" for arch in arches]
 
 
 def _script(

@@ -61,6 +61,6 @@ start_dockerd() {
   log "dockerd is up after ${waited}s"
 }
 
-need_packages docker.io qemu-user-static mmdebstrap arch-test
+need_packages docker.io qemu-user-static
 register_binfmt
 engine_up || start_dockerd

@@ -6,8 +6,7 @@ HTTP, installs the bundles of the example cluster whose ``arch`` label matches t
 hub shows that cluster Ready with the agent's architecture.
 
 amd64 (native) runs both RBAC modes and the no-identity control; arm64 (under QEMU) runs the full
-scenario plus an offline restart and SIGTERM.  arm/v7 gets the smoke tests only (CI time: see the
-README's image section)."""
+scenario plus an offline restart and SIGTERM; arm/v7 (under QEMU) the install and a no-change pass."""
 
 from __future__ import annotations
 
@@ -26,7 +25,9 @@ from tests.localcluster import Cluster
 pytestmark = [pytest.mark.image, pytest.mark.cluster, pytest.mark.timeout(3600)]
 
 # Seconds for the first pass: helm installs every bundle; under QEMU each helm and git call is slow.
-FIRST_PASS_SECONDS = {"amd64": 180, "arm64": 900}
+FIRST_PASS_SECONDS = {"amd64": 180, "arm64": 900, "armv7": 900}
+# The node label Kubernetes gives each architecture (32-bit ARM is plain "arm").
+NODE_ARCH = {"amd64": "amd64", "arm64": "arm64", "armv7": "arm"}
 
 
 def assert_ready_and_reported(deployed: Deployed) -> dict[str, object]:
@@ -46,11 +47,21 @@ def assert_ready_and_reported(deployed: Deployed) -> dict[str, object]:
     return first
 
 
+def assert_next_pass_changes_nothing(deployed: Deployed, timeout: float) -> None:
+    """The pass after the install runs no helm and stays Ready."""
+    done = len(deployed.passes())
+    following = deployed.container.wait_for_event("pass_finished", timeout=timeout, count=done + 1)[done]
+    assert following["health"] == "Ready"
+    assert following["helm_calls"] == 0
+
+
 @pytest.fixture
 def arch_cluster(make_cluster: Callable[..., Cluster]) -> Callable[[str], Cluster]:
     # a unique name: make_cluster's names repeat across parametrized tests, and etcd keeps the data
     def make(arch: str) -> Cluster:
-        return make_cluster(f"{arch}-{uuid.uuid4().hex[:6]}", node_labels={"kubernetes.io/arch": arch})
+        return make_cluster(
+            f"{arch}-{uuid.uuid4().hex[:6]}", node_labels={"kubernetes.io/arch": NODE_ARCH[arch]}
+        )
 
     return make
 
@@ -64,11 +75,7 @@ def test_amd64_pod_installs_its_bundles_with_the_shipped_rbac_and_reports_ready(
         assert_ready_and_reported(deployed)
         started = [e for e in deployed.container.log_events() if e.get("event") == "agent_started"]
         assert started[0]["machine"] == "x86_64"
-        # the next pass changes nothing and stays Ready
-        done = len(deployed.passes())
-        following = deployed.container.wait_for_event("pass_finished", timeout=60, count=done + 1)[done]
-        assert following["health"] == "Ready"
-        assert following["helm_calls"] == 0
+        assert_next_pass_changes_nothing(deployed, timeout=60)
 
 
 def test_without_the_service_account_mount_the_pod_cannot_reach_the_cluster(
@@ -115,3 +122,13 @@ def test_arm64_pod_installs_restarts_offline_from_its_volume_and_stops_on_sigter
         assert back["health"] == "Ready"
         assert not back["source_error"], back
         assert deployed.helm_releases() == releases
+
+
+def test_armv7_pod_installs_its_bundles_and_reports_ready_then_a_pass_changes_nothing(
+    arch_cluster: Callable[[str], Cluster], agent_image: Callable[[str], str], tmp_path: Path
+) -> None:
+    """The same in-cluster scenario on arm/v7 (32-bit, the Raspberry Pi OS default), under QEMU."""
+    cluster = arch_cluster("armv7")
+    with deployed_agent("armv7", "cluster-admin", cluster, agent_image("armv7"), tmp_path) as deployed:
+        assert_ready_and_reported(deployed)
+        assert_next_pass_changes_nothing(deployed, timeout=300)

@@ -52,7 +52,7 @@ def test_image_is_the_platform_it_claims_non_root_with_the_state_volume(
     settings = config["Config"]
     assert isinstance(settings, dict)
     assert settings["User"] == "10001:10001"
-    assert settings["Entrypoint"] == ["flotilla-agent"]
+    assert settings["Entrypoint"] == ["/usr/bin/tini", "--", "flotilla-agent"]  # tini as PID 1
     assert "/var/lib/flotilla" in settings["Volumes"]
 
 
@@ -123,7 +123,7 @@ def test_saved_images_load_into_docker_and_import_into_containerd(
     try:
         for arch, tar in zip(engine.ARCHES, tars, strict=True):
             loaded = engine.docker("load", "--input", str(tar), timeout=600)
-            assert f"flotilla-agent:dev-{arch}" in loaded.stdout
+            assert engine.tag(arch) in loaded.stdout
             imported = subprocess.run(
                 ["ctr", "--address", socket, "--namespace", namespace, "images", "import",
                  "--platform", engine.PLATFORMS[arch], str(tar)],
@@ -134,7 +134,7 @@ def test_saved_images_load_into_docker_and_import_into_containerd(
             ["ctr", "--address", socket, "--namespace", namespace, "images", "ls", "--quiet"],
             capture_output=True, text=True, timeout=60, check=True,
         ).stdout.split()  # fmt: skip
-        assert sorted(listed) == sorted(f"docker.io/library/flotilla-agent:dev-{a}" for a in engine.ARCHES)
+        assert sorted(listed) == sorted(f"docker.io/library/{engine.tag(a)}" for a in engine.ARCHES)
     finally:
         for name in listed:
             subprocess.run(

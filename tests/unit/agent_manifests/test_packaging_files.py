@@ -71,6 +71,8 @@ def test_build_arguments_choose_stages_that_exist_both_by_default_and_in_the_her
         assert args[arg] in stages, arg
         assert hermetic[arg] in stages, arg
     assert args["BASE_IMAGE"] == "debian:bookworm-slim"
+    assert args["BUILD_BASE"] == "runtime"  # the venv stage: runtime plus apt, unless given a base
+    assert "--build-arg BUILD_BASE=" in IMAGE_BUILD.read_text()
     assert "syntax=" not in DOCKERFILE.read_text()  # a syntax image would be pulled from a registry
 
 
@@ -80,7 +82,7 @@ def test_final_image_is_slim_non_root_with_state_in_a_volume() -> None:
     assert re.search(r"^FROM \$\{BASE_IMAGE\} AS runtime$", DOCKERFILE.read_text(), re.MULTILINE)
     assert re.search(r"^USER 10001:10001$", stage, re.MULTILINE)
     assert re.search(r"^VOLUME /var/lib/flotilla$", stage, re.MULTILINE)
-    assert 'ENTRYPOINT ["flotilla-agent"]' in stage
+    assert 'ENTRYPOINT ["/usr/bin/tini", "--", "flotilla-agent"]' in stage  # PID 1 reaps orphans
     assert 'CMD ["run"]' in stage
     for variable in ("FLOTILLA_STATE_DIR", "HOME", "HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"):
         assert re.search(rf"\b{variable}=/var/lib/flotilla\b", stage), (
@@ -92,6 +94,8 @@ def test_final_image_is_slim_non_root_with_state_in_a_volume() -> None:
         "git",
         "openssh-client",
         "ca-certificates",
+        "gpg",
+        "tini",
     ]
     for compiler in ("gcc", "build-essential", "make ", "python3-dev"):
         assert compiler not in stage
@@ -106,7 +110,15 @@ def test_docker_build_context_leaves_out_the_venv_tests_and_git_history() -> Non
     ]
     assert rules[0] == "*", "everything is excluded first, then the build's inputs are let back in"
     allowed = {line[1:].rstrip("/") for line in rules if line.startswith("!")}
-    assert allowed == {"pyproject.toml", "README.md", "agent", "hub", "tests/image/cross-tools.sh"}
+    assert allowed == {
+        "pyproject.toml",
+        "README.md",
+        "agent",
+        "hub",
+        "tests/image/cross-tools.sh",
+        "tests/image/install-missing.sh",
+        "tests/image/dpkg-slim.cfg",
+    }
 
 
 def test_k3d_script_is_valid_bash_with_strict_mode_and_a_cleanup_trap() -> None:
