@@ -58,16 +58,14 @@ class BundleVersions:
     on_commit: dict[str, list[str]] = field(default_factory=dict)  # commit ("" none) -> sorted names
 
 
-def agent_wave(summary: ClusterSummary) -> str:
-    """The wave the cluster's agent is upgraded in ("" when its own bundle has no waves)."""
+def agent_wave(summary: ClusterSummary) -> tuple[str, int]:
+    """The wave the cluster's agent is upgraded in and its place in the order (("", 0) when the
+    agent's own bundle has no waves)."""
     facts = (summary.rollout or {}).get("bundles", {}).get(AGENT_BUNDLE)
-    return str(facts.get("wave_name") or "") if isinstance(facts, dict) else ""
-
-
-def agent_wave_number(summary: ClusterSummary) -> int:
-    facts = (summary.rollout or {}).get("bundles", {}).get(AGENT_BUNDLE)
-    number = facts.get("wave") if isinstance(facts, dict) else None
-    return number if isinstance(number, int) else 0
+    if not isinstance(facts, dict) or not facts.get("wave_name"):
+        return "", 0
+    number = facts.get("wave")
+    return str(facts["wave_name"]), number if isinstance(number, int) else 0
 
 
 def _bump_nested(
@@ -163,10 +161,11 @@ class FleetIndex:
                 (k, v, s.agent_version) for s, _ in clusters for k, v in s.labels.items()
             ).items():
                 self.agents_by_label.setdefault(key, {}).setdefault(value, Counter())[version] = n
-            for (wave, version), n in Counter((agent_wave(s), s.agent_version) for s, _ in clusters).items():
+            waves = [(agent_wave(s), s.agent_version) for s, _ in clusters]
+            for ((wave, number), version), n in Counter(waves).items():
                 if wave:
                     self.agents_by_wave.setdefault(wave, Counter())[version] = n
-            self.agent_wave_numbers.update((agent_wave(s), agent_wave_number(s)) for s, _ in clusters)
+                    self.agent_wave_numbers[wave] = number
             alike: dict[int, tuple[tuple[BundleBrief, ...], list[str]]] = {}  # clusters per shared briefs
             for s, _ in clusters:
                 shared = alike.get(id(s.bundles))
@@ -217,12 +216,12 @@ class FleetIndex:
         bump(self.agents, version, delta)
         for key, value in summary.labels.items():
             _bump_nested(self.agents_by_label, key, value, version, delta)
-        wave = agent_wave(summary)
+        wave, number = agent_wave(summary)
         if wave:
             counts = self.agents_by_wave.setdefault(wave, Counter())
             bump(counts, version, delta)
             if delta > 0:
-                self.agent_wave_numbers[wave] = agent_wave_number(summary)
+                self.agent_wave_numbers[wave] = number
             if not counts:
                 del self.agents_by_wave[wave]
                 self.agent_wave_numbers.pop(wave, None)

@@ -113,7 +113,7 @@ def _check(index: FleetIndex, model: ReadModel, fleet: dict[str, ClusterSummary]
         for v in views:
             version = v.summary.agent_version
             agents_by_region.setdefault(v.summary.labels["region"], Counter())[version] += 1
-            if wave := fleetindex.agent_wave(v.summary):
+            if wave := fleetindex.agent_wave(v.summary)[0]:
                 agents_by_wave.setdefault(wave, Counter())[version] += 1
         assert index.agents_by_label.get("region", {}) == agents_by_region
         assert index.agents_by_wave == agents_by_wave
