@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import signal
 import threading
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from hub import app
+from hub import app, store
 from hub.context import HubConfig, HubContext
 from tests.integration.hub.hubserver import InProcessHub, create_token, create_viewer, post_report
 from tests.unit.hub.factory import make_report
@@ -58,3 +60,25 @@ def test_requests_during_the_load_are_503_with_retry_after_then_served(
     finally:
         release.set()
         hub.stop()
+
+
+def test_a_load_that_fails_stops_the_hub_with_a_failure_status_and_the_reason(tmp_path: Path) -> None:
+    import sqlite3
+
+    from tests.integration.hub.hubserver import SubprocessHub
+
+    data_dir = tmp_path / "hub"
+    token = create_token(data_dir, "edge-1")
+    first = InProcessHub(data_dir).start()
+    assert post_report(first.url, make_report("edge-1", 1), token).status_code == 202
+    first.stop()
+    with sqlite3.connect(data_dir / store.DB_NAME) as conn:  # a row no hub wrote (a damaged disk)
+        conn.execute("INSERT INTO fleet_samples (at, states) VALUES (?, ?)", (time.time(), "{not json"))
+
+    hub = SubprocessHub(data_dir).start(ready=False)
+    assert hub.process is not None
+    code = hub.process.wait(timeout=60)
+    # stopped by its own SIGTERM, which uvicorn re-raises: a supervisor (systemd, the kubelet) sees a
+    # failure, never a clean exit, and the reason is in the log
+    assert code == -signal.SIGTERM
+    assert "hub_load_failed" in hub.log_path.read_text()
