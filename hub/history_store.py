@@ -15,10 +15,14 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
+import structlog
+
 from hub.database import Store
 from hub.sqlite_backend import SqliteStore
 from hub.store import transaction
 from hub.timeline import MAX_EVENTS, SAMPLE_SECONDS, WEEK, Event
+
+log = structlog.get_logger(__name__)
 
 MAX_UNSAVED = 10_000  # changes held while the store is unwritable (the oldest are dropped past it)
 
@@ -39,12 +43,14 @@ def load(store: Store, now: float) -> Stored | None:
     conn = _sqlite(store)
     if conn is None:
         return None
-    samples = [
-        (float(at), {str(k): int(v) for k, v in json.loads(states).items()})
-        for at, states in conn.execute(
-            "SELECT at, states FROM fleet_samples WHERE at > ? ORDER BY at", (now - WEEK - SAMPLE_SECONDS,)
-        )
-    ]
+    samples = []
+    for at, states in conn.execute(
+        "SELECT at, states FROM fleet_samples WHERE at > ? ORDER BY at", (now - WEEK - SAMPLE_SECONDS,)
+    ):
+        try:
+            samples.append((float(at), {str(k): int(v) for k, v in json.loads(states).items()}))
+        except (ValueError, TypeError, AttributeError) as exc:  # a damaged row costs one sample, not the hub
+            log.warning("fleet_sample_unreadable", at=at, error=str(exc)[:200])
     events = [
         Event(float(at), cluster, kind, text, state)
         for at, cluster, kind, text, state in conn.execute(
