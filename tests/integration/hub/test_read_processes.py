@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from hub.database import Database
+from hub.readworker import NICENESS
 from tests.integration.hub.conftest import BOTH_BACKENDS
 from tests.integration.hub.hubserver import SubprocessHub, create_tokens, create_viewer
 from tests.unit.hub.factory import make_report
@@ -49,6 +50,10 @@ def _alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat")
     return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _niceness(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
 def _post(hub: SubprocessHub, token: str, name: str, sequence: int, timeout: float = 5) -> httpx.Response:
@@ -93,6 +98,8 @@ def test_a_stalled_reader_process_never_delays_ingest(
     hub, tokens, viewer = started
     auth = {"Authorization": f"Bearer {viewer}"}
     reader = _reader_pid(hub)
+    assert hub.process is not None
+    assert _niceness(reader) == _niceness(hub.process.pid) + NICENESS  # short of cores, reports go first
     try:
         os.kill(reader, signal.SIGSTOP)  # as if it were stuck rendering the biggest page there is
         with pytest.raises(httpx.TimeoutException):  # reads went to the reader process...
