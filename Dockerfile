@@ -28,6 +28,7 @@ ARG BASE_IMAGE=debian:bookworm-slim
 ARG BUILD_BASE=runtime
 ARG TOOLS=tools-build
 ARG WHEELHOUSE=wheelhouse-pypi
+ARG PROJECT=project-sources
 
 # ---------------------------------------------------------------------------------------------
 # helm and sops, cross-compiled on the build machine's own architecture (no emulation needed).
@@ -49,8 +50,18 @@ FROM scratch AS wheelhouse-pypi
 FROM scratch AS wheelhouse-context
 COPY wheelhouse/ /wheelhouse/
 
+# The project: its sources (pip builds it in the venv stage), or a wheel built on the host.
+FROM scratch AS project-sources
+COPY pyproject.toml README.md /project/
+COPY agent /project/agent
+COPY hub /project/hub
+FROM scratch AS project-wheel
+COPY project/ /project/
+
 # hadolint ignore=DL3006
 FROM ${TOOLS} AS tools
+# hadolint ignore=DL3006
+FROM ${PROJECT} AS project
 # hadolint ignore=DL3006
 FROM ${WHEELHOUSE} AS wheelhouse
 
@@ -80,13 +91,17 @@ FROM ${BUILD_BASE} AS venv
 ARG TARGETARCH
 ARG TARGETVARIANT
 ARG BUILD_PACKAGES="python3-venv"
-# A C compiler only where PyPI publishes no wheel for this architecture (arm/v7).
+# A C compiler only where PyPI publishes no wheel for this architecture (arm/v7), and only when
+# pip reads PyPI: a wheelhouse has those wheels already (tests/image/cross-wheels.sh).
 ARG COMPILE_PACKAGES="gcc libc6-dev python3-dev libyaml-dev"
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 # hadolint ignore=SC2086
 RUN --mount=type=bind,source=tests/image/install-missing.sh,target=/mnt/install-missing.sh \
+    --mount=type=bind,from=wheelhouse,target=/mnt/inputs \
     packages="${BUILD_PACKAGES}" \
-    && if [ "${TARGETARCH}${TARGETVARIANT}" = armv7 ]; then packages="$packages ${COMPILE_PACKAGES}"; fi \
+    && if [ "${TARGETARCH}${TARGETVARIANT}" = armv7 ] && [ ! -d /mnt/inputs/wheelhouse ]; then \
+        packages="$packages ${COMPILE_PACKAGES}"; \
+    fi \
     && bash /mnt/install-missing.sh $packages
 WORKDIR /src
 # With a wheelhouse, pip uses nothing else (a missing wheel fails the build instead of fetching).
@@ -100,14 +115,11 @@ RUN --mount=type=bind,from=wheelhouse,target=/mnt/inputs \
     && python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
         >/tmp/requirements.txt \
     && /opt/flotilla/bin/pip install --requirement /tmp/requirements.txt
-COPY README.md ./
-COPY agent ./agent
-COPY hub ./hub
-RUN --mount=type=bind,from=wheelhouse,target=/mnt/inputs \
-    if [ -d /mnt/inputs/wheelhouse ]; then \
-        export PIP_NO_INDEX=1 PIP_FIND_LINKS=/mnt/inputs/wheelhouse; \
-    fi \
-    && /opt/flotilla/bin/pip install --no-deps . \
+# Then the project alone (a code change reruns only this): the host-built wheel, or the sources.
+RUN --mount=type=bind,from=project,source=/project,target=/mnt/project,rw \
+    set -- /mnt/project/flotilla-*.whl \
+    && if [ -f "$1" ]; then project="$1"; else project=/mnt/project; fi \
+    && /opt/flotilla/bin/pip install --no-deps "$project" \
     && /opt/flotilla/bin/pip uninstall --yes pip setuptools
 
 # ---------------------------------------------------------------------------------------------
