@@ -1,11 +1,17 @@
 """Accepted reports in PostgreSQL: group commits that several hub replicas may run at once.
 
-A batch is one transaction: lock the batch's cluster rows (in name order, so two replicas never
-deadlock), insert the reports (a (cluster, sequence) already stored is a duplicate), then move each
-cluster's current state forward. The database, not a replica's memory, decides what is current
-or late, since another replica may have stored a newer report a moment ago.
+A batch is one transaction of three round trips whatever its size (psycopg's pipeline mode, the
+rows sent as arrays): (1) lock the batch's existing cluster rows in name order (so two replicas
+never deadlock) and insert the reports, a (cluster, sequence) already stored being a duplicate;
+(2) move each cluster's current state forward with one upsert that itself only ever moves a row
+forward, and cut back the history of the clusters due; (3) commit. The database, not a replica's
+memory, decides what is current or late, since another replica may have stored a newer report a
+moment ago: the lock decides for clusters already stored, the upsert's guard for a cluster that
+two replicas create at once.
 
-What other replicas committed is read back by :func:`changes_since` (see ``hub.pg_schema``).
+What other replicas committed is read back by :func:`changes_since` (see ``hub.pg_schema``). A row
+whose state is another replica's (this batch only bumped its ``last_seen``) is marked with no
+writer, so that every replica, the one holding the newer state too, reads it again.
 """
 
 from __future__ import annotations
@@ -29,22 +35,27 @@ Conn = psycopg.Connection[tuple[Any, ...]]
 # The batch statements send their arrays in binary (%b): compressed bodies go as they are, not as
 # hex text, which halves the writer's CPU per report.
 
+_LOCK = "SELECT name, sequence FROM clusters WHERE name = ANY(%b::text[]) ORDER BY name FOR UPDATE"
 _INSERT_REPORTS = (
     "INSERT INTO reports (cluster, sequence, received_at, body, health, commit_id)"
     " SELECT * FROM unnest(%b::text[], %b::bigint[], %b::float8[], %b::bytea[], %b::text[], %b::text[])"
     " ON CONFLICT DO NOTHING RETURNING cluster, sequence"
 )
-_UPSERT_CURRENT = (
-    "INSERT INTO clusters (name, sequence, reported_at, last_seen, summary, tx, writer)"
+# Per cluster of the batch: its newest new report. The row only moves forward (a newer sequence
+# takes the state, a later time only last_seen); RETURNING gives the row's sequence afterwards.
+_UPSERT = (
+    "INSERT INTO clusters AS c (name, sequence, reported_at, last_seen, summary, tx, writer)"
     " SELECT n, s, r, l, j, pg_current_xact_id(), %b"
     " FROM unnest(%b::text[], %b::bigint[], %b::float8[], %b::float8[], %b::bytea[]) AS v(n, s, r, l, j)"
-    " ON CONFLICT (name) DO UPDATE SET sequence = excluded.sequence, reported_at = excluded.reported_at,"
-    " last_seen = greatest(clusters.last_seen, excluded.last_seen), summary = excluded.summary,"
-    " tx = excluded.tx, writer = excluded.writer"
-)
-_TOUCH = (
-    "UPDATE clusters SET last_seen = greatest(last_seen, v.l), tx = pg_current_xact_id(), writer = %b"
-    " FROM unnest(%b::text[], %b::float8[]) AS v(n, l) WHERE name = v.n AND last_seen < v.l"
+    " ON CONFLICT (name) DO UPDATE SET"
+    " sequence = greatest(c.sequence, excluded.sequence),"
+    " reported_at = CASE WHEN excluded.sequence > c.sequence"
+    " THEN excluded.reported_at ELSE c.reported_at END,"
+    " summary = CASE WHEN excluded.sequence > c.sequence THEN excluded.summary ELSE c.summary END,"
+    " last_seen = greatest(c.last_seen, excluded.last_seen), tx = excluded.tx,"
+    " writer = CASE WHEN excluded.sequence > c.sequence THEN excluded.writer ELSE '' END"
+    " WHERE excluded.sequence > c.sequence OR excluded.last_seen > c.last_seen"
+    " RETURNING name, sequence"
 )
 
 
@@ -57,23 +68,21 @@ def write_batch(
         {(i.report.cluster, i.report.sequence): i for i in reversed(batch)}.values(),
         key=lambda i: (i.report.cluster, i.report.sequence),
     )
-    with conn.transaction():
-        stored: dict[str, int] = dict(
-            conn.execute(
-                "SELECT name, sequence FROM clusters WHERE name = ANY(%s) ORDER BY name FOR UPDATE", (names,)
-            ).fetchall()
-        )
-        columns = (
-            [i.report.cluster for i in rows],
-            [i.report.sequence for i in rows],
-            [i.received_at for i in rows],
-            [pack(i.body) for i in rows],
-            [i.summary.health for i in rows],
-            [i.summary.commit for i in rows],
-        )
-        inserted = set(conn.execute(_INSERT_REPORTS, columns).fetchall())
-        outcomes: list[Outcome] = []
-        newest: dict[str, Pending] = {}
+    columns = (
+        [i.report.cluster for i in rows],
+        [i.report.sequence for i in rows],
+        [i.received_at for i in rows],
+        [pack(i.body) for i in rows],
+        [i.summary.health for i in rows],
+        [i.summary.commit for i in rows],
+    )
+    with conn.pipeline(), conn.transaction():
+        locked = conn.execute(_LOCK, (names,))
+        added = conn.execute(_INSERT_REPORTS, columns)
+        stored: dict[str, int] = dict(locked.fetchall())
+        inserted = set(added.fetchall())
+        outcomes: list[Outcome | None] = []
+        newest: dict[str, Pending] = {}  # per cluster, its newest new report of the batch
         seen: dict[str, float] = {}
         for item in batch:
             key = (item.report.cluster, item.report.sequence)
@@ -88,36 +97,72 @@ def write_batch(
                 outcomes.append(Outcome("late", None))
                 continue
             newest[name] = item
-            outcomes.append(Outcome("current", item.summary))
-        _store_current(conn, newest, seen, writer)
+            outcomes.append(None)  # current, unless the upsert finds a newer state (below)
+        late = [n for n in names if n in seen and n not in newest]  # their state stays: only last_seen
+        moved = _upsert(conn, newest, late, seen, writer)
         if prune:
-            prune_history(conn, prune, retention, max(i.received_at for i in batch) - retention.days * 86400)
-    return outcomes
+            _prune(conn, sorted(prune), retention, max(i.received_at for i in batch) - retention.days * 86400)
+    return [
+        outcome
+        if outcome is not None
+        else Outcome("current", item.summary)
+        if moved.get(item.report.cluster) == newest[item.report.cluster].report.sequence
+        else Outcome("late", None)  # another replica created the cluster with a newer report meanwhile
+        for item, outcome in zip(batch, outcomes, strict=True)
+    ]
 
 
-def _store_current(conn: Conn, newest: dict[str, Pending], seen: dict[str, float], writer: str) -> None:
+def _upsert(
+    conn: Conn, newest: dict[str, Pending], late: list[str], seen: dict[str, float], writer: str
+) -> dict[str, int]:
+    """Each cluster's row moved forward (in name order); the sequence each row has now."""
     current = sorted(newest.values(), key=lambda i: i.report.cluster)
-    if current:
-        conn.execute(
-            _UPSERT_CURRENT,
-            (
-                writer,
-                [i.report.cluster for i in current],
-                [i.report.sequence for i in current],
-                [i.received_at for i in current],
-                [seen[i.report.cluster] for i in current],
-                [i.summary_json for i in current],
-            ),
-        )
-    late = sorted(name for name in seen if name not in newest)
-    if late:
-        conn.execute(_TOUCH, (writer, late, [seen[name] for name in late]))
+    if not current and not late:
+        return {}
+    names = [i.report.cluster for i in current] + late
+    order = sorted(range(len(names)), key=names.__getitem__)
+    sequences = [i.report.sequence for i in current] + [0] * len(late)  # 0: never newer than a stored row
+    reported = [i.received_at for i in current] + [0.0] * len(late)
+    summaries = [i.summary_json for i in current] + [b""] * len(late)
+    cursor = conn.execute(
+        _UPSERT,
+        (
+            writer,
+            [names[k] for k in order],
+            [sequences[k] for k in order],
+            [reported[k] for k in order],
+            [seen[names[k]] for k in order],
+            [summaries[k] for k in order],
+        ),
+    )
+    return {str(name): int(sequence) for name, sequence in cursor.fetchall()}
 
 
-_RANKED = (
-    "(SELECT cluster, sequence, row_number() OVER (PARTITION BY cluster ORDER BY sequence DESC) AS rank"
-    " FROM reports WHERE cluster = ANY(%s)) AS old"
+# The history of each named cluster, found by walking its primary key backwards from the newest:
+# ``cut`` is the sequence of its newest report past the first %s (NULL when it has no more).
+_CUT = (
+    "(SELECT n, (SELECT sequence FROM reports WHERE cluster = n ORDER BY sequence DESC OFFSET %s LIMIT 1)"
+    " AS cut FROM unnest(%s::text[]) AS n) AS k"
 )
+_PRUNE_COUNT = f"DELETE FROM reports r USING {_CUT} WHERE r.cluster = k.n AND r.sequence <= k.cut"  # noqa: S608
+_PRUNE_AGE = (
+    "DELETE FROM reports r USING clusters c WHERE r.cluster = ANY(%s) AND c.name = r.cluster"
+    " AND r.received_at < %s AND r.sequence < c.sequence"
+)
+_PRUNE_BODIES = (
+    f"UPDATE reports r SET body = ''::bytea FROM {_CUT}"  # noqa: S608
+    " WHERE r.cluster = k.n AND r.sequence <= k.cut AND length(r.body) > 0"
+)
+
+
+def _prune(conn: Conn, names: list[str], retention: Retention, cutoff: float) -> list[psycopg.Cursor[Any]]:
+    """Send the statements that cut ``names``' history back to the retention (never the current
+    report: it is the newest); their cursors (deleted rows: the first two)."""
+    return [
+        conn.execute(_PRUNE_COUNT, (retention.reports, names)),
+        conn.execute(_PRUNE_AGE, (names, cutoff)),
+        conn.execute(_PRUNE_BODIES, (retention.bodies, names)),
+    ]
 
 
 def prune_history(conn: Conn, clusters: Iterable[str], retention: Retention, cutoff: float) -> int:
@@ -125,22 +170,8 @@ def prune_history(conn: Conn, clusters: Iterable[str], retention: Retention, cut
     names = sorted(clusters)
     if not names:
         return 0
-    deleted = conn.execute(
-        f"DELETE FROM reports r USING {_RANKED} WHERE r.cluster = old.cluster"  # noqa: S608
-        " AND r.sequence = old.sequence AND old.rank > %s",
-        (names, retention.reports),
-    ).rowcount
-    deleted += conn.execute(
-        "DELETE FROM reports r USING clusters c WHERE r.cluster = ANY(%s) AND c.name = r.cluster"
-        " AND r.received_at < %s AND r.sequence < c.sequence",
-        (names, cutoff),
-    ).rowcount
-    conn.execute(
-        f"UPDATE reports r SET body = ''::bytea FROM {_RANKED} WHERE r.cluster = old.cluster"  # noqa: S608
-        " AND r.sequence = old.sequence AND old.rank > %s AND length(r.body) > 0",
-        (names, retention.bodies),
-    )
-    return deleted
+    by_count, by_age, _ = _prune(conn, names, retention, cutoff)
+    return by_count.rowcount + by_age.rowcount
 
 
 def purge_cluster(conn: Conn, name: str) -> None:
