@@ -96,6 +96,7 @@ async def ingest(request: Request) -> Response:
         )
     summary_ = summarize(report, received_at)
     pending = Pending(report, body, received_at, summary_, summary_to_json(summary_))
+    assert ctx.writer is not None, "a reader process routes reports elsewhere (hub.app.create_app)"
     try:
         outcome = await ctx.writer.write(pending)
     except WriterClosed as exc:
