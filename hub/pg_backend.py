@@ -20,13 +20,17 @@ from hub import pg_reports, pg_schema, tokens
 from hub.contract import StatusReport
 from hub.database import CREDENTIAL_TABLES, Change, Forgotten, TokenInfo
 from hub.model import ClusterSummary, HistoryEntry
-from hub.reportstore import Outcome, Pending, Retention
+from hub.reportstore import Outcome, Pending, Retention, pack
 from hub.rollout_store import KEEP_COMMITS
 from hub.rollouts import Memory
 
 log = structlog.get_logger("hub.store")
 
 T = TypeVar("T")
+
+
+def _as_is(body: bytes) -> bytes:
+    return body
 
 
 class PgStore:
@@ -37,6 +41,7 @@ class PgStore:
         self._conn = conn
         self._closed = False
         self.replica = replica  # whose writes these are
+        self._encode = _as_is if pg_schema.compresses_bodies(conn) else pack
 
     @classmethod
     def open(cls, url: str, *, create: bool = True, replica: str = "") -> PgStore:
@@ -74,7 +79,9 @@ class PgStore:
         prune: Iterable[str],
         retention: Retention,
     ) -> list[Outcome]:
-        return self._again(lambda: pg_reports.write_batch(self.conn, batch, prune, retention, self.replica))
+        return self._again(
+            lambda: pg_reports.write_batch(self.conn, batch, prune, retention, self.replica, self._encode)
+        )
 
     def prune_history(self, clusters: Iterable[str], retention: Retention, cutoff: float) -> int:
         with self.conn.transaction():

@@ -17,7 +17,7 @@ writer, so that every replica, the one holding the newer state too, reads it aga
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import psycopg
@@ -60,9 +60,15 @@ _UPSERT = (
 
 
 def write_batch(
-    conn: Conn, batch: Sequence[Pending], prune: Iterable[str], retention: Retention, writer: str
+    conn: Conn,
+    batch: Sequence[Pending],
+    prune: Iterable[str],
+    retention: Retention,
+    writer: str,
+    encode: Callable[[bytes], bytes] = pack,
 ) -> list[Outcome]:
-    """Store a batch in one transaction and say what happened to each report (as ``hub.reportstore``)."""
+    """Store a batch in one transaction and say what happened to each report (as ``hub.reportstore``);
+    ``encode`` makes a body into what is stored (the server may compress it: ``hub.pg_schema``)."""
     names = sorted({item.report.cluster for item in batch})
     rows = sorted(
         {(i.report.cluster, i.report.sequence): i for i in reversed(batch)}.values(),
@@ -72,7 +78,7 @@ def write_batch(
         [i.report.cluster for i in rows],
         [i.report.sequence for i in rows],
         [i.received_at for i in rows],
-        [pack(i.body) for i in rows],
+        [encode(i.body) for i in rows],
         [i.summary.health for i in rows],
         [i.summary.commit for i in rows],
     )

@@ -71,10 +71,8 @@ def seed(url: str, names: list[str], shapes: list[bytes], depth: int, bodies: in
     return time.perf_counter() - started
 
 
-def postgres_cpu(server: PostgresServer) -> float:
-    """CPU seconds of the postmaster and every backend it forked (live ones, and those it reaped)."""
-    assert server.process is not None
-    root = server.process.pid
+def tree_cpu(root: int) -> float:
+    """CPU seconds of a process and its children: the live ones, and those it waited for."""
     fields = Path(f"/proc/{root}/stat").read_text().rsplit(")", 1)[1].split()
     total = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -85,6 +83,17 @@ def postgres_cpu(server: PostgresServer) -> float:
         except (FileNotFoundError, ProcessLookupError, ValueError):
             continue
     return total
+
+
+def postgres_cpu(server: PostgresServer) -> float:
+    """CPU seconds of the postmaster and every backend it forked."""
+    assert server.process is not None
+    return tree_cpu(server.process.pid)
+
+
+def hubs_cpu(hubs: list[SubprocessHub]) -> float:
+    """CPU seconds of the hub processes and their reader processes."""
+    return sum(tree_cpu(h.process.pid) for h in hubs if h.process)
 
 
 def postgres_cpu_by_kind(server: PostgresServer, url: str) -> dict[str, float]:
@@ -248,21 +257,21 @@ def run(args: argparse.Namespace) -> int:
                     for i in range(args.flood)
                 ]
                 sequence += args.flood // n + 1
-                hub_cpu = sum(cpu_seconds(h.process.pid) for h in hubs if h.process)
+                hub_cpu = hubs_cpu(hubs)
                 pg_cpu = postgres_cpu(server)
                 own_cpu = sum(os.times()[:2])
                 kinds = postgres_cpu_by_kind(server, url)
                 if statements:
                     top_statements(url, 1)
                 seconds, accepted = asyncio.run(flood_all(ports, split(jobs, replicas), args.concurrency))
-                hub_cpu = sum(cpu_seconds(h.process.pid) for h in hubs if h.process) - hub_cpu
+                hub_cpu = hubs_cpu(hubs) - hub_cpu
                 pg_cpu = postgres_cpu(server) - pg_cpu
                 own_cpu = sum(os.times()[:2]) - own_cpu
                 del jobs
                 print(
                     f"{tag} throughput: {accepted} reports in {seconds:.1f}s = "
                     f"{accepted / seconds:.0f} reports/s ({args.concurrency} connections; goal: 3000 with 2);"
-                    f" CPU per report: hubs {hub_cpu / accepted * 1000:.2f} ms,"
+                    f" CPU per report: hubs (with their reader processes) {hub_cpu / accepted * 1000:.2f} ms,"
                     f" PostgreSQL {pg_cpu / accepted * 1000:.2f} ms,"
                     f" load generator {own_cpu / accepted * 1000:.2f} ms; "
                     f"load {os.getloadavg()[0]:.1f}"
