@@ -1,13 +1,13 @@
 """Accepted reports in PostgreSQL: group commits that several hub replicas may run at once.
 
 A batch is one transaction of three round trips whatever its size (psycopg's pipeline mode, the
-rows sent as arrays): (1) lock the batch's existing cluster rows in name order (so two replicas
-never deadlock) and insert the reports, a (cluster, sequence) already stored being a duplicate;
-(2) move each cluster's current state forward with one upsert that itself only ever moves a row
-forward, and cut back the history of the clusters due; (3) commit. The database, not a replica's
-memory, decides what is current or late, since another replica may have stored a newer report a
-moment ago: the lock decides for clusters already stored, the upsert's guard for a cluster that
-two replicas create at once.
+rows sent as arrays): (1) lock every cluster row of the batch in name order with one statement,
+creating the rows of new clusters (so two replicas, or a replica and the history sweep, never
+deadlock, and a cluster two replicas create at once is decided like any other), read the locked
+rows' sequences and insert the reports, a (cluster, sequence) already stored being a duplicate;
+(2) move each cluster's current state forward and cut back the history of the clusters due;
+(3) commit. The database, not a replica's memory, decides what is current or late, since another
+replica may have stored a newer report a moment ago.
 
 What other replicas committed is read back by :func:`changes_since` (see ``hub.pg_schema``). A row
 whose state is another replica's (this batch only bumped its ``last_seen``) is marked with no
@@ -35,28 +35,30 @@ Conn = psycopg.Connection[tuple[Any, ...]]
 # The batch statements send their arrays in binary (%b): compressed bodies go as they are, not as
 # hex text, which halves the writer's CPU per report.
 
-_LOCK = "SELECT name, sequence FROM clusters WHERE name = ANY(%b::text[]) ORDER BY name FOR UPDATE"
+# Locks the rows in the order given (the conflict action locks a row even where its WHERE is
+# false); a new cluster gets an empty placeholder row, which step (2) fills before anyone sees it.
+_LOCK = (
+    "INSERT INTO clusters AS c (name, sequence, reported_at, last_seen, summary, writer)"
+    " SELECT n, 0, 0, 0, '', %b FROM unnest(%b::text[]) AS n"
+    " ON CONFLICT (name) DO UPDATE SET sequence = c.sequence WHERE false"
+)
+_LOCKED = "SELECT name, sequence FROM clusters WHERE name = ANY(%b::text[]) AND summary <> ''"
 _INSERT_REPORTS = (
     "INSERT INTO reports (cluster, sequence, received_at, body, health, commit_id)"
     " SELECT * FROM unnest(%b::text[], %b::bigint[], %b::float8[], %b::bytea[], %b::text[], %b::text[])"
     " ON CONFLICT DO NOTHING RETURNING cluster, sequence"
 )
-# Per cluster of the batch: its newest new report. The row only moves forward (a newer sequence
-# takes the state, a later time only last_seen); RETURNING gives the row's sequence afterwards.
-_UPSERT = (
-    "INSERT INTO clusters AS c (name, sequence, reported_at, last_seen, summary, tx, writer)"
-    " SELECT n, s, r, l, j, pg_current_xact_id(), %b"
+_CURRENT = (
+    "UPDATE clusters SET sequence = v.s, reported_at = v.r, last_seen = greatest(last_seen, v.l),"
+    " summary = v.j, tx = pg_current_xact_id(), writer = %b"
     " FROM unnest(%b::text[], %b::bigint[], %b::float8[], %b::float8[], %b::bytea[]) AS v(n, s, r, l, j)"
-    " ON CONFLICT (name) DO UPDATE SET"
-    " sequence = greatest(c.sequence, excluded.sequence),"
-    " reported_at = CASE WHEN excluded.sequence > c.sequence"
-    " THEN excluded.reported_at ELSE c.reported_at END,"
-    " summary = CASE WHEN excluded.sequence > c.sequence THEN excluded.summary ELSE c.summary END,"
-    " last_seen = greatest(c.last_seen, excluded.last_seen), tx = excluded.tx,"
-    " writer = CASE WHEN excluded.sequence > c.sequence THEN excluded.writer ELSE '' END"
-    " WHERE excluded.sequence > c.sequence OR excluded.last_seen > c.last_seen"
-    " RETURNING name, sequence"
+    " WHERE name = v.n"
 )
+_TOUCH = (
+    "UPDATE clusters SET last_seen = v.l, tx = pg_current_xact_id(), writer = ''"
+    " FROM unnest(%b::text[], %b::float8[]) AS v(n, l) WHERE name = v.n AND last_seen < v.l"
+)
+_UNUSED = "DELETE FROM clusters WHERE name = ANY(%b::text[]) AND summary = ''"
 
 
 def write_batch(
@@ -83,12 +85,13 @@ def write_batch(
         [i.summary.commit for i in rows],
     )
     with conn.pipeline(), conn.transaction():
-        locked = conn.execute(_LOCK, (names,))
+        conn.execute(_LOCK, (writer, names))
+        locked = conn.execute(_LOCKED, (names,))
         added = conn.execute(_INSERT_REPORTS, columns)
         stored: dict[str, int] = dict(locked.fetchall())
         inserted = set(added.fetchall())
-        outcomes: list[Outcome | None] = []
-        newest: dict[str, Pending] = {}  # per cluster, its newest new report of the batch
+        outcomes: list[Outcome] = []
+        newest: dict[str, Pending] = {}
         seen: dict[str, float] = {}
         for item in batch:
             key = (item.report.cluster, item.report.sequence)
@@ -103,45 +106,40 @@ def write_batch(
                 outcomes.append(Outcome("late", None))
                 continue
             newest[name] = item
-            outcomes.append(None)  # current, unless the upsert finds a newer state (below)
-        late = [n for n in names if n in seen and n not in newest]  # their state stays: only last_seen
-        moved = _upsert(conn, newest, late, seen, writer)
+            outcomes.append(Outcome("current", item.summary))
+        _store_current(conn, names, stored, newest, seen, writer)
         if prune:
             _prune(conn, sorted(prune), retention, max(i.received_at for i in batch) - retention.days * 86400)
-    return [
-        outcome
-        if outcome is not None
-        else Outcome("current", item.summary)
-        if moved.get(item.report.cluster) == newest[item.report.cluster].report.sequence
-        else Outcome("late", None)  # another replica created the cluster with a newer report meanwhile
-        for item, outcome in zip(batch, outcomes, strict=True)
-    ]
+    return outcomes
 
 
-def _upsert(
-    conn: Conn, newest: dict[str, Pending], late: list[str], seen: dict[str, float], writer: str
-) -> dict[str, int]:
-    """Each cluster's row moved forward (in name order); the sequence each row has now."""
-    current = sorted(newest.values(), key=lambda i: i.report.cluster)
-    if not current and not late:
-        return {}
-    names = [i.report.cluster for i in current] + late
-    order = sorted(range(len(names)), key=names.__getitem__)
-    sequences = [i.report.sequence for i in current] + [0] * len(late)  # 0: never newer than a stored row
-    reported = [i.received_at for i in current] + [0.0] * len(late)
-    summaries = [i.summary_json for i in current] + [b""] * len(late)
-    cursor = conn.execute(
-        _UPSERT,
-        (
-            writer,
-            [names[k] for k in order],
-            [sequences[k] for k in order],
-            [reported[k] for k in order],
-            [seen[names[k]] for k in order],
-            [summaries[k] for k in order],
-        ),
-    )
-    return {str(name): int(sequence) for name, sequence in cursor.fetchall()}
+def _store_current(
+    conn: Conn,
+    names: list[str],
+    stored: dict[str, int],
+    newest: dict[str, Pending],
+    seen: dict[str, float],
+    writer: str,
+) -> None:
+    current = [newest[n] for n in names if n in newest]
+    if current:
+        conn.execute(
+            _CURRENT,
+            (
+                writer,
+                [i.report.cluster for i in current],
+                [i.report.sequence for i in current],
+                [i.received_at for i in current],
+                [seen[i.report.cluster] for i in current],
+                [i.summary_json for i in current],
+            ),
+        )
+    late = [n for n in names if n in seen and n not in newest]
+    if late:
+        conn.execute(_TOUCH, (late, [seen[n] for n in late]))
+    unused = [n for n in names if n not in stored and n not in newest]  # no new report of a new cluster
+    if unused:
+        conn.execute(_UNUSED, (unused,))
 
 
 # The history of each named cluster, found by walking its primary key backwards from the newest:
@@ -176,6 +174,9 @@ def prune_history(conn: Conn, clusters: Iterable[str], retention: Retention, cut
     names = sorted(clusters)
     if not names:
         return 0
+    # the clusters' rows first, in name order as a batch locks them: the sweep and a batch of
+    # another replica never wait for each other's history rows in opposite orders
+    conn.execute("SELECT 1 FROM clusters WHERE name = ANY(%s) ORDER BY name FOR UPDATE", (names,))
     by_count, by_age, _ = _prune(conn, names, retention, cutoff)
     return by_count.rowcount + by_age.rowcount
 

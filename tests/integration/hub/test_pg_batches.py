@@ -127,7 +127,7 @@ def _waiting_for_a_lock(url: str) -> bool:
 def test_two_replicas_writing_the_same_clusters_at_once_never_deadlock_and_the_newest_wins(
     stores: tuple[PgStore, PgStore], url: str
 ) -> None:
-    names = [f"edge-{i:03d}" for i in range(40)]
+    names = [f"edge-{i:03d}" for i in range(40)]  # new ones appear throughout (the groups are shuffled)
     plans: list[list[list[Pending]]] = []
     for parity, seed in ((0, 1), (1, 2)):  # A sends the even sequences, B the odd ones
         rng = random.Random(seed)
@@ -150,13 +150,28 @@ def test_two_replicas_writing_the_same_clusters_at_once_never_deadlock_and_the_n
         except BaseException as exc:  # a deadlock would surface here
             errors.append(exc)
 
+    done = threading.Event()
+
+    def sweep(store: PgStore) -> None:  # a replica's history sweep over the same clusters meanwhile
+        try:
+            while not done.is_set():
+                store.prune_history(names, Retention(), 0.0)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            store.close()
+
     threads = [
         threading.Thread(target=run, args=(s, p, o)) for s, p, o in zip(stores, plans, outcomes, strict=True)
     ]
+    sweeper = threading.Thread(target=sweep, args=(PgStore.open(url, replica="c"),))
+    sweeper.start()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
+    done.set()
+    sweeper.join(timeout=60)
     assert not errors, errors
     results = [(p, o) for side in outcomes for p, o in side]
     assert len(results) == 40 * 30
