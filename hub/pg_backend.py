@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import psycopg
 import structlog
 
-from hub import pg_reports, pg_schema, tokens
+from hub import pg_history, pg_reports, pg_schema, tokens
 from hub.contract import StatusReport
 from hub.database import CREDENTIAL_TABLES, Change, Forgotten, TokenInfo
 from hub.model import ClusterSummary, HistoryEntry
@@ -42,6 +42,7 @@ class PgStore:
         self._closed = False
         self.replica = replica  # whose writes these are
         self._encode = _as_is if pg_schema.compresses_bodies(conn) else pack
+        self._history_conn: pg_reports.Conn | None = None  # the connection holding the history lock
 
     @classmethod
     def open(cls, url: str, *, create: bool = True, replica: str = "") -> PgStore:
@@ -54,6 +55,14 @@ class PgStore:
         if self._conn.broken and not self._closed:
             self._conn = pg_schema.connect(self._url, create=False)
         return self._conn
+
+    def saves_history(self) -> bool:
+        """True if this replica writes the fleet's history down (``hub.pg_history``): it holds the
+        lock on this connection, or takes it now that it is free (a new connection lost it)."""
+        conn = self.conn
+        if self._history_conn is not conn:
+            self._history_conn = conn if pg_history.holds_lock(conn) else None
+        return self._history_conn is conn
 
     def close(self) -> None:
         self._closed = True

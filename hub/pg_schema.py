@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import psycopg
 
+from hub import pg_history
 from hub.database import StoreError
 
 MIGRATION_LOCK = 0x466C6F74  # pg_advisory_xact_lock key of the hub's migrations ("Flot")
@@ -84,6 +85,8 @@ MIGRATIONS: tuple[str | Callable[[Conn], None], ...] = (
     );
     """,
     _bodies_by_server,
+    # 4: the fleet's history and first sightings of errors (hub.pg_history), as SQLite's version 3
+    pg_history.TABLES,
 )
 
 
