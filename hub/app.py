@@ -243,6 +243,7 @@ def create_app(config: HubConfig, role: Role | None = None) -> Starlette:
     ]
     middleware = [Middleware(SecurityHeaders), Middleware(Warmup, loading=loading), Middleware(ETags)]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    app.state.loading = loading  # hub.serving starts the reader processes once this process is loaded
     if isinstance(role, Reading):
         app.add_middleware(CatchUp, owner=app)
     return app
