@@ -22,12 +22,18 @@ class Credentials:
         self._conn = conn  # its own connection: no other reader waits behind a reload
         self._lock = threading.Lock()
         self._known: dict[str, dict[str, tuple[str, str]]] = {kind: {} for kind in _KINDS}
+        self._mark: object = None
         self.reload()
 
     def reload(self) -> None:
+        """Read the tokens again, unless the store says none changed since the last reload."""
         with self._lock:
+            mark = self._conn.tokens_mark()  # before the rows: a change meanwhile is seen next time
+            if mark is not None and mark == self._mark:
+                return
             fresh = {kind: self._conn.all_tokens(kind) for kind in _KINDS}
         self._known = fresh  # one reference swap: readers see the old or the new table, never a mix
+        self._mark = mark
 
     def owner(self, kind: str, token: str) -> str | None:
         """The cluster or viewer ``token`` belongs to, or None."""

@@ -115,6 +115,9 @@ class SqliteStore:
     def all_tokens(self, kind: str) -> dict[str, tuple[str, str]]:
         return store.all_tokens(self.conn, kind)
 
+    def tokens_mark(self) -> object:
+        return None  # one process, a local file: the reload is cheap enough
+
     def lookup_token(self, kind: str, token_id: str) -> tuple[str, str] | None:
         return store.lookup_token(self.conn, kind, token_id)
 
