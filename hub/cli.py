@@ -291,10 +291,6 @@ def _serve(args: argparse.Namespace) -> int:
     from hub.readproc import ReaderProcess, settings_message
     from hub.readsync import CommitCounter
 
-    logs.configure()
-    # The event loop releases the GIL on every socket call; with the default 5 ms switch interval it
-    # can then wait that long behind the writer thread. 1 ms keeps ingest latency low.
-    sys.setswitchinterval(0.001)
     database = _database(args)
     try:
         thresholds = Thresholds(args.stale_after_intervals, args.offline_after_intervals)
@@ -307,6 +303,10 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"flotilla-hub: {exc}", file=sys.stderr)
         return 2
+    logs.configure()  # only for a hub that will run: a refused command line changes no process state
+    # The event loop releases the GIL on every socket call; with the default 5 ms switch interval it
+    # can then wait that long behind the writer thread. 1 ms keeps ingest latency low.
+    sys.setswitchinterval(0.001)
     config = HubConfig(
         data_dir=database.data_dir or Path(),
         database_url=database.url,
