@@ -18,7 +18,7 @@ import structlog
 
 from hub import pg_reports, pg_schema, tokens
 from hub.contract import StatusReport
-from hub.database import CREDENTIAL_TABLES, Change, Forgotten, TokenInfo
+from hub.database import ACCESS_MARK_SQL, CREDENTIAL_TABLES, Change, Forgotten, TokenInfo
 from hub.model import ClusterSummary, HistoryEntry
 from hub.reportstore import Outcome, Pending, Retention
 from hub.rollout_store import KEEP_COMMITS
@@ -145,6 +145,10 @@ class PgStore:
         sql = f"SELECT token_id, {column}, digest FROM {table}".encode()  # noqa: S608
         rows = self._again(lambda: self.conn.execute(sql).fetchall())
         return {str(token_id): (str(owner), str(digest)) for token_id, owner, digest in rows}
+
+    def token_mark(self) -> tuple[object, ...]:
+        row = self._again(lambda: self.conn.execute(ACCESS_MARK_SQL.encode()).fetchone())
+        return tuple(row or ())
 
     def lookup_token(self, kind: str, token_id: str) -> tuple[str, str] | None:
         table, column = CREDENTIAL_TABLES[kind]
