@@ -11,13 +11,14 @@ from pathlib import Path
 from hub import __version__
 from hub.contract import ContractError, check_cluster_name
 from hub.database import URL_ENV, Database, StoreError, from_options
-from hub.limits import add_limit_arguments, limits_from, server_options
+from hub.limits import add_limit_arguments, limits_from
 from hub.options import numeric
 from hub.readcache import DEFAULT_MAX_AGE
 from hub.reportstore import Retention
 from hub.rollout_book import DEFAULT_VIEW_SECONDS
 
 DEFAULT_RETENTION = Retention()
+DEFAULT_READ_PROCESSES = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
         "SECONDS",
         "how long one evaluation of a staged rollout (it walks the rollout's clusters) answers gate "
         "questions and pages (0: every one evaluates afresh)",
+    )
+    numeric(
+        serve,
+        "--read-processes",
+        DEFAULT_READ_PROCESSES,
+        "N",
+        "processes that serve the page and the read API, so people reading never slow agents "
+        "reporting (0: this process serves everything)",
     )
     add_limit_arguments(serve)
     serve.set_defaults(handler=_serve)
@@ -275,12 +284,12 @@ def _forget(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from hub import logs
-    from hub.app import create_app
+    from hub import logs, serving
+    from hub.app import Writing, create_app
     from hub.connectivity import Thresholds
     from hub.context import HubConfig
+    from hub.readproc import ReaderProcess, settings_message
+    from hub.readsync import CommitCounter
 
     logs.configure()
     # The event loop releases the GIL on every socket call; with the default 5 ms switch interval it
@@ -291,6 +300,8 @@ def _serve(args: argparse.Namespace) -> int:
         thresholds = Thresholds(args.stale_after_intervals, args.offline_after_intervals)
         retention = Retention(args.history_reports, args.history_days, args.history_bodies)
         limits = limits_from(args)
+        if args.read_processes < 0:
+            raise ValueError("--read-processes must be 0 or more")
     except ValueError as exc:
         print(f"flotilla-hub: {exc}", file=sys.stderr)
         return 2
@@ -304,7 +315,13 @@ def _serve(args: argparse.Namespace) -> int:
         read_cache_seconds=args.read_cache_seconds,
         rollout_view_seconds=args.rollout_view_seconds,
     )
-    uvicorn.run(create_app(config), host=args.host, port=args.port, **server_options(limits))
+    counter = CommitCounter() if args.read_processes else None
+    readers = []
+    if counter is not None:
+        for index in range(1, args.read_processes + 1):
+            name = f"reader-{index}"
+            readers.append(ReaderProcess(name, settings_message(config, limits, name), counter))
+    serving.run(create_app(config, Writing(counter)), args.host, args.port, limits, readers)
     return 0
 
 

@@ -18,6 +18,7 @@ from hub.maintenance import Maintenance
 from hub.metrics import Metrics
 from hub.readcache import DEFAULT_MAX_AGE, ReadCache
 from hub.readmodel import ReadModel
+from hub.readsync import Follower
 from hub.reportstore import Retention
 from hub.rollout_book import DEFAULT_VIEW_SECONDS, RolloutBook
 from hub.rollout_index import RolloutIndex
@@ -75,7 +76,7 @@ class ReadConnections:
 class HubContext:
     config: HubConfig
     model: ReadModel
-    writer: ReportWriter
+    writer: ReportWriter | None  # None in a reader process (hub.readworker), which only reads
     metrics: Metrics
     credentials: Credentials
     maintenance: Maintenance
@@ -84,6 +85,7 @@ class HubContext:
     read_cache: ReadCache
     rollouts: RolloutBook
     rollout_index: RolloutIndex
+    follower: Follower | None = None  # a reader process's way of staying current (hub.readsync)
 
     def now(self) -> float:
         return self.config.clock()

@@ -137,6 +137,7 @@ async def _ingest(ctx: HubContext, scope: Scope, receive: Receive) -> tuple[Stat
         )
     summary = summarize(report, received_at)
     pending = Pending(report, body, received_at, summary, summary_to_json(summary))
+    assert ctx.writer is not None, "a reader process routes reports elsewhere (hub.app.create_app)"
     try:
         return report, await ctx.writer.write(pending)
     except WriterClosed as exc:

@@ -28,12 +28,12 @@ from typing import Any
 from hub import ratelog
 from hub.options import numeric
 
-_SHED = (
+SHED_RESPONSE = (
     b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n"
     b"connection: close\r\ncontent-length: 59\r\n\r\n"
     b'{"error":"the hub is at its connection limit; retry soon"}\n'
 )
-_TIMEOUT = (
+TIMEOUT_RESPONSE = (
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
     b"content-length: 49\r\n\r\n"
     b'{"error":"request headers did not arrive in time"}'
@@ -116,7 +116,7 @@ def guarded_protocol(limits: Limits) -> type[asyncio.Protocol]:
             if len(self.connections) >= limits.max_connections and not _make_room(self.connections):
                 self._shed = True
                 self.transport = transport
-                transport.write(_SHED)
+                transport.write(SHED_RESPONSE)
                 transport.close()
                 ratelog.event("connection_shed", open=len(self.connections), limit=limits.max_connections)
                 return
@@ -157,7 +157,7 @@ def guarded_protocol(limits: Limits) -> type[asyncio.Protocol]:
             self._header_timer = None
             if not self.transport.is_closing() and not self.busy():
                 ratelog.event("request_headers_timeout", seconds=limits.header_seconds)
-                self.transport.write(_TIMEOUT)
+                self.transport.write(TIMEOUT_RESPONSE)
                 self.transport.close()
 
     def _make_room(connections: set[Any]) -> bool:

@@ -21,9 +21,16 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(event)
 
 
-def configure(level: int = logging.INFO) -> None:
+def configure(level: int = logging.INFO, process: str | None = None) -> None:
+    """``process`` names a reader process in each of its events (the main process has none)."""
+
+    def name_process(_: object, __: str, event: structlog.typing.EventDict) -> structlog.typing.EventDict:
+        event.setdefault("process", process)
+        return event
+
     structlog.configure(
         processors=[
+            *([name_process] if process else []),
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.JSONRenderer(),

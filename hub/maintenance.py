@@ -72,7 +72,7 @@ class ForgetWatch:
 
     LOOK_BACK = 1000
 
-    def __init__(self, conn: Store, forget: Callable[[str], None]) -> None:
+    def __init__(self, conn: Store, forget: Callable[[str], object]) -> None:
         self._conn = conn
         self._forget = forget
         self._last = conn.last_forgotten_id()  # forgets before this start are already applied

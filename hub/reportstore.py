@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 import structlog
 
 from hub.contract import ContractError, StatusReport, parse_report
+from hub.database import Change
 from hub.model import ClusterSummary, HistoryEntry, summarize, summary_from_json
 from hub.store import transaction
 
@@ -70,12 +71,14 @@ def write_batch(
     current: dict[str, ClusterSummary],
     prune: Iterable[str] = (),
     retention: Retention | None = None,
+    stamp: int = 0,
 ) -> list[Outcome]:
     """Store a batch in one transaction (group commit) and say what happened to each report.
 
     ``current`` maps cluster names to their current summaries; it is read, not modified: the
     caller applies the outcomes once the transaction has committed. The history of the clusters in
-    ``prune`` is cut back to the retention.
+    ``prune`` is cut back to the retention. Every cluster row the batch changes gets ``stamp``
+    (increasing per batch), which is how a reader process finds what changed (:func:`changed_since`).
     """
     retention = retention or Retention()
     outcomes: list[Outcome] = []
@@ -83,7 +86,7 @@ def write_batch(
     with transaction(conn):
         for item in batch:
             name = item.report.cluster
-            outcomes.append(_write_one(conn, item, newest.get(name) or current.get(name)))
+            outcomes.append(_write_one(conn, item, newest.get(name) or current.get(name), stamp))
             last = outcomes[-1].summary
             if last is not None:
                 newest[last.name] = last
@@ -93,7 +96,9 @@ def write_batch(
     return outcomes
 
 
-def _write_one(conn: sqlite3.Connection, item: Pending, current: ClusterSummary | None) -> Outcome:
+def _write_one(
+    conn: sqlite3.Connection, item: Pending, current: ClusterSummary | None, stamp: int
+) -> Outcome:
     report = item.report
     inserted = conn.execute(
         "INSERT OR IGNORE INTO reports (cluster, sequence, received_at, body, health, commit_id)"
@@ -111,15 +116,17 @@ def _write_one(conn: sqlite3.Connection, item: Pending, current: ClusterSummary 
         return Outcome("duplicate", None)
     if current is not None and report.sequence < current.sequence:
         conn.execute(
-            "UPDATE clusters SET last_seen = max(last_seen, ?) WHERE name = ?",
-            (item.received_at, report.cluster),
+            "UPDATE clusters SET last_seen = max(last_seen, ?), changed = ? WHERE name = ?",
+            (item.received_at, stamp, report.cluster),
         )
         return Outcome("late", None)
     conn.execute(
-        "INSERT INTO clusters (name, sequence, reported_at, last_seen, summary) VALUES (?, ?, ?, ?, ?)"
+        "INSERT INTO clusters (name, sequence, reported_at, last_seen, summary, changed)"
+        " VALUES (?, ?, ?, ?, ?, ?)"
         " ON CONFLICT(name) DO UPDATE SET sequence = excluded.sequence, reported_at = excluded.reported_at,"
-        " last_seen = max(last_seen, excluded.last_seen), summary = excluded.summary",
-        (report.cluster, report.sequence, item.received_at, item.received_at, item.summary_json),
+        " last_seen = max(last_seen, excluded.last_seen), summary = excluded.summary,"
+        " changed = excluded.changed",
+        (report.cluster, report.sequence, item.received_at, item.received_at, item.summary_json, stamp),
     )
     return Outcome("current", item.summary)
 
@@ -203,6 +210,25 @@ def history(conn: sqlite3.Connection, cluster: str, limit: int = 100) -> list[Hi
         (cluster, limit),
     )
     return [HistoryEntry(int(seq), float(at), health, commit) for seq, at, health, commit in rows]
+
+
+def last_stamp(conn: sqlite3.Connection) -> int:
+    """The highest change stamp stored (0 for a database no batch has changed yet)."""
+    return int(conn.execute("SELECT coalesce(max(changed), 0) FROM clusters").fetchone()[0])
+
+
+def changed_since(conn: sqlite3.Connection, stamp: int) -> tuple[list[Change], int]:
+    """The cluster rows changed by batches after ``stamp``, and the stamp to ask from next time.
+
+    One writer stamps its batches in commit order and a read sees whole transactions, so asking
+    from the highest stamp seen never misses a row."""
+    rows = conn.execute(
+        "SELECT name, sequence, reported_at, last_seen, summary, changed FROM clusters"
+        " WHERE changed > ? ORDER BY changed",
+        (stamp,),
+    ).fetchall()
+    changes = [Change(name, seq, at, seen, summary or b"") for name, seq, at, seen, summary, _ in rows]
+    return changes, max([stamp, *(row[5] for row in rows)])
 
 
 def count_reports(conn: sqlite3.Connection) -> int:

@@ -1,8 +1,8 @@
 """The SQLite backend of :class:`hub.database.Store`: one WAL connection, the SQL in ``hub.store``,
 ``hub.reportstore`` and ``hub.rollout_store``.
 
-One hub process owns a SQLite database (no replicas), so :meth:`SqliteStore.changes_since` never
-has anything to report.
+One hub process writes a SQLite database (no replicas); :meth:`SqliteStore.changes_since` is how
+its reader processes (:mod:`hub.readsync`) follow what that writer commits.
 """
 
 from __future__ import annotations
@@ -29,17 +29,18 @@ TRUNCATE_RETRY_SECONDS = 2.0  # after a WAL truncation found a reader in the way
 class SqliteStore:
     shared = False
 
-    def __init__(self, conn: sqlite3.Connection, data_dir: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, data_dir: Path, *, writer: bool = False) -> None:
         self.conn = conn
         self._data_dir = data_dir
         self._next_truncate = 0.0
+        self._stamp = reportstore.last_stamp(conn) if writer else 0  # the last batch's change stamp
 
     @classmethod
     def open(cls, data_dir: Path, *, create: bool = True, writer: bool = False) -> SqliteStore:
         conn = store.connect(data_dir, create=create, autocheckpoint=not writer)
         rollout_store.ensure_schema(conn)
         prune_allowances.ensure(conn)
-        return cls(conn, data_dir)
+        return cls(conn, data_dir, writer=writer)
 
     def close(self) -> None:
         self.conn.close()
@@ -51,7 +52,8 @@ class SqliteStore:
         prune: Iterable[str],
         retention: Retention,
     ) -> list[Outcome]:
-        return reportstore.write_batch(self.conn, batch, current, prune, retention)
+        self._stamp += 1  # a failed batch leaves a gap, which readers do not mind
+        return reportstore.write_batch(self.conn, batch, current, prune, retention, self._stamp)
 
     def prune_history(self, clusters: Iterable[str], retention: Retention, cutoff: float) -> int:
         with store.transaction(self.conn):
@@ -95,7 +97,11 @@ class SqliteStore:
         return sum(p.stat().st_size for p in self._data_dir.glob(f"{store.DB_NAME}*") if p.is_file())
 
     def changes_since(self, mark: object, me: str) -> tuple[list[Change], object]:
-        return [], mark
+        """What the writer committed after ``mark`` (None: nothing, just the mark to start from)."""
+        if mark is None:
+            return [], reportstore.last_stamp(self.conn)
+        assert isinstance(mark, int)
+        return reportstore.changed_since(self.conn, mark)
 
     def create_tokens(self, kind: str, owners: Iterable[str]) -> dict[str, str]:
         return store.create_tokens(self.conn, kind, owners)

@@ -61,6 +61,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE error_signatures (signature TEXT PRIMARY KEY, first_seen REAL NOT NULL);
     """,
+    # 4: a change stamp on each cluster row (the writer's group number), so the hub's reader
+    # processes follow what the writer commits (hub.readsync) with one indexed query.
+    """
+    ALTER TABLE clusters ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX clusters_changed ON clusters(changed);
+    """,
 )
 
 

@@ -61,6 +61,7 @@ class ReportWriter:
         retention: Retention | None = None,
         max_batch: int = 500,
         journal: Journal | None = None,
+        on_commit: Callable[[], None] | None = None,
     ) -> None:
         self._conn = conn
         self._model = model
@@ -68,6 +69,7 @@ class ReportWriter:
         self._retention = retention or Retention()
         self._max_batch = max_batch
         self._journal = journal  # the fleet's history and error sightings, saved between groups
+        self._on_commit = on_commit  # after each commit, before any report in it is acknowledged
         self._queue: queue.Queue[_Job | _Task | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="hub-writer", daemon=True)
         self._closed = False
@@ -179,6 +181,8 @@ class ReportWriter:
                 job.loop.call_soon_threadsafe(_fail, job.future, exc)
             return
         self.batches += 1
+        if self._on_commit is not None:
+            self._on_commit()
         now = self._clock()
         resolutions: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Outcome], Outcome]]] = {}
         for job, outcome in zip(jobs, outcomes, strict=True):

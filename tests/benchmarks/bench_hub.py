@@ -97,6 +97,12 @@ def rss_mib(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
+def children(pid: int) -> list[int]:
+    """The hub's reader processes (its child processes)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
 def storage_mib(data_dir: Path) -> tuple[float, float]:
     db = (data_dir / store.DB_NAME).stat().st_size / 2**20
     return db, store.wal_bytes(data_dir) / 2**20
@@ -173,6 +179,9 @@ def arguments() -> argparse.ArgumentParser:
     parser.add_argument("--rate", type=float, default=300.0)
     parser.add_argument("--paced-seconds", type=float, default=20.0)
     parser.add_argument("--readers", type=int, default=20)
+    parser.add_argument(
+        "--read-processes", type=int, default=None, help="the hub's --read-processes (default: the hub's own)"
+    )
     return parser
 
 
@@ -208,7 +217,8 @@ def main() -> int:
         seconds = seed(data_dir, names, shapes, args.history, Retention().bodies)
         db, wal = storage_mib(data_dir)
         print(f"seeded {n} clusters x {args.history} stored reports in {seconds:.0f}s: {db:.0f} MiB")
-        hub = SubprocessHub(data_dir)
+        extra = () if args.read_processes is None else ("--read-processes", str(args.read_processes))
+        hub = SubprocessHub(data_dir, extra_args=extra)
         port_open, healthy, page, cpu = start_timed(hub, viewer, n)
         print(
             f"start-up with that history: port answering (503 while loading) {port_open:.1f}s,"
@@ -227,14 +237,18 @@ def main() -> int:
                     )
                 )
             sequence += args.flood // n + 1
+            readers = children(hub.process.pid)
             cpu_before = cpu_seconds(hub.process.pid)
+            reader_before = sum(cpu_seconds(pid) for pid in readers)
             seconds, accepted = asyncio.run(hubload.flood(hub.port, jobs, args.concurrency))
             cpu_used = cpu_seconds(hub.process.pid) - cpu_before
+            reader_used = sum(cpu_seconds(pid) for pid in readers) - reader_before
             print(
                 f"throughput: {accepted} reports in {seconds:.1f}s = {accepted / seconds:.0f} reports/s "
                 f"({args.concurrency} connections; target >= 2000); "
                 f"hub CPU {cpu_used / accepted * 1000:.2f} ms "
-                f"per report; load {os.getloadavg()[0]:.1f}"
+                f"per report (+ {reader_used / accepted * 1000:.2f} ms in {len(readers)} reader processes "
+                f"following); load {os.getloadavg()[0]:.1f}"
             )
             del jobs
             count = int(args.rate * args.paced_seconds)
@@ -263,15 +277,23 @@ def main() -> int:
                     for k, i in enumerate(picked)
                 ]
 
+            cpu_before = cpu_seconds(hub.process.pid)
             alone = asyncio.run(hubload.paced(hub.port, paced_jobs(), args.rate, 64))
+            alone_cpu = (cpu_seconds(hub.process.pid) - cpu_before) / args.paced_seconds
             sequence += count
+            cpu_before = cpu_seconds(hub.process.pid)
             half = args.readers // 2
             with_readers, reads = asyncio.run(
                 paced_with_readers(
                     hub.port, paced_jobs(), args.rate, viewer, page_paths + api_paths, args.readers
                 )
             )
+            read_cpu = (cpu_seconds(hub.process.pid) - cpu_before) / args.paced_seconds
             sequence += count
+            print(
+                f"main process CPU: {alone_cpu * 100:.0f}% of a core at {args.rate:.0f}/s alone, "
+                f"{read_cpu * 100:.0f}% with readers; load {os.getloadavg()[0]:.1f}"
+            )
             p99_alone, p99_read = (
                 hubload.percentile(alone, 0.99) * 1000,
                 hubload.percentile(with_readers, 0.99) * 1000,
@@ -297,7 +319,10 @@ def main() -> int:
                     f"GET {path}: {first * 1000:.1f} ms computed, {again * 1000:.1f} ms again, {size} bytes"
                 )
             rss, peak = rss_mib(hub.process.pid)
-            print(f"hub RSS: {rss:.0f} MiB now, {peak:.0f} MiB peak (target <= 300 MiB)")
+            print(f"hub RSS: {rss:.0f} MiB now, {peak:.0f} MiB peak (target <= 300 MiB per process)")
+            for child in children(hub.process.pid):
+                rss, peak = rss_mib(child)
+                print(f"  reader process {child}: RSS {rss:.0f} MiB now, {peak:.0f} MiB peak")
             db, wal = storage_mib(data_dir)
             print(
                 f"storage: database {db:.0f} MiB + WAL {wal:.0f} MiB = "

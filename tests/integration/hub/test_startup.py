@@ -28,9 +28,9 @@ def test_requests_during_the_load_are_503_with_retry_after_then_served(
     release = threading.Event()
     real_open = app.open_context
 
-    def slow_open(config: HubConfig) -> HubContext:
+    def slow_open(config: HubConfig, role: app.Role | None = None) -> HubContext:
         assert release.wait(30), "the test never released the load"
-        return real_open(config)
+        return real_open(config, role)
 
     monkeypatch.setattr(app, "open_context", slow_open)
     hub = InProcessHub(data_dir).start(ready=False)
