@@ -44,7 +44,9 @@ from hub.contract import (
     ResourceStatus,
     SourceStatus,
     StatusReport,
+    cluster_health,
 )
+from hub.report_facts import ReportFacts
 from hub.wire_text import may_hold_bad_text, timestamp_problem
 
 _Name = Annotated[str, Meta(max_length=MAX_NAME)]
@@ -131,7 +133,12 @@ class _Report(Struct, kw_only=True, forbid_unknown_fields=True):
     self_upgrade_to: _Short = ""
     self_upgrade_result: _Message = ""
     errors: _Errors | None = None
-    rollout: Any = None
+    rollout: Any = None  # replaced by its checked form (rollout_contract.parse) once accepted
+
+    @property
+    def health(self) -> str:  # as StatusReport.health
+        api_error = None if self.errors is None else self.errors.cluster_api
+        return cluster_health((b.state for b in self.bundles), self.source.error, api_error)
 
 
 # wire_text's test for escapes that may spell a bad character, on the undecoded bytes
@@ -144,9 +151,10 @@ _ENCODER = msgspec.json.Encoder()
 _CLUSTER_NAME = contract._CLUSTER_NAME
 
 
-def fast_parse(body: bytes) -> StatusReport | None:
-    """The report in ``body`` if it is a canonical, valid current-version report; otherwise None
-    (the caller then runs :func:`hub.contract.parse_report`, which decides and names the field)."""
+def facts(body: bytes) -> _Report | None:
+    """The report in ``body``, as the decoded struct (what :func:`hub.model.summarize` reads), if it is
+    a canonical, valid current-version report; otherwise None (the caller then runs
+    :func:`hub.contract.parse_report`, which decides and names the field)."""
     if _suspicious(body):
         return None
     try:
@@ -162,19 +170,25 @@ def fast_parse(body: bytes) -> StatusReport | None:
             return None
     if len({b.bundle for b in raw.bundles}) != len(raw.bundles):
         return None
-    rollout = None
     if raw.rollout is not None:
         try:
-            rollout = rollout_contract.parse(raw.rollout)
+            raw.rollout = rollout_contract.parse(raw.rollout)
         except rollout_contract.RolloutContractError:
             return None
+    return raw
+
+
+def fast_parse(body: bytes) -> StatusReport | None:
+    """:func:`facts` as the contract's :class:`StatusReport` (the same value parse_report gives)."""
+    raw = facts(body)
+    if raw is None:
+        return None
     fields = asdict(raw)
     source = asdict(raw.source)
     source["errors"] = [_build(Problem, asdict(p)) for p in raw.source.errors]
     fields["source"] = _build(SourceStatus, source)
     fields["bundles"] = [_bundle(b) for b in raw.bundles]
     fields["errors"] = ErrorFields() if raw.errors is None else _build(ErrorFields, asdict(raw.errors))
-    fields["rollout"] = rollout
     report: StatusReport = _build(StatusReport, fields)
     return report
 
@@ -213,3 +227,9 @@ def _bundle(b: _Bundle) -> BundleStatus:
 def parse(body: bytes) -> StatusReport:
     """:func:`hub.contract.parse_report` of ``body``, by the fast path when it accepts it."""
     return fast_parse(body) or contract.parse_report(body)
+
+
+def parse_facts(body: bytes) -> ReportFacts:
+    """The accepted report in ``body`` (the fast path's struct, or the contract's StatusReport);
+    :class:`hub.contract.ContractError` naming the field when the contract refuses it."""
+    return facts(body) or contract.parse_report(body)

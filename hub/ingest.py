@@ -20,8 +20,9 @@ from starlette.types import Receive, Scope, Send
 from hub import fast_contract
 from hub.auth import bearer_of
 from hub.context import HubContext
-from hub.contract import ContractError, StatusReport
+from hub.contract import ContractError
 from hub.model import summarize, summary_to_json
+from hub.report_facts import ReportFacts
 from hub.reportstore import Outcome, Pending
 from hub.writer import WriterClosed
 
@@ -105,7 +106,7 @@ class IngestEndpoint:
         await _answer(send, 200 if outcome.result == "duplicate" else 202, orjson.dumps(answer))
 
 
-async def _ingest(ctx: HubContext, scope: Scope, receive: Receive) -> tuple[StatusReport, Outcome]:
+async def _ingest(ctx: HubContext, scope: Scope, receive: Receive) -> tuple[ReportFacts, Outcome]:
     authorization, declared = _headers(scope)
     token = bearer_of(authorization.decode("latin-1"))
     cluster = None if token is None else ctx.credentials.owner("cluster", token)
@@ -119,7 +120,7 @@ async def _ingest(ctx: HubContext, scope: Scope, receive: Receive) -> tuple[Stat
         message = f"the report body did not arrive within {BODY_SECONDS:.0f}s"
         raise _Refused(408, "too_slow", message) from None
     try:
-        report = fast_contract.parse(body)  # the contract's parser, in C for the common report
+        report = fast_contract.parse_facts(body)  # the contract's parser, in C for the common report
     except ContractError as exc:
         raise _Refused(422, "invalid", str(exc), exc.field_path) from None
     if report.cluster != cluster:

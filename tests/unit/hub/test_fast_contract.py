@@ -15,7 +15,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub import fast_contract, rollout_contract
-from hub.contract import ContractError, ErrorFields, ResourceStatus, parse_report, to_v1_dict
+from hub.contract import (
+    ContractError,
+    ErrorFields,
+    ResourceStatus,
+    StatusReport,
+    parse_report,
+    to_v1_dict,
+)
+from hub.model import summarize, summary_to_json
 from tests.benchmarks import hubload
 from tests.unit.hub.factory import make_bundle, make_report
 
@@ -58,11 +66,14 @@ def test_agent_reports_take_the_fast_path_with_the_contract_result() -> None:
     rng = random.Random(3)
     bodies = [hubload.report_body(f"edge-{i}", i, 10, rng) for i in range(20)]
     bodies += [make_report().to_json().encode(), _compact(_rich())]
+    unreachable = replace(make_report(), errors=ErrorFields(cluster_api="connection refused"))
+    bodies.append(unreachable.to_json().encode())  # every bundle Ready, but Failed: its API is unreachable
     for body in bodies:
         fast = fast_contract.fast_parse(body)
         assert fast is not None, body[:200]
         assert fast == parse_report(body)
         assert fast.to_json().encode() == body
+        _same_summary(body, fast)
 
 
 def test_errors_null_is_no_errors_as_in_the_contract() -> None:
@@ -219,6 +230,15 @@ def _agrees(body: bytes) -> None:
     else:
         assert fast is None or fast == expected
         assert fast_contract.parse(body) == expected
+        _same_summary(body, expected)
+
+
+def _same_summary(body: bytes, report: StatusReport) -> None:
+    """Ingest summarises what parse_facts gives (the fast path's struct): the same summary and health."""
+    facts = fast_contract.parse_facts(body)
+    assert facts.health == report.health
+    assert summarize(facts, 1_800_000_000.0) == summarize(report, 1_800_000_000.0)
+    assert summary_to_json(summarize(facts, 1.0)) == summary_to_json(summarize(report, 1.0))
 
 
 def test_every_single_wrong_value_anywhere_gets_the_contract_answer() -> None:
