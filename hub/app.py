@@ -29,6 +29,7 @@ from hub import api, fleetindex, history_store, rollout_api, rollout_index, view
 from hub.context import READ_THREADS, HubConfig, HubContext, ReadConnections
 from hub.credentials import Credentials
 from hub.etag import ETags
+from hub.ingest import IngestFirst
 from hub.maintenance import ForgetWatch, Maintenance, Task
 from hub.metrics import Metrics
 from hub.ratelog import install_loop_exception_handler
@@ -242,6 +243,8 @@ def create_app(config: HubConfig, role: Role | None = None) -> Starlette:
         Route("/metrics", api.metrics),
     ]
     middleware = [Middleware(SecurityHeaders), Middleware(Warmup, loading=loading), Middleware(ETags)]
+    if writes is None:  # reports are taken here: straight to ingest, past warm-up, ETags and routing
+        middleware.insert(1, Middleware(IngestFirst, loading=loading))
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     if isinstance(role, Reading):
         app.add_middleware(CatchUp, owner=app)
