@@ -15,12 +15,13 @@ from typing import Any
 
 import orjson
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub import fast_contract
 from hub.auth import bearer_of
 from hub.context import HubContext
 from hub.contract import ContractError
+from hub.limits import BODY_RECEIVED
 from hub.model import summarize, summary_to_json
 from hub.report_facts import ReportFacts
 from hub.reportstore import Outcome, Pending
@@ -56,14 +57,23 @@ def _headers(scope: Scope) -> tuple[bytes, bytes | None]:
     return authorization or b"", length
 
 
-async def _read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:
+async def _read_body(scope: Scope, receive: Receive, declared: bytes | None, limit: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _BodyTooLarge
+    first: Message | None = None
+    if scope.get(BODY_RECEIVED):  # all here already (an agent's report, sent at once): no timer
+        first = await receive()
+        if first["type"] == "http.request" and not first.get("more_body", False):
+            body: bytes = first.get("body", b"")
+            if len(body) > limit:
+                raise _BodyTooLarge
+            return body
     chunks: list[bytes] = []
     size = 0
     async with asyncio.timeout(BODY_SECONDS):
         while True:
-            message = await receive()
+            message = first or await receive()
+            first = None
             if message["type"] == "http.disconnect":
                 raise ClientDisconnect
             chunk = message.get("body", b"")
@@ -114,7 +124,7 @@ async def _ingest(ctx: HubContext, scope: Scope, receive: Receive) -> tuple[Repo
     if cluster is None:
         raise _Refused(401, "unauthenticated", "missing or invalid cluster token")
     try:
-        body = await _read_body(receive, declared, ctx.config.max_body)
+        body = await _read_body(scope, receive, declared, ctx.config.max_body)
     except _BodyTooLarge:
         raise _Refused(413, "too_large", f"report body exceeds {ctx.config.max_body} bytes") from None
     except TimeoutError:

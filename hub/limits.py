@@ -40,6 +40,11 @@ TIMEOUT_RESPONSE = (
 )
 
 
+# A key of the request's ASGI scope, set once its whole body has arrived: the ingest handler then
+# reads it without arming a timeout (hub.ingest).
+BODY_RECEIVED = "flotilla.body_received"
+
+
 @dataclass(frozen=True)
 class Limits:
     max_connections: int = 1000
@@ -148,6 +153,11 @@ def guarded_protocol(limits: Limits) -> type[asyncio.Protocol]:
             self._in_headers = False
             self._disarm()
             super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            if self.cycle is not None and not self.cycle.more_body:
+                self.scope[BODY_RECEIVED] = True  # type: ignore[literal-required]
 
         def busy(self) -> bool:
             return self.cycle is not None and not self.cycle.response_complete
