@@ -243,8 +243,8 @@ def create_app(config: HubConfig, role: Role | None = None) -> Starlette:
         Route("/metrics", api.metrics),
     ]
     middleware = [Middleware(SecurityHeaders), Middleware(Warmup, loading=loading), Middleware(ETags)]
-    if writes is None:  # reports are taken here: straight to ingest, past warm-up, ETags and routing
-        middleware.insert(1, Middleware(IngestFirst, loading=loading))
+    if writes is None:  # reports are taken here: straight to ingest, past the layers pages need
+        middleware.insert(0, Middleware(IngestFirst, loading=loading))
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     if isinstance(role, Reading):
         app.add_middleware(CatchUp, owner=app)

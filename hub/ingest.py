@@ -25,6 +25,7 @@ from hub.limits import BODY_RECEIVED
 from hub.model import summarize, summary_to_json
 from hub.report_facts import ReportFacts
 from hub.reportstore import Outcome, Pending
+from hub.security import HEADERS as SECURITY_HEADERS
 from hub.warmup import Loading
 from hub.writer import WriterClosed
 
@@ -87,7 +88,7 @@ async def _read_body(scope: Scope, receive: Receive, declared: bytes | None, lim
 
 
 async def _answer(send: Send, status: int, body: bytes, *extra: tuple[bytes, bytes]) -> None:
-    headers = [(b"content-length", str(len(body)).encode()), _JSON, *extra]
+    headers = [(b"content-length", str(len(body)).encode()), _JSON, *extra, *SECURITY_HEADERS]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -163,9 +164,9 @@ PATH = "/api/v1/reports"
 
 
 class IngestFirst:
-    """ASGI middleware (the main process's, inside the security headers): a report goes straight to
-    :data:`ingest`, past the layers only pages and the read API need (warm-up, ETags, exception
-    handlers, the router), which cost about a fifth of the hub's event-loop time per report.
+    """ASGI middleware (the main process's first): a report goes straight to :data:`ingest`, past the
+    layers only pages and the read API need (security headers, which ingest sends itself, warm-up,
+    ETags, exception handlers, the router): they cost about a fifth of the event loop's time per report.
 
     Only an exact ``POST /api/v1/reports`` once the fleet is loaded; anything else, including a report
     during start-up (503 from :class:`hub.warmup.Warmup`), goes on to the application as before.
