@@ -246,6 +246,7 @@ def create_app(config: HubConfig, role: Role | None = None) -> Starlette:
     if writes is None:  # reports are taken here: straight to ingest, past the layers pages need
         middleware.insert(0, Middleware(IngestFirst, loading=loading))
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    app.state.loading = loading  # hub.serving starts the reader processes once this process is loaded
     if isinstance(role, Reading):
         app.add_middleware(CatchUp, owner=app)
     return app

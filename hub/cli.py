@@ -18,7 +18,7 @@ from hub.reportstore import Retention
 from hub.rollout_book import DEFAULT_VIEW_SECONDS
 
 DEFAULT_RETENTION = Retention()
-DEFAULT_READ_PROCESSES = 1
+DEFAULT_READ_PROCESSES = 1 if sys.platform == "linux" else 0  # memfd and SOCK_SEQPACKET are Linux's
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -302,6 +302,8 @@ def _serve(args: argparse.Namespace) -> int:
         limits = limits_from(args)
         if args.read_processes < 0:
             raise ValueError("--read-processes must be 0 or more")
+        if args.read_processes and sys.platform != "linux":
+            raise ValueError("--read-processes needs Linux; use --read-processes 0")
     except ValueError as exc:
         print(f"flotilla-hub: {exc}", file=sys.stderr)
         return 2

@@ -27,7 +27,7 @@ from collections.abc import Callable
 import structlog
 
 from hub import ratelog
-from hub.limits import SHED_RESPONSE, TIMEOUT_RESPONSE, Limits
+from hub.limits import TIMEOUT_RESPONSE, Limits
 from hub.readproc import ReaderProcess
 
 log = structlog.get_logger("hub.dispatch")
@@ -97,13 +97,17 @@ class Dispatcher:
             conn.setblocking(False)
             if not any(reader.ready for reader in self._readers):
                 self._serve_here(conn)
-            elif len(self._waiting) >= self._limits.max_connections:
-                _answer_and_close(conn, SHED_RESPONSE)
-                ratelog.event("connection_shed", waiting=len(self._waiting))
-            else:
-                timer = self._loop.call_later(self._limits.header_seconds, self._late, conn)
-                self._waiting[conn] = timer
-                self._loop.add_reader(conn.fileno(), self._peek, conn)
+                continue
+            if len(self._waiting) >= self._limits.max_connections:
+                # full of connections that have not said what they want: the oldest one goes (idle
+                # sockets must not lock agents out), as uvicorn's protocol does here (hub.limits)
+                oldest = next(iter(self._waiting))
+                self._forget(oldest)
+                _answer_and_close(oldest, TIMEOUT_RESPONSE)
+                ratelog.event("idle_connection_closed_for_room", limit=self._limits.max_connections)
+            timer = self._loop.call_later(self._limits.header_seconds, self._late, conn)
+            self._waiting[conn] = timer
+            self._loop.add_reader(conn.fileno(), self._peek, conn)
 
     def _peek(self, conn: socket.socket) -> None:
         assert self._loop is not None

@@ -91,7 +91,10 @@ class ReaderProcess:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         fds = (theirs.fileno(), self._counter.fd)
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "hub.readworker", *map(str, fds)], pass_fds=fds, stdin=subprocess.DEVNULL
+            [sys.executable, "-m", "hub.readworker", *map(str, fds)],
+            pass_fds=fds,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C reaches the main process only, which then stops it
         )
         theirs.close()
         ours.sendall(self._settings)

@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from hub.dispatch import Dispatcher
 from hub.limits import Limits, server_options
 from hub.readproc import ReaderProcess
+from hub.warmup import Loading
 
 log = structlog.get_logger("hub")
 
@@ -47,9 +48,16 @@ def serve_connection(server: uvicorn.Server, conn: socket.socket, tasks: set[asy
 
 class DispatchingServer(uvicorn.Server):
     def __init__(
-        self, config: uvicorn.Config, listener: socket.socket, readers: list[ReaderProcess], limits: Limits
+        self,
+        config: uvicorn.Config,
+        app: Starlette,
+        listener: socket.socket,
+        readers: list[ReaderProcess],
+        limits: Limits,
     ) -> None:
         super().__init__(config)
+        self._app = app
+        self._starting: asyncio.Task[None] | None = None
         self._listener = listener
         self._readers = readers
         self._limits = limits
@@ -60,8 +68,7 @@ class DispatchingServer(uvicorn.Server):
         await super().startup(sockets=[])  # the lifespan; no listener of uvicorn's own
         if self.should_exit:
             return
-        for reader in self._readers:
-            reader.start()
+        self._starting = asyncio.create_task(self._start_readers())
         here = self._pending
         self._dispatcher = Dispatcher(
             self._listener, lambda conn: serve_connection(self, conn, here), self._readers, self._limits
@@ -70,7 +77,18 @@ class DispatchingServer(uvicorn.Server):
         host, port = self._listener.getsockname()[:2]
         log.info("hub_listening", host=host, port=port, read_processes=len(self._readers))
 
+    async def _start_readers(self) -> None:
+        """After this process has loaded the fleet: the two loads would only slow each other (the
+        port is answered meanwhile, and this process serves reads until a reader is ready)."""
+        loading: Loading = self._app.state.loading
+        while not loading.ready.is_set():
+            await asyncio.sleep(0.1)
+        for reader in self._readers:
+            reader.start()
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._starting is not None:
+            self._starting.cancel()
         if self._dispatcher is not None:
             self._dispatcher.close()
         await asyncio.gather(*(reader.stop() for reader in self._readers), super().shutdown(sockets))
@@ -86,4 +104,4 @@ def run(app: Starlette, host: str, port: int, limits: Limits, readers: list[Read
     listener = config.bind_socket()  # exits with uvicorn's message if the address is taken
     listener.set_inheritable(False)
     listener.listen(limits.backlog)
-    DispatchingServer(config, listener, readers, limits).run()
+    DispatchingServer(config, app, listener, readers, limits).run()

@@ -5,6 +5,7 @@ Both work outside pytest too (the benchmark and e2e scenarios use them).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -205,3 +206,27 @@ class SubprocessHub:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def log_events(hub: SubprocessHub, name: str) -> list[dict[str, object]]:
+    """The hub's log events called ``name``, oldest first."""
+    found = []
+    for line in hub.log_path.read_text().splitlines():
+        if line.startswith("{") and f'"{name}"' in line:
+            event = json.loads(line)
+            if event.get("event") == name:
+                found.append(event)
+    return found
+
+
+def reader_pid(hub: SubprocessHub, ready: int = 1, timeout: float = 60) -> int:
+    """The pid of the reader process once ``ready`` of them have reported ready in the hub's log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events = log_events(hub, "reader_ready")
+        if len(events) >= ready:
+            pid = events[ready - 1]["pid"]
+            assert isinstance(pid, int)
+            return pid
+        time.sleep(0.05)
+    raise AssertionError(f"no reader_ready #{ready} in {hub.log_path.read_text()[-3000:]}")

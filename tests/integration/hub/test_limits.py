@@ -13,19 +13,28 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.hub.hubserver import SubprocessHub, create_token, create_viewer
+from tests.integration.hub.hubserver import SubprocessHub, create_token, create_viewer, reader_pid
 from tests.unit.hub.factory import make_report
 
 CAP = 40
 
 
-@pytest.fixture
-def limited(tmp_path: Path) -> Iterator[tuple[SubprocessHub, str]]:
+@pytest.fixture(params=["reader-process", "one-process"])
+def limited(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[SubprocessHub, str]]:
+    """A hub with small limits: with a reader process (the main process routes every connection
+    first, hub.dispatch), and in one process (uvicorn's protocol alone, hub.limits)."""
     data_dir = tmp_path / "hub"
     viewer = create_viewer(data_dir)
+    processes = "1" if request.param == "reader-process" else "0"
     hub = SubprocessHub(
-        data_dir, extra_args=("--max-connections", str(CAP), "--header-timeout", "1", "--idle-timeout", "1")
+        data_dir,
+        extra_args=(
+            *("--max-connections", str(CAP), "--header-timeout", "1", "--idle-timeout", "1"),
+            *("--read-processes", processes),
+        ),
     ).start()
+    if processes == "1":
+        reader_pid(hub)  # the limits apply while connections are being routed too
     try:
         yield hub, viewer
     finally:

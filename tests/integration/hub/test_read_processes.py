@@ -4,7 +4,6 @@ reader process never costs an agent its report."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -14,32 +13,16 @@ import httpx
 import pytest
 
 from hub.database import Database
+from hub.readworker import NICENESS
 from tests.integration.hub.conftest import BOTH_BACKENDS
-from tests.integration.hub.hubserver import SubprocessHub, create_tokens, create_viewer
+from tests.integration.hub.hubserver import (
+    SubprocessHub,
+    create_tokens,
+    create_viewer,
+    log_events,
+    reader_pid,
+)
 from tests.unit.hub.factory import make_report
-
-
-def _events(hub: SubprocessHub, name: str) -> list[dict[str, object]]:
-    found = []
-    for line in hub.log_path.read_text().splitlines():
-        if line.startswith("{") and f'"{name}"' in line:
-            event = json.loads(line)
-            if event.get("event") == name:
-                found.append(event)
-    return found
-
-
-def _reader_pid(hub: SubprocessHub, ready: int = 1, timeout: float = 60) -> int:
-    """The pid of the reader process once ``ready`` of them have reported ready in the hub's log."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        events = _events(hub, "reader_ready")
-        if len(events) >= ready:
-            pid = events[ready - 1]["pid"]
-            assert isinstance(pid, int)
-            return pid
-        time.sleep(0.05)
-    raise AssertionError(f"no reader_ready #{ready} in {hub.log_path.read_text()[-3000:]}")
 
 
 def _alive(pid: int) -> bool:
@@ -49,6 +32,10 @@ def _alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat")
     return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _niceness(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
 def _post(hub: SubprocessHub, token: str, name: str, sequence: int, timeout: float = 5) -> httpx.Response:
@@ -73,7 +60,7 @@ def test_an_acknowledged_report_is_read_back_at_once_on_a_new_connection(
 ) -> None:
     hub, tokens, viewer = started
     try:
-        _reader_pid(hub)
+        reader_pid(hub)
         auth = {"Authorization": f"Bearer {viewer}"}
         for sequence in range(1, 31):
             assert _post(hub, tokens["edge-1"], "edge-1", sequence).status_code == 202
@@ -92,7 +79,9 @@ def test_a_stalled_reader_process_never_delays_ingest(
 ) -> None:
     hub, tokens, viewer = started
     auth = {"Authorization": f"Bearer {viewer}"}
-    reader = _reader_pid(hub)
+    reader = reader_pid(hub)
+    assert hub.process is not None
+    assert _niceness(reader) == _niceness(hub.process.pid) + NICENESS  # short of cores, reports go first
     try:
         os.kill(reader, signal.SIGSTOP)  # as if it were stuck rendering the biggest page there is
         with pytest.raises(httpx.TimeoutException):  # reads went to the reader process...
@@ -116,7 +105,7 @@ def test_a_reader_process_that_dies_is_replaced_and_reads_go_on(
     hub, tokens, viewer = started
     auth = {"Authorization": f"Bearer {viewer}"}
     try:
-        first = _reader_pid(hub)
+        first = reader_pid(hub)
         os.kill(first, signal.SIGKILL)
         answered = 0
         deadline = time.monotonic() + 30
@@ -127,10 +116,10 @@ def test_a_reader_process_that_dies_is_replaced_and_reads_go_on(
             except httpx.TransportError:
                 pass  # a connection handed to the reader just before it died
         assert answered == 5
-        second = _reader_pid(hub, ready=2)
+        second = reader_pid(hub, ready=2)
         assert second != first
         assert not _alive(first)
-        assert [e["reader"] for e in _events(hub, "reader_exited")] == ["reader-1"]
+        assert [e["reader"] for e in log_events(hub, "reader_exited")] == ["reader-1"]
         assert _post(hub, tokens["edge-1"], "edge-1", 7).status_code == 202  # the next ordinary report
         answer = httpx.get(hub.url + "/api/v1/clusters/edge-1", headers=auth, timeout=5)
         assert answer.json()["sequence"] == 7
@@ -143,7 +132,7 @@ def test_a_report_on_a_connection_that_went_to_a_reader_is_told_to_reconnect(
 ) -> None:
     hub, tokens, viewer = started
     try:
-        _reader_pid(hub)
+        reader_pid(hub)
         with httpx.Client(base_url=hub.url, timeout=5) as client:  # one kept-alive connection
             assert (
                 client.get("/api/v1/summary", headers={"Authorization": f"Bearer {viewer}"}).status_code
@@ -165,14 +154,14 @@ def test_reader_processes_end_with_the_hub_whether_it_stops_or_dies(
     started: tuple[SubprocessHub, dict[str, str], str], tmp_path: Path, database: Database
 ) -> None:
     hub, _, _ = started
-    reader = _reader_pid(hub)
+    reader = reader_pid(hub)
     hub.stop()  # SIGTERM: uvicorn shuts down gracefully, then ends by the signal it caught
     assert hub.process is not None
     assert hub.process.returncode == -signal.SIGTERM
     assert not _alive(reader)
 
     again = SubprocessHub(database, log_dir=tmp_path / "again").start()
-    orphan = _reader_pid(again)
+    orphan = reader_pid(again)
     again.kill()  # SIGKILL: no shut-down code runs in the main process
     deadline = time.monotonic() + 15
     while _alive(orphan) and time.monotonic() < deadline:

@@ -4,15 +4,20 @@ read model follows the writer's commits on a real SQLite database (hub.readsync)
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from hub import cli
 from hub.connectivity import Thresholds
+from hub.context import HubConfig
 from hub.database import Database
 from hub.dispatch import MAIN, PEEK_BYTES, READER, route
+from hub.limits import Limits
 from hub.model import ClusterSummary, summarize, summary_to_json
 from hub.readmodel import ReadModel
+from hub.readproc import settings_from, settings_message
 from hub.readsync import CommitCounter, Follower
 from hub.replicas import ReplicaSync
 from hub.reportstore import Pending, Retention
@@ -113,3 +118,27 @@ def test_a_restarted_writer_continues_the_change_stamps(tmp_path: Path) -> None:
     assert [(c.name, c.sequence) for c in changes] == [("edge-1", 2)]
     second.close()
     reader.close()
+
+
+def test_a_reader_process_gets_the_same_settings_as_the_main_process() -> None:
+    config = HubConfig(
+        data_dir=Path("/var/lib/hub"),
+        database_url="postgresql://hub:s3cret@db/fleet",
+        public_read=True,
+        thresholds=Thresholds(2.0, 7.0),
+        max_body=4096,
+        retention=Retention(10, 3.0, 2),
+        read_cache_seconds=0.5,
+        rollout_view_seconds=2.0,
+    )
+    limits = Limits(max_connections=50, header_seconds=3.0, idle_seconds=4.0)
+    name, again, limits_again = settings_from(settings_message(config, limits, "reader-2"))
+    assert (name, limits_again) == ("reader-2", limits)
+    assert replace(again, clock=config.clock) == config
+
+
+def test_a_negative_number_of_read_processes_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert cli.main(["serve", "--data-dir", str(tmp_path), "--read-processes", "-1"]) == 2
+    assert "--read-processes must be 0 or more" in capsys.readouterr().err
