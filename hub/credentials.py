@@ -2,9 +2,7 @@
 
 Every token (id, owner, hash) is held in memory and reloaded from the store every few seconds (by
 :mod:`hub.maintenance`), so a token created or revoked with the CLI takes effect within that time
-on every replica. A reload first reads the store's token mark (counts and creation times, one
-aggregate query): only when it moved are the tokens read again (at 100,000 clusters, reading them
-all every few seconds cost about a tenth of a CPU core and held the interpreter lock meanwhile).
+on every replica.
 A token id not in memory is looked up at once (a token created a moment ago works immediately).
 The hash comparison is done in constant time on every use.
 """
@@ -24,20 +22,18 @@ class Credentials:
         self._conn = conn  # its own connection: no other reader waits behind a reload
         self._lock = threading.Lock()
         self._known: dict[str, dict[str, tuple[str, str]]] = {kind: {} for kind in _KINDS}
-        self._mark: tuple[object, ...] | None = None
-        self.loads = 0  # how many times every token was read (not every reload reads them)
+        self._mark: object = None
         self.reload()
 
     def reload(self) -> None:
-        """Read every token again if one was created or revoked since the last reading."""
+        """Read the tokens again, unless the store says none changed since the last reload."""
         with self._lock:
-            mark = self._conn.token_mark()  # first: a change made during the reading moves it again
-            if mark == self._mark:
+            mark = self._conn.tokens_mark()  # before the rows: a change meanwhile is seen next time
+            if mark is not None and mark == self._mark:
                 return
             fresh = {kind: self._conn.all_tokens(kind) for kind in _KINDS}
-            self._mark = mark
-            self.loads += 1
         self._known = fresh  # one reference swap: readers see the old or the new table, never a mix
+        self._mark = mark
 
     def owner(self, kind: str, token: str) -> str | None:
         """The cluster or viewer ``token`` belongs to, or None."""

@@ -3,8 +3,8 @@
 Three small tables (schema version 3 in :mod:`hub.store`): ``fleet_samples`` (at most a week of
 SAMPLE_SECONDS samples), ``fleet_events`` (the newest MAX_EVENTS) and ``error_signatures`` (one row
 per signature some cluster currently reports). The ingest writer saves what changed between its
-groups (:meth:`Journal.save`); the start-up load reads them back. SQLite only for now: on
-PostgreSQL (``--database-url``) the history is kept in memory as before (:func:`load` says None).
+groups (:meth:`Journal.save`); the start-up load reads them back. On PostgreSQL the same tables
+are in ``hub.pg_history``, written by one replica at a time.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from hub.database import Store
+from hub.database import ERRORS, Store
 from hub.sqlite_backend import SqliteStore
 from hub.store import transaction
 from hub.timeline import MAX_EVENTS, SAMPLE_SECONDS, WEEK, Event
@@ -40,6 +40,8 @@ def _sqlite(store: Store) -> sqlite3.Connection | None:
 
 def load(store: Store, now: float) -> Stored | None:
     """What was saved before the restart; None where this store keeps no history."""
+    if store.shared:
+        return _load_shared(store, now)
     conn = _sqlite(store)
     if conn is None:
         return None
@@ -64,6 +66,31 @@ def load(store: Store, now: float) -> Stored | None:
     return Stored(samples, events, first_seen)
 
 
+def _load_shared(store: Store, now: float) -> Stored:
+    from hub import pg_history
+    from hub.pg_backend import PgStore
+
+    assert isinstance(store, PgStore)
+    return Stored(*pg_history.load(store.conn, now))
+
+
+def _save_shared(store: Store, journal: Journal, now: float) -> None:
+    """Save on PostgreSQL if this replica is the one that saves (``hub.pg_history``), else drop."""
+    from hub import pg_history
+    from hub.pg_backend import PgStore
+
+    assert isinstance(store, PgStore)
+    saves = store.saves_history()
+    samples, events, first_seen = journal.take()
+    if not saves or not (samples or events or first_seen):
+        return
+    try:
+        pg_history.save(store.conn, samples, events, first_seen, now)
+    except ERRORS:
+        journal.keep(samples, events, first_seen)
+        raise
+
+
 class Journal:
     """What the fleet index changed since the last save (thread-safe: readers add samples too)."""
 
@@ -86,16 +113,37 @@ class Journal:
             if len(self.first_seen) < MAX_UNSAVED or signature in self.first_seen:
                 self.first_seen[signature] = first_seen
 
-    def save(self, store: Store, now: float) -> None:
-        """Write what changed in one transaction, and cut the tables back to their bounds."""
-        conn = _sqlite(store)
-        if conn is None:
-            return
+    def take(self) -> tuple[list[tuple[float, dict[str, int]]], list[Event], dict[str, float | None]]:
+        """What changed since the last save, handed over (the journal is empty afterwards)."""
         with self._lock:
-            samples, events, first_seen = list(self.samples), list(self.events), dict(self.first_seen)
+            taken = list(self.samples), list(self.events), dict(self.first_seen)
             self.samples.clear()
             self.events.clear()
             self.first_seen.clear()
+        return taken
+
+    def keep(
+        self,
+        samples: list[tuple[float, dict[str, int]]],
+        events: list[Event],
+        first_seen: dict[str, float | None],
+    ) -> None:
+        """Put back what could not be saved, for the next save (bounded by the deques)."""
+        with self._lock:
+            self.samples.extendleft(reversed(samples))
+            self.events.extendleft(reversed(events))
+            for sig, at in first_seen.items():
+                self.first_seen.setdefault(sig, at)
+
+    def save(self, store: Store, now: float) -> None:
+        """Write what changed in one transaction, and cut the tables back to their bounds."""
+        if store.shared:
+            _save_shared(store, self, now)
+            return
+        conn = _sqlite(store)
+        if conn is None:
+            return
+        samples, events, first_seen = self.take()
         if not (samples or events or first_seen):
             return
         try:
@@ -122,9 +170,5 @@ class Journal:
                     [(sig,) for sig, at in first_seen.items() if at is None],
                 )
         except sqlite3.Error:
-            with self._lock:  # keep them for the next save (bounded by the deques)
-                self.samples.extendleft(reversed(samples))
-                self.events.extendleft(reversed(events))
-                for sig, at in first_seen.items():
-                    self.first_seen.setdefault(sig, at)
+            self.keep(samples, events, first_seen)
             raise

@@ -16,17 +16,21 @@ from typing import Any, TypeVar
 import psycopg
 import structlog
 
-from hub import pg_reports, pg_schema, tokens
+from hub import pg_history, pg_reports, pg_schema, tokens
 from hub.contract import StatusReport
-from hub.database import ACCESS_MARK_SQL, CREDENTIAL_TABLES, Change, Forgotten, TokenInfo
+from hub.database import CREDENTIAL_TABLES, Change, Forgotten, TokenInfo
 from hub.model import ClusterSummary, HistoryEntry
-from hub.reportstore import Outcome, Pending, Retention
+from hub.reportstore import Outcome, Pending, Retention, pack
 from hub.rollout_store import KEEP_COMMITS
 from hub.rollouts import Memory
 
 log = structlog.get_logger("hub.store")
 
 T = TypeVar("T")
+
+
+def _as_is(body: bytes) -> bytes:
+    return body
 
 
 class PgStore:
@@ -37,6 +41,8 @@ class PgStore:
         self._conn = conn
         self._closed = False
         self.replica = replica  # whose writes these are
+        self._encode = _as_is if pg_schema.compresses_bodies(conn) else pack
+        self._history_conn: pg_reports.Conn | None = None  # the connection holding the history lock
 
     @classmethod
     def open(cls, url: str, *, create: bool = True, replica: str = "") -> PgStore:
@@ -49,6 +55,14 @@ class PgStore:
         if self._conn.broken and not self._closed:
             self._conn = pg_schema.connect(self._url, create=False)
         return self._conn
+
+    def saves_history(self) -> bool:
+        """True if this replica writes the fleet's history down (``hub.pg_history``): it holds the
+        lock on this connection, or takes it now that it is free (a new connection lost it)."""
+        conn = self.conn
+        if self._history_conn is not conn:
+            self._history_conn = conn if pg_history.holds_lock(conn) else None
+        return self._history_conn is conn
 
     def close(self) -> None:
         self._closed = True
@@ -74,7 +88,9 @@ class PgStore:
         prune: Iterable[str],
         retention: Retention,
     ) -> list[Outcome]:
-        return self._again(lambda: pg_reports.write_batch(self.conn, batch, prune, retention, self.replica))
+        return self._again(
+            lambda: pg_reports.write_batch(self.conn, batch, prune, retention, self.replica, self._encode)
+        )
 
     def prune_history(self, clusters: Iterable[str], retention: Retention, cutoff: float) -> int:
         with self.conn.transaction():
@@ -146,9 +162,15 @@ class PgStore:
         rows = self._again(lambda: self.conn.execute(sql).fetchall())
         return {str(token_id): (str(owner), str(digest)) for token_id, owner, digest in rows}
 
-    def token_mark(self) -> tuple[object, ...]:
-        row = self._again(lambda: self.conn.execute(ACCESS_MARK_SQL.encode()).fetchone())
-        return tuple(row or ())
+    def tokens_mark(self) -> object:
+        """How many tokens there are and a sum of their ids' hashes, per table: the replica's
+        reload every few seconds then fetches the tables only when some token changed."""
+        sql = " || '/' || ".join(
+            f"(SELECT count(*) || ':' || coalesce(sum(hashtext(token_id)), 0) FROM {table})"  # noqa: S608
+            for table, _ in CREDENTIAL_TABLES.values()
+        )
+        row = self._again(lambda: self.conn.execute(f"SELECT {sql}".encode()).fetchone())
+        return None if row is None else str(row[0])
 
     def lookup_token(self, kind: str, token_id: str) -> tuple[str, str] | None:
         table, column = CREDENTIAL_TABLES[kind]

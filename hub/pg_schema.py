@@ -12,15 +12,41 @@ the oldest transaction that was still running when they last looked (``hub.pg_re
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import psycopg
 
+from hub import pg_history
 from hub.database import StoreError
 
 MIGRATION_LOCK = 0x466C6F74  # pg_advisory_xact_lock key of the hub's migrations ("Flot")
 CONNECT_TIMEOUT = 10
 
-MIGRATIONS: tuple[str, ...] = (
+Conn = psycopg.Connection[tuple[object, ...]]
+
+
+def _bodies_by_server(conn: Conn) -> None:
+    """3: report bodies compressed by the server with lz4 (in C, off the hub's interpreter: about a
+    quarter of the CPU of zlib in the hub) and kept in the row up to 4 KB rather than moved to the
+    TOAST table. A server built without lz4 keeps pglz, and the hub then compresses them itself
+    (:func:`compresses_bodies`). Bodies stored before stay as they were (``unpack`` reads both)."""
+    conn.execute("ALTER TABLE reports SET (toast_tuple_target = 4080)")
+    try:
+        with conn.transaction():
+            conn.execute("ALTER TABLE reports ALTER COLUMN body SET COMPRESSION lz4")
+    except (psycopg.errors.FeatureNotSupported, psycopg.errors.SyntaxError):
+        pass
+
+
+def compresses_bodies(conn: Conn) -> bool:
+    """True if the server compresses report bodies with lz4 (the hub then sends them as they came)."""
+    row = conn.execute(
+        "SELECT attcompression FROM pg_attribute WHERE attrelid = 'reports'::regclass AND attname = 'body'"
+    ).fetchone()
+    return row is not None and row[0] == "l"
+
+
+MIGRATIONS: tuple[str | Callable[[Conn], None], ...] = (
     """
     CREATE TABLE tokens (
         token_id TEXT PRIMARY KEY, cluster TEXT NOT NULL, digest TEXT NOT NULL,
@@ -58,6 +84,9 @@ MIGRATIONS: tuple[str, ...] = (
         created_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (cluster, prune_id)
     );
     """,
+    _bodies_by_server,
+    # 4: the fleet's history and first sightings of errors (hub.pg_history), as SQLite's version 3
+    pg_history.TABLES,
 )
 
 
@@ -66,7 +95,7 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
 
 
-def connect(url: str, *, create: bool = True) -> psycopg.Connection[tuple[object, ...]]:
+def connect(url: str, *, create: bool = True) -> Conn:
     """An autocommit connection to the hub's database, migrated to the current schema if ``create``."""
     try:
         conn = psycopg.connect(
@@ -88,7 +117,7 @@ def connect(url: str, *, create: bool = True) -> psycopg.Connection[tuple[object
     return conn
 
 
-def _check_version(conn: psycopg.Connection[tuple[object, ...]], url: str) -> None:
+def _check_version(conn: Conn, url: str) -> None:
     current = schema_version(conn)
     if current == 0:
         raise StoreError(f"no hub database at {redact(url)} (start `flotilla-hub serve` on it first)")
@@ -100,14 +129,14 @@ def _newer(current: int) -> str:
     return f"the database has schema version {current}, newer than this hub knows ({len(MIGRATIONS)})"
 
 
-def schema_version(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+def schema_version(conn: Conn) -> int:
     if conn.execute("SELECT to_regclass('flotilla_schema_version')").fetchone() == (None,):
         return 0
     row = conn.execute("SELECT max(version) FROM flotilla_schema_version").fetchone()
     return int(str(row[0])) if row and row[0] is not None else 0
 
 
-def migrate(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+def migrate(conn: Conn) -> None:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         conn.execute("CREATE TABLE IF NOT EXISTS flotilla_schema_version (version INTEGER NOT NULL)")
@@ -115,7 +144,11 @@ def migrate(conn: psycopg.Connection[tuple[object, ...]]) -> None:
         if current > len(MIGRATIONS):
             raise StoreError(_newer(current))
         for version, script in enumerate(MIGRATIONS, start=1):
-            if version > current:
+            if version <= current:
+                continue
+            if isinstance(script, str):
                 for statement in filter(str.strip, script.split(";")):
                     conn.execute(statement.encode())
-                conn.execute("INSERT INTO flotilla_schema_version (version) VALUES (%s)", (version,))
+            else:
+                script(conn)
+            conn.execute("INSERT INTO flotilla_schema_version (version) VALUES (%s)", (version,))

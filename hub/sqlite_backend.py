@@ -16,7 +16,7 @@ import structlog
 
 from hub import prune_allowances, ratelog, reportstore, rollout_store, store
 from hub.contract import StatusReport
-from hub.database import ACCESS_MARK_SQL, Change, Forgotten, TokenInfo
+from hub.database import Change, Forgotten, TokenInfo
 from hub.model import ClusterSummary, HistoryEntry
 from hub.reportstore import Outcome, Pending, Retention
 from hub.rollouts import Memory
@@ -115,8 +115,8 @@ class SqliteStore:
     def all_tokens(self, kind: str) -> dict[str, tuple[str, str]]:
         return store.all_tokens(self.conn, kind)
 
-    def token_mark(self) -> tuple[object, ...]:
-        return tuple(self.conn.execute(ACCESS_MARK_SQL).fetchone())
+    def tokens_mark(self) -> object:
+        return None  # one process, a local file: the reload is cheap enough
 
     def lookup_token(self, kind: str, token_id: str) -> tuple[str, str] | None:
         return store.lookup_token(self.conn, kind, token_id)

@@ -31,7 +31,9 @@ def bin_dir() -> Path | None:
 
 
 class PostgresServer:
-    def __init__(self, *, fsync: bool = True, root: Path | None = None) -> None:
+    def __init__(
+        self, *, fsync: bool = True, root: Path | None = None, settings: dict[str, str] | None = None
+    ) -> None:
         binaries = bin_dir()
         if binaries is None:
             raise RuntimeError(
@@ -42,6 +44,7 @@ class PostgresServer:
         self.data = self.root / "data"
         self.port = free_port()
         self.fsync = fsync
+        self.settings = settings or {}  # more server settings (a benchmark's pg_stat_statements)
         self.process: subprocess.Popen[bytes] | None = None
         self._account = pwd.getpwnam("nobody") if os.geteuid() == 0 else None
 
@@ -67,6 +70,7 @@ class PostgresServer:
             "fsync": "on" if self.fsync else "off",
             "max_connections": "200",
             "shared_buffers": "128MB",
+            **self.settings,
         }
         command = [str(self.bin / "postgres"), "-D", str(self.data)]
         for name, value in settings.items():

@@ -71,11 +71,10 @@ def seed(url: str, names: list[str], shapes: list[bytes], depth: int, bodies: in
     return time.perf_counter() - started
 
 
-def postgres_cpu(server: PostgresServer) -> float:
-    """CPU seconds of the postmaster and every backend it forked."""
-    assert server.process is not None
-    root = server.process.pid
-    total = cpu_seconds(root)
+def tree_cpu(root: int) -> float:
+    """CPU seconds of a process and its children: the live ones, and those it waited for."""
+    fields = Path(f"/proc/{root}/stat").read_text().rsplit(")", 1)[1].split()
+    total = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
@@ -84,6 +83,66 @@ def postgres_cpu(server: PostgresServer) -> float:
         except (FileNotFoundError, ProcessLookupError, ValueError):
             continue
     return total
+
+
+def postgres_cpu(server: PostgresServer) -> float:
+    """CPU seconds of the postmaster and every backend it forked."""
+    assert server.process is not None
+    return tree_cpu(server.process.pid)
+
+
+def hubs_cpu(hubs: list[SubprocessHub]) -> float:
+    """CPU seconds of the hub processes and their reader processes."""
+    return sum(tree_cpu(h.process.pid) for h in hubs if h.process)
+
+
+def main_cpu(hubs: list[SubprocessHub]) -> float:
+    """CPU seconds of the hub processes alone (HTTP, ingest, the writer, following the other replicas)."""
+    return sum(cpu_seconds(h.process.pid) for h in hubs if h.process)
+
+
+def postgres_cpu_by_kind(server: PostgresServer, url: str) -> dict[str, float]:
+    """CPU seconds so far of the server's live processes by what they do (the hub's connections by
+    application name, autovacuum, checkpointer, WAL writer...); ``exited`` is what finished ones used."""
+    assert server.process is not None
+    with psycopg.connect(url, autocommit=True) as conn:
+        kinds = {
+            int(pid): str(app or kind)
+            for pid, kind, app in conn.execute(
+                "SELECT pid, backend_type, application_name FROM pg_stat_activity"
+            )
+        }
+    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {
+        "exited": (int(fields[13]) + int(fields[14])) / tick,
+        "postmaster": cpu_seconds(server.process.pid),
+    }
+    for pid, kind in kinds.items():
+        try:
+            out[kind] = out.get(kind, 0.0) + cpu_seconds(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return out
+
+
+def cpu_split(before: dict[str, float], after: dict[str, float], reports: int) -> str:
+    spent = {k: v - before.get(k, 0.0) for k, v in after.items()}
+    return ", ".join(
+        f"{k} {v / reports * 1000:.3f}" for k, v in sorted(spent.items(), key=lambda kv: -kv[1]) if v > 0
+    )
+
+
+def top_statements(url: str, reports: int, count: int = 8) -> list[str]:
+    """The statements that took the most server time (pg_stat_statements), per report; then reset."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT total_exec_time, calls, left(regexp_replace(query, '\\s+', ' ', 'g'), 90)"
+            " FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT %s",
+            (count,),
+        ).fetchall()
+        conn.execute("SELECT pg_stat_statements_reset()")
+    return [f"{ms / reports * 1000:8.1f} us/report {calls:7d} calls  {query}" for ms, calls, query in rows]
 
 
 def storage_mib(server: PostgresServer, url: str) -> tuple[float, float]:
@@ -156,14 +215,20 @@ def run(args: argparse.Namespace) -> int:
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
         f"Python {platform.python_version()}; store: PostgreSQL (fsync on); the load generator runs here too"
     )
+    statements = bool(os.environ.get("BENCH_PG_STATEMENTS"))  # where the server's time goes, per statement
     server = PostgresServer(
-        fsync=True, root=Path(os.environ["BENCH_DIR"]) if "BENCH_DIR" in os.environ else None
+        fsync=True,
+        root=Path(os.environ["BENCH_DIR"]) if "BENCH_DIR" in os.environ else None,
+        settings={"shared_preload_libraries": "pg_stat_statements"} if statements else None,
     )
     server.start()
     try:
         url = server.new_database()
         database = Database(url=url)
         database.connect().close()  # migrate
+        if statements:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION pg_stat_statements")
         n = args.clusters
         names = [NAME.format(i + 1) for i in range(n)]
         started = time.perf_counter()
@@ -181,8 +246,11 @@ def run(args: argparse.Namespace) -> int:
                 SubprocessHub(database, log_dir=server.root / f"hub-{replicas}-{i}") for i in range(replicas)
             ]
             for hub in hubs:
-                healthy, served, cpu = start_timed(hub, viewer, n)
-                print(f"{tag} start-up: serving {healthy:.1f}s, whole fleet {served:.1f}s, {cpu:.1f} CPU-s")
+                port_open, healthy, served, cpu = start_timed(hub, viewer, n)
+                print(
+                    f"{tag} start-up: port {port_open:.1f}s, serving {healthy:.1f}s,"
+                    f" whole fleet {served:.1f}s, {cpu:.1f} CPU-s"
+                )
             ports = [hub.port for hub in hubs]
             try:
                 jobs = [
@@ -194,19 +262,33 @@ def run(args: argparse.Namespace) -> int:
                     for i in range(args.flood)
                 ]
                 sequence += args.flood // n + 1
-                hub_cpu = sum(cpu_seconds(h.process.pid) for h in hubs if h.process)
+                hub_cpu, ingest_cpu = hubs_cpu(hubs), main_cpu(hubs)
                 pg_cpu = postgres_cpu(server)
+                own_cpu = sum(os.times()[:2])
+                kinds = postgres_cpu_by_kind(server, url)
+                if statements:
+                    top_statements(url, 1)
                 seconds, accepted = asyncio.run(flood_all(ports, split(jobs, replicas), args.concurrency))
-                hub_cpu = sum(cpu_seconds(h.process.pid) for h in hubs if h.process) - hub_cpu
+                hub_cpu, ingest_cpu = hubs_cpu(hubs) - hub_cpu, main_cpu(hubs) - ingest_cpu
                 pg_cpu = postgres_cpu(server) - pg_cpu
+                own_cpu = sum(os.times()[:2]) - own_cpu
                 del jobs
                 print(
                     f"{tag} throughput: {accepted} reports in {seconds:.1f}s = "
                     f"{accepted / seconds:.0f} reports/s ({args.concurrency} connections; goal: 3000 with 2);"
-                    f" CPU per report: hubs {hub_cpu / accepted * 1000:.2f} ms,"
-                    f" PostgreSQL {pg_cpu / accepted * 1000:.2f} ms; "
+                    f" CPU per report: hubs {hub_cpu / accepted * 1000:.2f} ms"
+                    f" (of which reader processes {(hub_cpu - ingest_cpu) / accepted * 1000:.2f}),"
+                    f" PostgreSQL {pg_cpu / accepted * 1000:.2f} ms,"
+                    f" load generator {own_cpu / accepted * 1000:.2f} ms; "
                     f"load {os.getloadavg()[0]:.1f}"
                 )
+                print(
+                    f"{tag} PostgreSQL CPU per report by process (ms):"
+                    f" {cpu_split(kinds, postgres_cpu_by_kind(server, url), accepted)}"
+                )
+                if statements:
+                    for line in top_statements(url, accepted):
+                        print(f"{tag}   {line}")
                 count = int(args.rate * args.paced_seconds)
                 paths = [
                     "/",

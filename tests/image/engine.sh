@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make this machine able to build and run the agent image for every architecture: a Docker engine
-# (Debian's docker.io) and QEMU user emulation registered with binfmt_misc (qemu-user-static).
+# (Debian's docker.io), QEMU user emulation registered with binfmt_misc (qemu-user-static), and the
+# arm/v7 cross compiler for the wheels PyPI does not publish (gcc-arm-linux-gnueabihf).
 # Idempotent and quiet when everything is already there; installs the Debian packages it needs.
 #
 # The engine it starts has no bridge and no iptables rules (`--bridge=none --iptables=false`):
@@ -61,6 +62,7 @@ start_dockerd() {
   log "dockerd is up after ${waited}s"
 }
 
-need_packages docker.io qemu-user-static
+# gcc-arm-linux-gnueabihf: tests/image/cross-wheels.sh compiles arm/v7's missing wheels on the host
+need_packages docker.io qemu-user-static gcc-arm-linux-gnueabihf
 register_binfmt
 engine_up || start_dockerd

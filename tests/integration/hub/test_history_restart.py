@@ -6,12 +6,16 @@ after a restart /api/v1/history and /api/v1/errors say the same, and the next re
 
 from __future__ import annotations
 
-from pathlib import Path
+import time
 from typing import Any
 
 import httpx
+import psycopg
 
+from hub.database import Database
 from hub.timeline import SAMPLE_SECONDS
+from hub.writer import UPKEEP_SECONDS
+from tests.integration.hub.conftest import BOTH_BACKENDS
 from tests.integration.hub.hubserver import (
     InProcessHub,
     ManualClock,
@@ -38,8 +42,9 @@ def _views(url: str, viewer: str) -> tuple[dict[str, Any], list[dict[str, Any]]]
     return history.json(), errors.json()["errors"]
 
 
-def test_fleet_history_and_first_seen_are_the_same_after_a_restart(tmp_path: Path) -> None:
-    data_dir = tmp_path / "hub"
+@BOTH_BACKENDS
+def test_fleet_history_and_first_seen_are_the_same_after_a_restart(database: Database) -> None:
+    data_dir = database
     viewer = create_viewer(data_dir)
     tokens = {name: create_token(data_dir, name) for name in NAMES}
     clock = ManualClock()
@@ -82,3 +87,51 @@ def test_fleet_history_and_first_seen_are_the_same_after_a_restart(tmp_path: Pat
         assert (error["clusters"], error["first_seen"]) == (2, started)
     finally:
         restarted.stop()
+
+
+def test_with_two_replicas_one_saves_the_history_and_a_restart_loads_it(postgres: object) -> None:
+    shared = Database(url=postgres.new_database())  # type: ignore[attr-defined]
+    viewer = create_viewer(shared)
+    tokens = {name: create_token(shared, name) for name in NAMES}
+    clock = ManualClock()
+    a, b = InProcessHub(shared, clock=clock).start(), InProcessHub(shared, clock=clock).start()
+    try:
+        for step in (1, 2):
+            for name in NAMES:
+                hub = a if name != "edge-3" else b  # both replicas take reports
+                assert (
+                    post_report(hub.url, _report(name, step, name == "edge-2"), tokens[name]).status_code
+                    == 202
+                )
+            clock.advance(SAMPLE_SECONDS)
+        deadline = time.monotonic() + 30
+        while not _saved(shared, "new", len(NAMES)):  # each replica has seen every cluster appear
+            assert time.monotonic() < deadline, "the history was not saved"
+            time.sleep(0.1)
+        time.sleep(4 * UPKEEP_SECONDS)  # time enough for the other replica to save too, if it did
+        before = _views(a.url, viewer)[0]
+    finally:
+        a.stop()
+        b.stop()
+    assert shared.url is not None
+    with psycopg.connect(shared.url) as conn:
+        rows = conn.execute("SELECT cluster, kind, text FROM fleet_events").fetchall()
+    assert len(rows) == len(set(rows))  # one replica wrote them: each event once
+    assert sorted(c for c, kind, _ in rows if kind == "new") == NAMES
+    restarted = InProcessHub(shared, clock=clock).start()
+    try:
+        after = _views(restarted.url, viewer)[0]
+        assert [e["cluster"] for e in after["events"] if e["kind"] == "new"] == [
+            e["cluster"] for e in before["events"] if e["kind"] == "new"
+        ]
+        assert post_report(restarted.url, _report("edge-1", 3, True), tokens["edge-1"]).status_code == 202
+        assert _views(restarted.url, viewer)[1][0]["clusters"] == 2  # and the next report counts
+    finally:
+        restarted.stop()
+
+
+def _saved(database: Database, kind: str, count: int) -> bool:
+    assert database.url is not None
+    with psycopg.connect(database.url) as conn:
+        row = conn.execute("SELECT count(*) FROM fleet_events WHERE kind = %s", (kind,)).fetchone()
+    return row is not None and int(row[0]) >= count

@@ -72,6 +72,18 @@ def test_agent_reports_its_version_and_the_machine_it_runs_on(
 
 
 @ARCHES
+def test_the_compiled_extensions_are_there_on_every_architecture(
+    arch: str, agent_image: Callable[[str], str]
+) -> None:
+    """PyYAML with libyaml (the agent's YAML parsing on a Pi is several times slower in pure Python)
+    and msgspec (lightkube's): on arm/v7 both are cross-compiled on the host, not taken from PyPI."""
+    check = "import yaml, msgspec; assert yaml.__with_libyaml__; print(yaml.CSafeLoader.__name__)"
+    found = run(agent_image(arch), "-c", check, options=("--entrypoint", "/opt/flotilla/bin/python"))
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == "CSafeLoader"
+
+
+@ARCHES
 def test_helm_and_sops_are_the_pinned_versions_built_for_the_target(
     arch: str, agent_image: Callable[[str], str]
 ) -> None:
