@@ -4,6 +4,7 @@ field) to the contract's parser."""
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import re
@@ -196,7 +197,8 @@ _PATHS = [p for p in _paths(_RICH) if p]
 
 def _edited(edits: list[tuple[tuple[Any, ...], str, Any]]) -> bytes:
     data = json.loads(json.dumps(_RICH))
-    for path, how, value in edits:
+    for path, how, shared in edits:
+        value = copy.deepcopy(shared)  # never one of _VALUES itself (an edit may append into it)
         try:
             parent = _at(data, path[:-1])
             if how == "set":
