@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,19 +10,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from hub import aggregate, queries
 from hub.aggregate import ClusterView, FleetSummary, Rollout
-from hub.auth import cluster_of
 from hub.context import HubContext
-from hub.contract import ContractError, parse_report
 from hub.filters import cluster_filter, window
-from hub.model import summarize, summary_to_json
+from hub.ingest import ingest as ingest  # POST /api/v1/reports (a plain ASGI endpoint)
 from hub.openapi import OPENAPI
 from hub.reading import Handler, read_endpoint
-from hub.reportstore import Pending
-from hub.writer import WriterClosed
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 def _ctx(request: Request) -> HubContext:
@@ -37,77 +27,6 @@ def _error(status: int, message: str, field: str | None = None, **headers: str) 
     if field is not None:
         body["field"] = field
     return JSONResponse(body, status_code=status, headers=headers or None)
-
-
-BODY_SECONDS = 30.0  # a body trickled slower than this is cut off (408): it would hold a slot
-SEQUENCE_LEAD_MS = 86_400_000  # how far a sequence may run ahead of the hub's clock in milliseconds
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise _BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async with asyncio.timeout(BODY_SECONDS):
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _BodyTooLarge
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def ingest(request: Request) -> Response:
-    """POST /api/v1/reports: authenticate, bound, validate, then store (answered after commit)."""
-    ctx = _ctx(request)
-    started = time.perf_counter()
-
-    def reject(status: int, reason: str, message: str, field: str | None = None, **headers: str) -> Response:
-        ctx.metrics.reject(reason, time.perf_counter() - started)
-        return _error(status, message, field, **headers)
-
-    cluster = cluster_of(ctx, request)
-    if cluster is None:
-        return reject(
-            401, "unauthenticated", "missing or invalid cluster token", **{"WWW-Authenticate": "Bearer"}
-        )
-    try:
-        body = await _read_body(request, ctx.config.max_body)
-    except _BodyTooLarge:
-        return reject(413, "too_large", f"report body exceeds {ctx.config.max_body} bytes")
-    except TimeoutError:
-        return reject(408, "too_slow", f"the report body did not arrive within {BODY_SECONDS:.0f}s")
-    try:
-        report = parse_report(body)
-    except ContractError as exc:
-        return reject(422, "invalid", str(exc), exc.field_path)
-    if report.cluster != cluster:
-        return reject(403, "forbidden", f"this token may only report for cluster {cluster!r}", "cluster")
-    received_at = ctx.config.clock()
-    if report.sequence > received_at * 1000 + SEQUENCE_LEAD_MS:
-        return reject(
-            422,
-            "invalid",
-            "sequence: is ahead of the hub's clock in milliseconds by more than a day; an agent counts "
-            "from its clock in milliseconds when its state is reset, so this counter ran away: remove "
-            "the agent's report-sequence file",
-            "sequence",
-        )
-    summary_ = summarize(report, received_at)
-    pending = Pending(report, body, received_at, summary_, summary_to_json(summary_))
-    assert ctx.writer is not None, "a reader process routes reports elsewhere (hub.app.create_app)"
-    try:
-        outcome = await ctx.writer.write(pending)
-    except WriterClosed as exc:
-        return reject(503, "unavailable", str(exc))
-    except Exception:
-        return reject(503, "storage", "the report could not be stored; retry later")
-    ctx.metrics.accept(outcome.result, time.perf_counter() - started)
-    return JSONResponse(
-        {"result": outcome.result, "cluster": report.cluster, "sequence": report.sequence},
-        status_code=200 if outcome.result == "duplicate" else 202,
-    )
 
 
 def _unauthorized() -> Response:

@@ -29,6 +29,7 @@ from hub import api, fleetindex, history_store, rollout_api, rollout_index, view
 from hub.context import READ_THREADS, HubConfig, HubContext, ReadConnections
 from hub.credentials import Credentials
 from hub.etag import ETags
+from hub.ingest import IngestFirst
 from hub.maintenance import ForgetWatch, Maintenance, Task
 from hub.metrics import Metrics
 from hub.ratelog import install_loop_exception_handler
@@ -242,6 +243,8 @@ def create_app(config: HubConfig, role: Role | None = None) -> Starlette:
         Route("/metrics", api.metrics),
     ]
     middleware = [Middleware(SecurityHeaders), Middleware(Warmup, loading=loading), Middleware(ETags)]
+    if writes is None:  # reports are taken here: straight to ingest, past the layers pages need
+        middleware.insert(0, Middleware(IngestFirst, loading=loading))
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.loading = loading  # hub.serving starts the reader processes once this process is loaded
     if isinstance(role, Reading):

@@ -40,6 +40,11 @@ TIMEOUT_RESPONSE = (
 )
 
 
+# A key of the request's ASGI scope, set once its whole body has arrived: the ingest handler then
+# reads it without arming a timeout (hub.ingest).
+BODY_RECEIVED = "flotilla.body_received"
+
+
 @dataclass(frozen=True)
 class Limits:
     max_connections: int = 1000
@@ -109,6 +114,7 @@ def guarded_protocol(limits: Limits) -> type[asyncio.Protocol]:
     class GuardedProtocol(HttpToolsProtocol):
         _shed = False
         _header_timer: asyncio.TimerHandle | None = None
+        _in_headers = False  # a request has begun and its headers are not complete
         opened_at = 0.0
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -130,16 +136,28 @@ def guarded_protocol(limits: Limits) -> type[asyncio.Protocol]:
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
-            if not self._shed:
-                super().data_received(data)
+            if self._shed:
+                return
+            super().data_received(data)
+            # The next request on a kept-alive connection began in this data: its headers must come
+            # in time. Armed only when they are not all here yet (a request that arrives whole, as
+            # an agent's report does, costs no timer).
+            if self._in_headers:
+                self._arm()
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
-            self._arm()  # the next request on a kept-alive connection: its headers must come in time
+            self._in_headers = True
 
         def on_headers_complete(self) -> None:
+            self._in_headers = False
             self._disarm()
             super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            if self.cycle is not None and not self.cycle.more_body:
+                self.scope[BODY_RECEIVED] = True  # type: ignore[literal-required]
 
         def busy(self) -> bool:
             return self.cycle is not None and not self.cycle.response_complete

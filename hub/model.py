@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from hub.contract import StatusReport
+from hub.report_facts import ReportFacts
 from hub.signatures import ProblemBrief, normalise, problems_of
 
 _intern = sys.intern
@@ -122,7 +122,7 @@ def signature(text: str, cluster: str = "") -> str:
     return normalise(text, cluster)[:160]
 
 
-def cause_of(report: StatusReport) -> str:
+def cause_of(report: ReportFacts) -> str:
     """Why a cluster is not Ready, as a short signature, or "" when nothing is wrong."""
     if report.source.error:
         return f"source: {signature(report.source.error, report.cluster)}"
@@ -133,7 +133,7 @@ def cause_of(report: StatusReport) -> str:
     return ""
 
 
-def summarize(report: StatusReport, received_at: float) -> ClusterSummary:
+def summarize(report: ReportFacts, received_at: float) -> ClusterSummary:
     return ClusterSummary(
         name=_intern(report.cluster),
         sequence=report.sequence,

@@ -17,6 +17,7 @@ import structlog
 from hub.contract import ContractError, StatusReport, parse_report
 from hub.database import Change
 from hub.model import ClusterSummary, HistoryEntry, summarize, summary_from_json
+from hub.report_facts import ReportFacts
 from hub.store import transaction
 
 log = structlog.get_logger("hub.store")
@@ -41,7 +42,7 @@ class Retention:
 class Pending:
     """A validated report waiting to be written (everything CPU-heavy done by the request handler)."""
 
-    report: StatusReport
+    report: ReportFacts  # a StatusReport, or the fast path's struct (hub.fast_contract)
     body: bytes  # the JSON document as received (the writer compresses it: see :func:`pack`)
     received_at: float
     summary: ClusterSummary

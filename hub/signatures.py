@@ -14,7 +14,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from hub.contract import StatusReport
+from hub.report_facts import ReportFacts
 
 MAX_SIGNATURE = 200
 MAX_EXAMPLE = 300
@@ -74,7 +74,7 @@ class ProblemBrief:
     example: str
 
 
-def problems_of(report: StatusReport) -> tuple[ProblemBrief, ...]:
+def problems_of(report: ReportFacts) -> tuple[ProblemBrief, ...]:
     """The errors a report carries: its source error, then each failing or degraded bundle's message
     and the messages of its non-ready resources (at most MAX_PROBLEMS, one per signature)."""
     found: dict[str, ProblemBrief] = {}

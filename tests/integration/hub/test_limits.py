@@ -87,16 +87,21 @@ def test_many_idle_sockets_do_not_stop_the_hub(limited: tuple[SubprocessHub, str
 def test_headers_that_trickle_in_are_cut_off(limited: tuple[SubprocessHub, str]) -> None:
     hub, _ = limited
     with socket.create_connection(("127.0.0.1", hub.port), timeout=5) as sock:
-        started = time.monotonic()
-        answer = b""
-        with contextlib.suppress(OSError):
-            for char in b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100:
-                sock.sendall(bytes([char]))
-                time.sleep(0.1)
-        with contextlib.suppress(OSError):
-            answer = sock.recv(1000)
-        assert time.monotonic() - started < 4
-        assert answer == b"" or answer.startswith(b"HTTP/1.1 408")
+        _trickle_is_cut_off(sock, b"/")
+
+
+def _trickle_is_cut_off(sock: socket.socket, path: bytes) -> None:
+    """Send a request's headers a byte every 0.1 s: the hub answers 408 (or closes) within seconds."""
+    started = time.monotonic()
+    answer = b""
+    with contextlib.suppress(OSError):
+        for char in b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100:
+            sock.sendall(bytes([char]))
+            time.sleep(0.1)
+    with contextlib.suppress(OSError):
+        answer = sock.recv(1000)
+    assert time.monotonic() - started < 4
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 408")
 
 
 def test_a_kept_alive_connection_is_closed_when_idle(limited: tuple[SubprocessHub, str]) -> None:
@@ -144,3 +149,23 @@ def test_overload_logs_are_rate_limited(limited: tuple[SubprocessHub, str]) -> N
     time.sleep(1.5)  # header timeouts fire too
     added = hub.log_path.read_text().count("\n") - before
     assert added < 15, hub.log_path.read_text()[-3000:]
+
+
+def test_headers_that_trickle_in_on_a_kept_alive_connection_are_cut_off(
+    limited: tuple[SubprocessHub, str],
+) -> None:
+    """A whole request costs no header timer; the next one on the same connection still gets one."""
+    hub, _ = limited
+    token = create_token(hub.data_dir, "edge-1")
+    body = make_report("edge-1").to_json().encode()
+    head = (
+        f"POST /api/v1/reports HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", hub.port), timeout=5) as sock:
+        sock.sendall(head + body)
+        answer = b""
+        while not answer.endswith(b"}"):  # the whole answer (its head and body may come apart)
+            answer += sock.recv(1000)
+        assert answer.startswith(b"HTTP/1.1 202")
+        _trickle_is_cut_off(sock, b"/healthz")
