@@ -13,7 +13,9 @@ import json
 import sqlite3
 import threading
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -45,14 +47,11 @@ def load(store: Store, now: float) -> Stored | None:
     conn = _sqlite(store)
     if conn is None:
         return None
-    samples = []
-    for at, states in conn.execute(
-        "SELECT at, states FROM fleet_samples WHERE at > ? ORDER BY at", (now - WEEK - SAMPLE_SECONDS,)
-    ):
-        try:
-            samples.append((float(at), {str(k): int(v) for k, v in json.loads(states).items()}))
-        except (ValueError, TypeError, AttributeError) as exc:  # a damaged row costs one sample, not the hub
-            log.warning("fleet_sample_unreadable", at=at, error=str(exc)[:200])
+    samples = samples_from(
+        conn.execute(
+            "SELECT at, states FROM fleet_samples WHERE at > ? ORDER BY at", (now - WEEK - SAMPLE_SECONDS,)
+        )
+    )
     events = [
         Event(float(at), cluster, kind, text, state)
         for at, cluster, kind, text, state in conn.execute(
@@ -64,6 +63,17 @@ def load(store: Store, now: float) -> Stored | None:
         str(sig): float(at) for sig, at in conn.execute("SELECT signature, first_seen FROM error_signatures")
     }
     return Stored(samples, events, first_seen)
+
+
+def samples_from(rows: Iterable[tuple[Any, Any]]) -> list[tuple[float, dict[str, int]]]:
+    """Stored fleet samples (time, JSON of clusters per state), as the fleet index takes them."""
+    samples = []
+    for at, states in rows:
+        try:
+            samples.append((float(at), {str(k): int(v) for k, v in json.loads(states).items()}))
+        except (ValueError, TypeError, AttributeError) as exc:  # a damaged row costs one sample, not the hub
+            log.warning("fleet_sample_unreadable", at=at, error=str(exc)[:200])
+    return samples
 
 
 def _load_shared(store: Store, now: float) -> Stored:

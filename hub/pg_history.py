@@ -42,14 +42,13 @@ def holds_lock(conn: Conn) -> bool:
 
 
 def load(conn: Conn, now: float) -> tuple[list[tuple[float, dict[str, int]]], list[Event], dict[str, float]]:
-    samples = []
-    for at, states in conn.execute(
-        "SELECT at, states FROM fleet_samples WHERE at > %s ORDER BY at", (now - WEEK - SAMPLE_SECONDS,)
-    ):
-        try:
-            samples.append((float(at), {str(k): int(v) for k, v in json.loads(states).items()}))
-        except (ValueError, TypeError, AttributeError) as exc:  # a damaged row costs one sample, not the hub
-            log.warning("fleet_sample_unreadable", at=at, error=str(exc)[:200])
+    from hub.history_store import samples_from  # that module imports this one when it needs it
+
+    samples = samples_from(
+        conn.execute(
+            "SELECT at, states FROM fleet_samples WHERE at > %s ORDER BY at", (now - WEEK - SAMPLE_SECONDS,)
+        )
+    )
     rows = conn.execute(
         "SELECT at, cluster, kind, text, state FROM fleet_events ORDER BY id DESC LIMIT %s", (MAX_EVENTS,)
     ).fetchall()
