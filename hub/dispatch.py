@@ -92,7 +92,7 @@ class Dispatcher:
             except OSError as exc:  # out of file descriptors: stop accepting for a moment
                 ratelog.event("accept_failed", error=str(exc))
                 self._loop.remove_reader(self._listener.fileno())
-                self._loop.call_later(0.1, self._loop.add_reader, self._listener.fileno(), self._accept)
+                self._loop.call_later(0.1, self._resume)
                 return
             conn.setblocking(False)
             if not any(reader.ready for reader in self._readers):
@@ -108,6 +108,10 @@ class Dispatcher:
             timer = self._loop.call_later(self._limits.header_seconds, self._late, conn)
             self._waiting[conn] = timer
             self._loop.add_reader(conn.fileno(), self._peek, conn)
+
+    def _resume(self) -> None:
+        if self._loop is not None and self._listener.fileno() >= 0:  # not closed meanwhile
+            self._loop.add_reader(self._listener.fileno(), self._accept)
 
     def _peek(self, conn: socket.socket) -> None:
         assert self._loop is not None
