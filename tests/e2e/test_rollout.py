@@ -114,9 +114,11 @@ def test_a_good_commit_moves_wave_by_wave_each_after_its_bake_time(demo, clone):
     # wave 2 changed only after the canary had been Ready for its bake time, wave 3 after wave 2
     assert min(applied[PUNE], applied[DUBLIN]) >= ready[CANARY] + BAKE - 0.5
     assert applied[LYON] >= max(ready[PUNE], ready[DUBLIN]) - 0.25
-    rollout = picture(demo)
+    # a rollout's evaluation may be up to --rollout-view-seconds (1 s) old: complete within a few
+    rollout = eventually(
+        "the rollout complete", lambda: (p := picture(demo))["state"] == "complete" and p, timeout=10
+    )
     assert rollout["commit"] == commit
-    assert rollout["state"] == "complete"
     assert [w["name"] for w in rollout["waves"]] == ["canary", "early", "rest"]
 
 
