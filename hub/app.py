@@ -77,7 +77,7 @@ def open_context(config: HubConfig, role: Role | None = None) -> HubContext:
     loader = database.connect()
     sync = ReplicaSync(database.connect(), replica, config.clock)  # its mark first, then the load
     summaries = loader.load_summaries()
-    stored = history_store.load(loader, config.clock())  # None on PostgreSQL (not kept there yet)
+    stored = history_store.load(loader, config.clock())  # the fleet history saved before, both stores
     loader.close()
     model = ReadModel(config.thresholds, summaries, config.clock())
     sync.attach(model)
