@@ -57,6 +57,7 @@ class PassOutcome:
     error: str | None = None  # the plan failed (e.g. this cluster is not in the fleet repo)
     cluster_error: str | None = None  # the cluster's API server could not be reached or refused
     releases: tuple[ReleaseOutcome, ...] = ()
+    unreached: tuple[str, ...] = ()  # bundles the pass stopped before (the agent was stopping)
     pruned: tuple[str, ...] = ()
     prune_skipped: str | None = None  # why pruning was not attempted, when it was not
     prune_refused: brake.Refusal | None = None  # the deletion brake held a mass uninstall
@@ -72,6 +73,7 @@ class PassOutcome:
             and self.cluster_error is None
             and self.source_error is None
             and not self.problems
+            and not self.unreached
             and all(r.state in ("Ready", "Paused") for r in self.releases)
         )
 

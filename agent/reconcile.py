@@ -49,6 +49,8 @@ __all__ = ["Gate", "PassContext", "PassOutcome", "ReleaseOutcome", "reconcile_on
 
 log = structlog.get_logger(__name__)
 
+UNREACHED = "not checked this pass: the agent was stopping"
+
 
 def reconcile_once(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
     """Run one pass over a synced source revision."""
@@ -104,22 +106,45 @@ def _reconcile(ctx: PassContext, revision: SourceRevision) -> PassOutcome:
     failures_before = dict(failures)
     outcomes: list[ReleaseOutcome] = []
     states: dict[str, str] = {}
+    unreached: list[str] = []
     for desired in plan.releases:
         if ctx.stop.is_set():
-            log.info("pass_interrupted", remaining=desired.bundle)
-            break
+            unreached.append(desired.bundle)
+            outcomes.append(_unreached_outcome(desired, histories))
+            continue
         outcome = _reconcile_release(ctx, desired, revision, histories, snapshot, states, failures)
         states[desired.bundle] = outcome.state
         outcomes.append(outcome)
         log.info("release_reconciled", bundle=desired.bundle, release=desired.release,
                  namespace=desired.namespace, action=outcome.action, state=outcome.state)  # fmt: skip
+    if unreached:
+        log.info("pass_interrupted", unreached=unreached)
     if failures != failures_before:
         state.save_failures(ctx.state_dir, failures)
     outcomes += [_blocked_outcome(blocked, histories) for blocked in agent_plan.blocked]
-    base = replace(base, releases=tuple(outcomes))
+    base = replace(base, releases=tuple(outcomes), unreached=tuple(unreached))
 
     pruned = prune_step(ctx, revision, agent_plan, histories, settings)
     return replace(base, pruned=pruned.pruned, prune_skipped=pruned.skipped, prune_refused=pruned.refused)
+
+
+def _unreached_outcome(
+    desired: fleet.DesiredRelease, histories: Mapping[tuple[str, str], ReleaseHistory]
+) -> ReleaseOutcome:
+    """A release the pass stopped before (the agent is shutting down): left as it is, and reported
+    as the last report had it (``agent.report``), never as gone."""
+    history = histories.get((desired.namespace, desired.release))
+    current = history.current if history is not None else None
+    return ReleaseOutcome(
+        bundle=desired.bundle,
+        release=desired.release,
+        namespace=desired.namespace,
+        state="Pending",
+        message=UNREACHED,
+        helm_revision=current.revision if current else None,
+        chart_version=current.chart_version if current else "",
+        applied_commit=current.labels.get(COMMIT_LABEL) if current else None,
+    )
 
 
 def _blocked_outcome(

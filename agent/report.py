@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import __version__, state
-from agent.reconcile import PassOutcome, ReleaseOutcome
+from agent.reconcile import UNREACHED, PassOutcome, ReleaseOutcome
 from agent.signatures import Verdict
 from hub import contract, rollout_contract
 
@@ -37,7 +37,9 @@ def build(
     transitions = _previous_transitions(previous)
     bundles = [_bundle(release, outcome.commit, transitions, generated) for release in outcome.releases]
     if outcome.cluster_error and not bundles and previous is not None:
-        bundles = _last_known(previous.bundles)
+        bundles = _last_known(previous.bundles, "not checked this pass: the cluster API is unreachable")
+    elif outcome.unreached and previous is not None:
+        bundles = _carry_unreached(bundles, set(outcome.unreached), previous.bundles)
     repo_error = outcome.error
     if outcome.problems and not repo_error:
         commit = (outcome.commit or "unknown")[:12]
@@ -81,9 +83,22 @@ def _bounded(text: str | None) -> str | None:
     return text[: contract.MAX_MESSAGE] if text else None
 
 
-def _last_known(bundles: list[contract.BundleStatus]) -> list[contract.BundleStatus]:
-    """The previous report's bundles, each saying it was not checked this pass (the API is down)."""
-    note = "not checked this pass: the cluster API is unreachable"
+def _carry_unreached(
+    bundles: list[contract.BundleStatus], unreached: set[str], previous: list[contract.BundleStatus]
+) -> list[contract.BundleStatus]:
+    """An interrupted pass reports the bundles it did not reach as the previous report had them, so
+    a SIGTERM mid-pass never tells the hub (or a rollout's wave) that they are gone or reset."""
+    before = {b.bundle: b for b in previous}
+    carried = {
+        b.bundle: _last_known([before[b.bundle]], UNREACHED)[0]
+        for b in bundles
+        if b.bundle in unreached and b.bundle in before
+    }
+    return [carried.get(b.bundle, b) for b in bundles]
+
+
+def _last_known(bundles: list[contract.BundleStatus], note: str) -> list[contract.BundleStatus]:
+    """The previous report's bundles, each saying why it was not checked this pass."""
     return [
         replace(
             b, message=(f"{note}; last known: {b.message}" if b.message else note)[: contract.MAX_MESSAGE]

@@ -95,12 +95,12 @@ def write_batch(
         seen: dict[str, float] = {}
         for item in batch:
             key = (item.report.cluster, item.report.sequence)
+            name = item.report.cluster
+            seen[name] = max(seen.get(name, 0.0), item.received_at)  # a duplicate is a sign of life too
             if key not in inserted:
                 outcomes.append(Outcome("duplicate", None))
                 continue
             inserted.discard(key)  # the same report twice in one batch: the second is a duplicate
-            name = item.report.cluster
-            seen[name] = max(seen.get(name, 0.0), item.received_at)
             top = newest[name].report.sequence if name in newest else stored.get(name)
             if top is not None and item.report.sequence < top:
                 outcomes.append(Outcome("late", None))

@@ -113,14 +113,13 @@ def _write_one(
             item.summary.commit,
         ),
     ).rowcount
-    if not inserted:
-        return Outcome("duplicate", None)
-    if current is not None and report.sequence < current.sequence:
+    if not inserted or (current is not None and report.sequence < current.sequence):
+        # a sign of life that leaves the state as it is: stored, so readers and a restart see it too
         conn.execute(
-            "UPDATE clusters SET last_seen = max(last_seen, ?), changed = ? WHERE name = ?",
-            (item.received_at, stamp, report.cluster),
+            "UPDATE clusters SET last_seen = ?, changed = ? WHERE name = ? AND last_seen < ?",
+            (item.received_at, stamp, report.cluster, item.received_at),
         )
-        return Outcome("late", None)
+        return Outcome("late" if inserted else "duplicate", None)
     conn.execute(
         "INSERT INTO clusters (name, sequence, reported_at, last_seen, summary, changed)"
         " VALUES (?, ?, ?, ?, ?, ?)"

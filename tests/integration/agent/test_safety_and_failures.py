@@ -318,3 +318,52 @@ def test_a_commit_linking_files_outside_the_repo_reads_none_of_them(
     outcome, _ = agent.run_pass()
     assert outcome.ok, outcome
     assert get(cluster, f"/api/v1/namespaces/{unique}/configmaps/api-config")["data"]["region"] == "new"
+
+
+def test_a_pass_stopped_midway_reports_the_bundles_it_did_not_reach_as_they_were_and_the_next_pass_finishes(
+    cluster, git_server, fleet_repo_factory, harness_factory, unique
+):
+    """SIGTERM mid-pass (a pod roll, a node drain): the report must not tell the hub the bundles the
+    pass never reached are gone, nor mark the commit applied; the next pass upgrades them."""
+    repo = fleet_repo_factory(two_bundles(unique, unique))
+    agent = harness_factory(cluster, unique, repo.url)
+    first, _ = agent.run_pass()
+    assert first.ok
+    revisions = {r.bundle: r.helm_revision for r in first.releases}
+    commit = repo.write(
+        {
+            name: bundle_file(name, unique, values={"v": "2"}, targets=[{"clusterName": unique}])
+            for name in ("web", "api")
+        },
+        "both change",
+    )
+    runner = agent.agent
+    assert runner is not None
+    real_upgrade = runner.helm.upgrade_install
+
+    def upgrade_then_stop(*args, **kwargs):  # the signal arrives while the first upgrade runs
+        result = real_upgrade(*args, **kwargs)
+        runner.stop.set()
+        return result
+
+    runner.helm.upgrade_install = upgrade_then_stop
+    stopped, report = agent.run_pass()
+
+    assert len(stopped.unreached) == 1
+    assert not stopped.ok
+    reached = next(r for r in stopped.releases if r.bundle not in stopped.unreached)
+    assert reached.helm_revision == revisions[reached.bundle] + 1
+    carried = {b.bundle: b for b in report.bundles}[stopped.unreached[0]]
+    assert (carried.state, carried.helm_revision) == ("Ready", revisions[carried.bundle])
+    assert "the agent was stopping" in carried.message
+    assert {b.bundle for b in report.bundles} == {"web", "api"}
+    assert report.source.applied_commit is None
+    assert flotilla_releases(cluster, unique) == {(unique, "web"), (unique, "api")}
+
+    runner.stop.clear()
+    runner.helm.upgrade_install = real_upgrade
+    after, report = agent.run_pass()
+    assert after.ok
+    assert after.unreached == ()
+    assert {b.bundle: b.helm_revision for b in report.bundles} == {n: r + 1 for n, r in revisions.items()}
+    assert report.source.applied_commit == commit

@@ -155,3 +155,31 @@ def test_the_table_shows_each_error_on_its_own_line_and_messages_on_one_line():
     assert "source: git down" in lines
     assert "cluster API: api down" in lines
     assert any(line.endswith("UPGRADE FAILED: timed out waiting for web") for line in lines)
+
+
+def test_bundles_an_interrupted_pass_did_not_reach_are_reported_as_the_last_report_had_them():
+    ready = build(
+        outcome(
+            ReleaseOutcome("api", "api", "ns", "Ready", applied_commit=COMMIT, helm_revision=3),
+            ReleaseOutcome("web", "web", "ns", "Ready", applied_commit=COMMIT, helm_revision=5),
+        )
+    )
+    newer = "d" * 40
+    stopped = build(
+        outcome(
+            ReleaseOutcome("api", "api", "ns", "Ready", applied_commit=newer, helm_revision=4),
+            ReleaseOutcome("web", "web", "ns", "Pending", message="not checked", helm_revision=5),
+            ReleaseOutcome("new", "new", "ns", "Pending", message="not checked"),
+            unreached=("web", "new"),
+        ),
+        previous=ready,
+        minute=1,
+    )
+    by_name = {b.bundle: b for b in stopped.bundles}
+    assert list(by_name) == ["api", "web", "new"]  # none is dropped
+    assert by_name["api"].applied_commit == newer
+    assert (by_name["web"].state, by_name["web"].applied_commit) == ("Ready", COMMIT)
+    assert by_name["web"].message.startswith("not checked this pass: the agent was stopping")
+    assert by_name["new"].state == "Pending"  # never reported before: nothing to carry
+    assert stopped.source.applied_commit is None  # the cluster is not at one commit
+    assert not outcome(unreached=("web",)).ok  # so the commit is not marked applied
