@@ -116,7 +116,7 @@ class SqliteStore:
         return store.all_tokens(self.conn, kind)
 
     def tokens_mark(self) -> object:
-        return None  # one process, a local file: the reload is cheap enough
+        return store.tokens_mark(self.conn)
 
     def lookup_token(self, kind: str, token_id: str) -> tuple[str, str] | None:
         return store.lookup_token(self.conn, kind, token_id)
