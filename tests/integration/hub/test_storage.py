@@ -163,7 +163,7 @@ def test_restart_serves_the_same_fleet_from_stored_summaries(tmp_path: Path) -> 
 
 def test_the_wal_is_truncated_once_it_outgrew_its_limit(tmp_path: Path, monkeypatch: object) -> None:
     """A long read kept checkpoints from finishing, so the WAL grew; once it ends, with no further
-    writes, the writer truncates it back (a passive checkpoint alone would leave the file as large)."""
+    writes, the hub truncates it back (a passive checkpoint alone would leave the file as large)."""
     monkeypatch.setattr(store, "WAL_SIZE_LIMIT", 256 * 1024)  # type: ignore[attr-defined]
     hub = InProcessHub(tmp_path / "hub").start()
     try:
