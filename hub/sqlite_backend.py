@@ -70,10 +70,8 @@ class SqliteStore:
         passive checkpoint leaves only the frames written during it to copy, so the writer waits
         milliseconds. The file is then reused in place (and cut to WAL_SIZE_LIMIT when larger)."""
         in_use = store.checkpoint(self.conn)
-        due = in_use > store.WAL_RESTART_BYTES and time.monotonic() >= self._next_truncate
-        if due and not store.restart_wal(self.conn):
-            self._next_truncate = time.monotonic() + TRUNCATE_RETRY_SECONDS
-            ratelog.event("wal_restart_deferred", bytes=in_use)
+        if in_use > store.WAL_RESTART_BYTES and not store.restart_wal(self.conn):
+            ratelog.event("wal_restart_deferred", bytes=in_use)  # a reader, or a busy writer: next time
 
     def upkeep(self) -> None:
         """The writer's safety net: past WAL_SIZE_LIMIT (a long read held every checkpoint back, or

@@ -4,7 +4,9 @@ compressed bodies, and a restart that serves what it had without re-reading ever
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -183,4 +185,44 @@ def test_the_wal_is_truncated_once_it_outgrew_its_limit(tmp_path: Path, monkeypa
         _eventually(lambda: store.wal_bytes(hub.data_dir) <= store.WAL_SIZE_LIMIT)
         _post(hub, token, "edge-1", 200)  # and ingest goes on
     finally:
+        hub.stop()
+
+
+def test_under_sustained_ingest_the_wal_starts_over_instead_of_growing(
+    tmp_path: Path, monkeypatch: object
+) -> None:
+    """Reports never stop (four agents at once), so a passive checkpoint never finds the log fully
+    copied and the file would grow without end; the hub makes the log start over, and the file stays
+    small with no truncation (the writer's fallback, past WAL_SIZE_LIMIT, is put out of reach)."""
+    monkeypatch.setattr(store, "WAL_RESTART_BYTES", 256 * 1024)  # type: ignore[attr-defined]
+    monkeypatch.setattr(store, "WAL_SIZE_LIMIT", 1 << 40)  # type: ignore[attr-defined]
+    hub = InProcessHub(tmp_path / "hub").start()
+    names = [f"edge-{i}" for i in range(4)]
+    tokens = {name: create_token(hub.data_dir, name) for name in names}
+    stop = threading.Event()
+    sent = Counter[str]()
+
+    def agent(name: str) -> None:
+        with httpx.Client(base_url=hub.url, headers={"Authorization": f"Bearer {tokens[name]}"}) as client:
+            while not stop.is_set():
+                sent[name] += 1
+                report = make_report(name, sent[name], [make_bundle(f"b{i}") for i in range(5)])
+                assert client.post("/api/v1/reports", content=report.to_json()).status_code == 202
+
+    threads = [threading.Thread(target=agent, args=(name,)) for name in names]
+    try:
+        largest, started = 0, time.monotonic()
+        for thread in threads:
+            thread.start()
+        while time.monotonic() - started < 6:  # several of the maintenance thread's checkpoints
+            largest = max(largest, store.wal_bytes(hub.data_dir))
+            time.sleep(0.05)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        written = sum(sent.values()) * 2 * 4096  # a commit writes at least two pages (usually 6-9)
+        assert written > 8 * 1024 * 1024, ("not enough ingest to tell", sent)
+        assert largest < written / 2, (largest, written)  # about a second of ingest, not all of it
+    finally:
+        stop.set()
         hub.stop()
