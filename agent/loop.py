@@ -41,6 +41,7 @@ log = structlog.get_logger(__name__)
 FIRST_RETRY_SECONDS = 5.0
 JITTER = 0.1
 WAKE_SETTLE_SECONDS = 1.0
+STOP_FLUSH_SECONDS = 5.0  # on SIGTERM, how long the last report may take to reach the hub (its pod gets 60 s)
 
 
 @dataclass
@@ -266,6 +267,8 @@ def run(settings: AgentSettings) -> int:
     finally:
         if observer is not None:
             observer.stop()
+        if agent.reporter is not None:  # the last pass's report reaches the hub, not the next start
+            agent.reporter.flush(timeout=STOP_FLUSH_SECONDS)
         agent.close()
         log.info("agent_stopped")
     return 0

@@ -183,8 +183,10 @@ class Reporter:
         return beat
 
     def flush(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the outbox to empty; True if it did."""
+        """Send the outbox now (a backoff in progress is cut short) and wait up to ``timeout`` seconds
+        for it to empty; True if it did."""
         deadline = time.monotonic() + timeout
+        self._retry_at = 0.0
         self._wake.set()
         while self.pending():
             if time.monotonic() >= deadline:

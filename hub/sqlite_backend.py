@@ -63,10 +63,21 @@ class SqliteStore:
         reportstore.purge_cluster(self.conn, name)
 
     def checkpoint(self) -> None:
-        store.checkpoint(self.conn)
+        """The maintenance thread's checkpoint: copy the WAL into the database without blocking the
+        writer; when the log in use passes WAL_RESTART_BYTES, make it start over. Under sustained
+        ingest a passive checkpoint never finds the log fully copied between two commits, so the
+        log would never start over by itself and the file would grow; restarting right after a
+        passive checkpoint leaves only the frames written during it to copy, so the writer waits
+        milliseconds. The file is then reused in place (and cut to WAL_SIZE_LIMIT when larger)."""
+        in_use = store.checkpoint(self.conn)
+        due = in_use > store.WAL_RESTART_BYTES and time.monotonic() >= self._next_truncate
+        if due and not store.restart_wal(self.conn):
+            self._next_truncate = time.monotonic() + TRUNCATE_RETRY_SECONDS
+            ratelog.event("wal_restart_deferred", bytes=in_use)
 
     def upkeep(self) -> None:
-        """Bound the WAL (called by the writer itself, which never checkpoints on its own)."""
+        """The writer's safety net: past WAL_SIZE_LIMIT (a long read held every checkpoint back, or
+        the maintenance thread could not restart the log), empty the WAL file."""
         if time.monotonic() < self._next_truncate:
             return
         size = store.wal_bytes(self._data_dir)
@@ -116,7 +127,7 @@ class SqliteStore:
         return store.all_tokens(self.conn, kind)
 
     def tokens_mark(self) -> object:
-        return None  # one process, a local file: the reload is cheap enough
+        return store.tokens_mark(self.conn)
 
     def lookup_token(self, kind: str, token_id: str) -> tuple[str, str] | None:
         return store.lookup_token(self.conn, kind, token_id)

@@ -19,6 +19,7 @@ from hub.database import CREDENTIAL_TABLES, Forgotten, StoreError, TokenInfo
 
 DB_NAME = "hub.sqlite3"
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # the WAL is truncated back to this after a checkpoint resets it
+WAL_RESTART_BYTES = 16 * 1024 * 1024  # WAL in use past which the log is made to start over
 WRITER_CACHE_KIB = 32 * 1024  # the writer's page cache: index pages of 100k clusters stay in memory
 
 # Versioned migrations, applied in order inside one transaction each; the version is recorded in
@@ -67,7 +68,15 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE clusters ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX clusters_changed ON clusters(changed);
     """,
+    # 5: a counter of token changes, bumped in the transaction of every create, revoke and forget,
+    # so each hub process reloads its token table only when it changed (not 100k rows every 2 s).
+    """
+    CREATE TABLE token_changes (n INTEGER NOT NULL);
+    INSERT INTO token_changes (n) VALUES (0);
+    """,
 )
+
+_BUMP_TOKENS = "UPDATE token_changes SET n = n + 1"
 
 
 def connect(data_dir: Path, *, create: bool = True, autocheckpoint: bool = True) -> sqlite3.Connection:
@@ -111,17 +120,32 @@ def migrate(conn: sqlite3.Connection) -> None:
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
 
 
-def checkpoint(conn: sqlite3.Connection) -> None:
-    """Copy committed WAL pages into the database without blocking the writer (PASSIVE)."""
-    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+def checkpoint(conn: sqlite3.Connection) -> int:
+    """Copy committed WAL pages into the database without blocking the writer (PASSIVE); returns the
+    bytes of WAL in use (frames since the log last started over)."""
+    row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return max(0, int(row[1])) * int(conn.execute("PRAGMA page_size").fetchone()[0]) if row else 0
+
+
+def restart_wal(conn: sqlite3.Connection, wait_ms: int = 100) -> bool:
+    """Checkpoint everything and have the next commit write the WAL from its beginning (RESTART), so
+    the file is reused, not grown; True if done. Unlike TRUNCATE it frees no blocks (on a disk
+    mounted with online discard, freeing 64 MiB takes a tenth of a second, which the writer would
+    wait). It waits for the writer's transaction and for readers at most ``wait_ms``."""
+    return _checkpoint_waiting(conn, "RESTART", wait_ms)
 
 
 def truncate_wal(conn: sqlite3.Connection, wait_ms: int = 100) -> bool:
-    """Checkpoint everything and empty the WAL file; True if done. Called by the writer itself, so it
-    waits for readers at most ``wait_ms`` (a long read must not stall ingest) and retries later."""
+    """Checkpoint everything and empty the WAL file; True if done. It waits for the writer's
+    transaction and for readers at most ``wait_ms`` (a long read must not stall ingest, nor the
+    writer wait behind it); the caller retries later."""
+    return _checkpoint_waiting(conn, "TRUNCATE", wait_ms)
+
+
+def _checkpoint_waiting(conn: sqlite3.Connection, mode: str, wait_ms: int) -> bool:
     conn.execute(f"PRAGMA busy_timeout={wait_ms}")
     try:
-        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        busy, _, _ = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
     except sqlite3.OperationalError:
         busy = 1
     finally:
@@ -167,6 +191,7 @@ def create_tokens(conn: sqlite3.Connection, kind: str, owners: Iterable[str]) ->
             f"INSERT INTO {table} (token_id, {column}, digest, created_at) VALUES (?, ?, ?, ?)",  # noqa: S608
             rows,
         )
+        conn.execute(_BUMP_TOKENS)
     return created
 
 
@@ -182,12 +207,18 @@ def revoke_tokens(conn: sqlite3.Connection, kind: str, owner: str, token_id: str
     """Delete every token of ``owner``, or only the one with ``token_id``; return how many went."""
     table, column = CREDENTIAL_TABLES[kind]
     with transaction(conn):
+        conn.execute(_BUMP_TOKENS)
         if token_id is None:
             return conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (owner,)).rowcount  # noqa: S608
         return conn.execute(
             f"DELETE FROM {table} WHERE {column} = ? AND token_id = ?",  # noqa: S608
             (owner, token_id),
         ).rowcount
+
+
+def tokens_mark(conn: sqlite3.Connection) -> int:
+    """The token change counter: equal marks, equal token tables (see migration 5)."""
+    return int(conn.execute("SELECT n FROM token_changes").fetchone()[0])
 
 
 def all_tokens(conn: sqlite3.Connection, kind: str) -> dict[str, tuple[str, str]]:
@@ -217,6 +248,8 @@ def forget_cluster(conn: sqlite3.Connection, name: str, *, keep_tokens: bool = F
         known = conn.execute("DELETE FROM clusters WHERE name = ?", (name,)).rowcount > 0
         reports = conn.execute("DELETE FROM reports WHERE cluster = ?", (name,)).rowcount
         revoked = 0 if keep_tokens else conn.execute("DELETE FROM tokens WHERE cluster = ?", (name,)).rowcount
+        if revoked:
+            conn.execute(_BUMP_TOKENS)
         conn.execute("INSERT INTO forgotten (cluster, at) VALUES (?, ?)", (name, time.time()))
     return Forgotten(reports, revoked, known)
 

@@ -9,7 +9,8 @@
 # The target's Python headers, its sysconfig data (_sysconfigdata__linux_<triplet>.py: compiler
 # names, flags, EXT_SUFFIX) and libyaml come from the build root that tests/image/debroot.py made
 # for that architecture (python3-dev and libyaml-dev): only those parts are extracted, next to
-# the tarball.  The host's python3.11 runs the build backends with the target's sysconfig
+# the tarball, and come first on the include path (the sysconfig data names /usr/include/python3.11,
+# which on the host holds the host's headers, or nothing).  The host's python3.11 runs the build backends with the target's sysconfig
 # (_PYTHON_SYSCONFIGDATA_NAME, _PYTHON_HOST_PLATFORM), so the wheels are tagged
 # cp311-cp311-linux_<machine>.  libyaml is linked statically, like PyPI's own PyYAML wheels: the
 # runtime image has no libyaml.  The build requirements (setuptools, Cython...) are host wheels from
@@ -67,7 +68,7 @@ for sdist in "$@"; do
   # wheels are keyed by the sdist, not by the platform they were built for).
   # PYYAML_FORCE_*: fail instead of quietly building PyYAML without its libyaml extension.
   env _PYTHON_HOST_PLATFORM="linux-${machine}" _PYTHON_SYSCONFIGDATA_NAME="_sysconfigdata__linux_${triplet}" \
-    PYTHONPATH="${root}/usr/lib/python3.11" CFLAGS="-I${root}/usr/include" \
+    PYTHONPATH="${root}/usr/lib/python3.11" CFLAGS="-I${root}/usr/include/python3.11 -I${root}/usr/include" \
     LDFLAGS="-L${root}/usr/lib/${triplet}" PYYAML_FORCE_CYTHON=1 PYYAML_FORCE_LIBYAML=1 \
     PIP_NO_INDEX=1 PIP_FIND_LINKS="" PIP_NO_CACHE_DIR=1 \
     "${venv}/bin/python" -m pip wheel --quiet --no-deps --no-build-isolation -w "$out" "$sdist"

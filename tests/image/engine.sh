@@ -62,7 +62,9 @@ start_dockerd() {
   log "dockerd is up after ${waited}s"
 }
 
-# gcc-arm-linux-gnueabihf: tests/image/cross-wheels.sh compiles arm/v7's missing wheels on the host
-need_packages docker.io qemu-user-static gcc-arm-linux-gnueabihf
+# gcc-arm-linux-gnueabihf: tests/image/cross-wheels.sh compiles arm/v7's missing wheels on the host;
+# libc6-dev-armhf-cross: its C library headers (only recommended by the compiler, and recommends are
+# not installed here: without them the cross gcc falls back to the host's /usr/include and fails)
+need_packages docker.io qemu-user-static gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
 register_binfmt
 engine_up || start_dockerd

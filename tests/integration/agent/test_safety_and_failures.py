@@ -332,7 +332,9 @@ def test_a_pass_stopped_midway_reports_the_bundles_it_did_not_reach_as_they_were
     revisions = {r.bundle: r.helm_revision for r in first.releases}
     commit = repo.write(
         {
-            name: bundle_file(name, unique, values={"v": "2"}, targets=[{"clusterName": unique}])
+            f"bundles/{name}/bundle.yaml": bundle_file(
+                name, unique, values={"region": "v2"}, targets=[{"clusterName": unique}]
+            )
             for name in ("web", "api")
         },
         "both change",

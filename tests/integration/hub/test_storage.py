@@ -94,6 +94,26 @@ def test_old_history_goes_also_for_a_cluster_that_stopped_reporting(database: Da
         hub.stop()
 
 
+def test_a_silent_clusters_old_history_goes_while_the_writer_is_never_idle(tmp_path: Path) -> None:
+    """The sweep rides along with busy groups: a writer that never waits UPKEEP_SECONDS for a report
+    still cuts back the history of a cluster that stopped reporting."""
+    hub = InProcessHub(tmp_path / "hub", retention=Retention(reports=100, days=1)).start()
+    try:
+        silent, busy = create_token(hub.data_dir, "edge-silent"), create_token(hub.data_dir, "edge-busy")
+        for sequence in range(1, 11):
+            _post(hub, silent, "edge-silent", sequence)
+        hub.clock.advance(2 * 86400)
+        deadline, sequence = time.monotonic() + 10, 0
+        while _stored(hub.data_dir, "edge-silent") != [10]:
+            assert time.monotonic() < deadline, _stored(hub.data_dir, "edge-silent")
+            for _ in range(5):  # a report every few milliseconds: the writer's queue is never idle
+                sequence += 1
+                _post(hub, busy, "edge-busy", sequence)
+        assert len(_stored(hub.data_dir, "edge-busy")) <= 100  # cut back by count as it goes
+    finally:
+        hub.stop()
+
+
 def test_bodies_are_stored_compressed_and_read_back(tmp_path: Path) -> None:
     hub = InProcessHub(tmp_path / "hub").start()
     try:
@@ -143,7 +163,7 @@ def test_restart_serves_the_same_fleet_from_stored_summaries(tmp_path: Path) -> 
 
 def test_the_wal_is_truncated_once_it_outgrew_its_limit(tmp_path: Path, monkeypatch: object) -> None:
     """A long read kept checkpoints from finishing, so the WAL grew; once it ends, with no further
-    writes, the writer truncates it back (a passive checkpoint alone would leave the file as large)."""
+    writes, the hub truncates it back (a passive checkpoint alone would leave the file as large)."""
     monkeypatch.setattr(store, "WAL_SIZE_LIMIT", 256 * 1024)  # type: ignore[attr-defined]
     hub = InProcessHub(tmp_path / "hub").start()
     try:
