@@ -28,7 +28,9 @@ import yaml
 
 from agent import chart as agent_chart
 from agent import selfbundle
-from agent.manifests import InstallOptions, add_install_arguments, build_manifests, options_from_args
+from agent.install_options import InstallOptions
+from agent.manifests import build_manifests
+from agent.manifests_cli import add_install_arguments, options_from_args
 
 if TYPE_CHECKING:  # the Kubernetes client is imported only when bootstrap runs: every CLI call
     from agent.kube import Kube  # (the readiness probe too) builds this command's parser

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from agent import rbac
-from agent.manifests import InstallOptions
+from agent.install_options import InstallOptions
 
 CHART_NAME = "flotilla-agent"
 RULES_FILE = "files/rbac-rules.yaml"

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from agent import __version__
 from agent.commands import add_agent_commands
-from agent.manifests import add_manifests_command
+from agent.manifests_cli import add_manifests_command
 from agent.selfcommands import add_self_commands
 
 

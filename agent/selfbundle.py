@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from agent import chart as agent_chart
-from agent.manifests import InstallOptions
+from agent.install_options import InstallOptions
 
 SELF_BUNDLE = "flotilla-system"
 RELEASE = "flotilla-agent"

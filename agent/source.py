@@ -1,7 +1,9 @@
 """The fleet repo, synced into the agent's state directory: what to fetch, verify and check out.
 
 Git itself runs in :mod:`agent.gitprocess` (the only module that starts it); the checkout and its
-record live in :mod:`agent.checkout`; signature bookkeeping in :mod:`agent.source_gate`.
+record live in :mod:`agent.checkout`; signature bookkeeping in :mod:`agent.source_gate`;
+:class:`SourceSpec` and :class:`SourceRevision` in :mod:`agent.source_spec`; fetching in
+:mod:`agent.source_fetch`.
 
 One call per pass, :meth:`Source.sync`, returns a :class:`SourceRevision`:
 
@@ -28,21 +30,21 @@ Failures reach the caller as the ``error`` of the returned revision (the text of
 from __future__ import annotations
 
 import fcntl
-import re
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
 import structlog
 
-from agent.checkout import CheckoutCache, CorruptCache
+from agent.checkout import CheckoutCache
 from agent.gitprocess import Credentials, GitProcess, SourceError, split_credentials, ssh_command
 from agent.signatures import SignatureError, SignaturePolicy, Verdict
+from agent.source_fetch import RemoteFetching
 from agent.source_gate import SignatureGate
+from agent.source_spec import COMMIT_ID, SourceRevision, SourceSpec
 
 __all__ = [
     "Credentials",
@@ -58,74 +60,12 @@ log = structlog.get_logger(__name__)
 
 NETWORK_TIMEOUT_SECONDS: Final = 120.0
 _GC_EVERY_FETCHES: Final = 25
-_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 
 
 RELEASED_RETRY_SECONDS = 600.0  # a released commit that could not be fetched is tried again after this
 
 
-@dataclass(frozen=True)
-class SourceSpec:
-    """Where the fleet repo is and which revision to follow: exactly one of branch, tag, commit.
-
-    With a commit pin, ``branch`` (optional) names where to look for the commit when the server
-    refuses to serve a commit by id.
-    """
-
-    url: str
-    branch: str | None = None
-    tag: str | None = None
-    commit: str | None = None
-    path: str = ""  # a sub-directory of the repo holding the fleet config
-    credentials: Credentials = field(default_factory=Credentials)
-
-    def __post_init__(self) -> None:
-        if not self.url:
-            raise SourceError("the repo URL is empty")
-        if self.tag and self.branch:
-            raise SourceError("pin the repo by branch, tag or commit, not several")
-        if self.commit and self.tag:
-            raise SourceError("pin the repo by branch, tag or commit, not several")
-        if self.commit is not None and not _SHA.match(self.commit):
-            raise SourceError(f"commit pin {self.commit!r} is not a full 40-character commit id")
-        if Path(self.path).is_absolute() or ".." in Path(self.path).parts:
-            raise SourceError(f"repo path {self.path!r} must be relative and stay inside the repo")
-
-    @property
-    def pin(self) -> str:
-        """What the agent follows, for messages: ``branch main``, ``tag v1``, ``commit 1a2b3c4``."""
-        if self.commit:
-            return f"commit {self.commit[:12]}"
-        if self.tag:
-            return f"tag {self.tag}"
-        return f"branch {self.branch or 'main'}"
-
-
-@dataclass(frozen=True)
-class SourceRevision:
-    """What one sync produced.
-
-    ``path`` is the checkout directory (or the configured sub-path in it); None when there is no
-    usable checkout at all.  ``fetched`` is True when new content was fetched in this sync.
-    ``offline`` is True when the remote could not be confirmed and ``path`` is the *cached* last
-    checkout; ``error`` then says why.  Never prune unless :attr:`may_prune`.
-    """
-
-    commit: str | None
-    path: Path | None
-    fetched: bool
-    offline: bool
-    error: str | None
-    last_applied: str | None = None
-    signature: Verdict | None = None  # the verdict on the commit served or refused (verification on)
-
-    @property
-    def may_prune(self) -> bool:
-        """True only for a fresh, error-free revision: a cut network must never delete workloads."""
-        return not self.offline and self.error is None and self.path is not None
-
-
-class Source:
+class Source(RemoteFetching):
     """Keeps ``<state_dir>/source/checkout`` at the pinned revision of the fleet repo."""
 
     def __init__(
@@ -196,7 +136,7 @@ class Source:
         kept as a git worktree beside the main checkout, which it never moves; None when it cannot
         be had (fetch refused, signature refused, no checkout yet).  Never raises."""
         target = self.root / "released"
-        if not _SHA.match(commit) or not (self.checkout / ".git").is_dir():
+        if not COMMIT_ID.match(commit) or not (self.checkout / ".git").is_dir():
             return None
         failed_at = self._unavailable.get(commit)
         if failed_at is not None and time.monotonic() - failed_at < RELEASED_RETRY_SECONDS:
@@ -357,86 +297,6 @@ class Source:
             return SourceRevision(str(commit), serving, False, True, message, applied, verdict)
         log.error("source_unavailable", url=self.url, error=message)
         return SourceRevision(None, None, fetched=False, offline=True, error=message, last_applied=applied)
-
-    def _ls_remote(self) -> str:
-        """The commit the pinned branch or tag points to on the remote."""
-        if self.spec.tag:
-            refs = [f"refs/tags/{self.spec.tag}", f"refs/tags/{self.spec.tag}^{{}}"]
-        else:
-            refs = [f"refs/heads/{self.spec.branch or 'main'}"]
-        outcome = self.git.network(["ls-remote", self.url, *refs], cwd=None)
-        found: dict[str, str] = {}
-        for line in outcome.stdout.splitlines():
-            sha, _, ref = line.partition("\t")
-            found[ref.strip()] = sha.strip()
-        # For an annotated tag, the peeled entry (``^{}``) names the commit; refs[-1] is that entry.
-        commit = found.get(refs[-1]) or found.get(refs[0])
-        self._remote_object = found.get(refs[0])
-        if not commit:
-            raise SourceError(f"{self.spec.pin} not found in {self.url}")
-        return commit
-
-    def _fetch_and_check_out(self) -> tuple[str, Verdict | None]:
-        """Fetch the pinned revision (depth 1), verify it when a policy is set, and check it out.
-
-        A refused commit is fetched but not checked out: the last verified checkout stays.
-        A broken cache is cloned again.
-        """
-        if not (self.checkout / ".git").is_dir():
-            self.cache.init()
-        else:
-            self.git.local(["remote", "set-url", "origin", self.url])  # the configured URL may have changed
-        try:
-            return self._fetch_verify_check_out()
-        except CorruptCache as corrupt:
-            log.warning("source_cache_corrupt", url=self.url, reason=str(corrupt))
-            self.cache.discard(self.cache.read_state())
-            self.cache.init()
-            return self._fetch_verify_check_out()
-
-    def _fetch_verify_check_out(self) -> tuple[str, Verdict | None]:
-        commit = self._fetch()
-        verdict = self._verify(commit) if self._gate is not None else None
-        if verdict is None or verdict.accepted:
-            self.cache.check_out(commit)
-        return commit, verdict
-
-    def _fetch(self) -> str:
-        spec = self.spec
-        if spec.commit:
-            return self._fetch_commit(spec.commit)
-        if spec.tag:
-            ref = f"refs/tags/{spec.tag}"
-            self._run_fetch(["--depth=1", "origin", f"+{ref}:{ref}"])
-            self._remote_object = self.cache.resolve(ref)  # the tag object: what a refusal is about
-            return self.cache.resolve(f"{ref}^{{commit}}")
-        ref = f"refs/heads/{spec.branch or 'main'}"
-        self._run_fetch(["--depth=1", "origin", f"+{ref}:refs/remotes/origin/{spec.branch or 'main'}"])
-        return self.cache.resolve("FETCH_HEAD^{commit}")
-
-    def _fetch_commit(self, commit: str) -> str:
-        """Fetch a commit by id; when the server refuses, deepen a fetch of the branch until found."""
-        try:
-            self._run_fetch(["--depth=1", "origin", commit])
-            return self.cache.resolve(f"{commit}^{{commit}}")
-        except SourceError as error:
-            if not re.search(r"not our ref|unadvertised object|couldn't find remote ref", str(error), re.I):
-                raise
-            log.info("source_commit_fetch_refused", url=self.url, commit=commit, fallback="branch history")
-        branch = self.spec.branch or "main"
-        for depth in ("--depth=50", "--depth=1000", "--unshallow"):
-            if depth == "--unshallow" and not (self.checkout / ".git" / "shallow").exists():
-                break
-            self._run_fetch([depth, "origin", f"+refs/heads/{branch}:refs/remotes/origin/{branch}"])
-            if self.cache.has_commit(commit):
-                return commit
-        raise SourceError(f"commit {commit[:12]} not found on branch {branch} of {self.url}")
-
-    def _run_fetch(self, args: Sequence[str]) -> None:
-        self.fetches += 1
-        self.git.network(
-            ["fetch", "--quiet", "--no-tags", "--no-recurse-submodules", *args], cwd=self.checkout
-        )
 
 
 def verify_clone(path: Path, policy: SignaturePolicy, *, tag: str | None = None) -> Verdict:

@@ -27,7 +27,7 @@ import msgspec
 from msgspec import Meta, Struct
 from msgspec.structs import asdict
 
-from hub import contract, rollout_contract, wire_text
+from hub import contract, contract_parse, rollout_contract, wire_text
 from hub.contract import (
     MAX_BUNDLES,
     MAX_INT,
@@ -148,7 +148,7 @@ _new = object.__new__
 _set_attribute = object.__setattr__
 _DECODER = msgspec.json.Decoder(_Report)
 _ENCODER = msgspec.json.Encoder()
-_CLUSTER_NAME = contract._CLUSTER_NAME
+_CLUSTER_NAME = contract_parse.CLUSTER_NAME
 
 
 def facts(body: bytes) -> _Report | None:

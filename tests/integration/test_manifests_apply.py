@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from agent.manifests import InstallOptions, build_manifests
+from agent.install_options import InstallOptions
+from agent.manifests import build_manifests
 from tests.localcluster import Cluster
 
 pytestmark = pytest.mark.cluster

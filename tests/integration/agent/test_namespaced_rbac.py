@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from agent.manifests import InstallOptions, build_manifests
+from agent.install_options import InstallOptions
+from agent.manifests import build_manifests
 from tests.integration.agent.harness import bundle_file, by_bundle, cluster_file, get
 from tests.integration.test_manifests_apply import collection_path
 

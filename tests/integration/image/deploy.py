@@ -12,7 +12,8 @@ from typing import Any
 
 import httpx
 
-from agent.manifests import InstallOptions, RbacMode, build_manifests
+from agent.install_options import InstallOptions, RbacMode
+from agent.manifests import build_manifests
 from tests.fixtures.gitserver import GitServer
 from tests.image import engine
 from tests.integration.hub.hubserver import InProcessHub, create_token, create_viewer

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.manifests import RbacMode
+from agent.install_options import RbacMode
 from tests.image import engine
 from tests.integration.image import pod
 from tests.integration.image.deploy import Deployed, deployed_agent

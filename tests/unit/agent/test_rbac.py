@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.manifests import InstallOptions, build_manifests
+from agent.install_options import InstallOptions
+from agent.manifests import build_manifests
 
 
 def namespaced(*targets: str) -> list[dict]:

@@ -15,7 +15,8 @@ import yaml
 
 from agent import __version__, placement
 from agent.chart import CHART_NAME, RULES_FILE, chart_dir, chart_values, rules_document
-from agent.manifests import InstallOptions, build_manifests
+from agent.install_options import InstallOptions
+from agent.manifests import build_manifests
 from tests.localcluster import find_tools
 
 BASE = InstallOptions(cluster="edge-berlin-1", repo_url="https://git.example.com/fleet.git")

@@ -10,7 +10,8 @@ import pytest
 
 from agent import placement, readiness
 from agent.cli import build_parser
-from agent.manifests import build_manifests, options_from_args
+from agent.manifests import build_manifests
+from agent.manifests_cli import options_from_args
 
 
 def test_flags_reach_the_pod_spec() -> None:

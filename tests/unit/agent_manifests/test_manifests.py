@@ -11,12 +11,9 @@ import pytest
 import yaml
 
 from agent import __version__, selfupgrade
-from agent.manifests import (
-    InstallOptions,
-    add_manifests_command,
-    build_manifests,
-    render_manifests,
-)
+from agent.install_options import InstallOptions
+from agent.manifests import build_manifests, render_manifests
+from agent.manifests_cli import add_manifests_command
 from agent.settings import SETTINGS
 
 BASE = InstallOptions(cluster="edge-berlin-1", repo_url="https://git.example.org/fleet.git")
