@@ -117,6 +117,11 @@ def _bundle(raw: Any, path: str) -> BundleStatus:
         if type(value) is not int or not 0 <= value <= MAX_INT:
             check_int(value, join_path(path, key))
         fields[key] = value
+    if fields["resources_ready"] > fields["resources_total"]:
+        raise ContractError(
+            join_path(path, "resources_ready"),
+            f"must not exceed resources_total ({fields['resources_ready']} > {fields['resources_total']})",
+        )
     fields["helm_revision"] = read_opt_int(obj, "helm_revision", path)
     fields["non_ready"] = read_list(obj, "non_ready", path, MAX_RESOURCES, _resource)
     fields["modified"] = read_list(obj, "modified", path, MAX_RESOURCES, _resource)

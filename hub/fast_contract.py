@@ -168,6 +168,8 @@ def facts(body: bytes) -> _Report | None:
     for b in raw.bundles:
         if b.bundle in (".", "..") or (b.last_transition and timestamp_problem(b.last_transition)):
             return None
+        if b.resources_ready > b.resources_total:
+            return None
     if len({b.bundle for b in raw.bundles}) != len(raw.bundles):
         return None
     if raw.rollout is not None:

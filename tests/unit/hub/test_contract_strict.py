@@ -4,6 +4,7 @@ and duplicate bundles are rejected with the field named; valid text of every kin
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hub.contract import MAX_INT, ContractError, parse_report
+from hub.fast_contract import fast_parse
 from hub.wire_text import timestamp_problem
 from tests.unit.hub.factory import make_bundle, make_report
 
@@ -161,3 +163,12 @@ def test_dot_bundle_names_are_rejected(name: str) -> None:
 def test_bundle_names_with_slashes_and_unicode_are_accepted() -> None:
     report = make_report(bundles=[make_bundle("team/web"), make_bundle("café ☕")])
     assert [b.bundle for b in parse_report(report.to_json().encode()).bundles] == ["team/web", "café ☕"]
+
+
+def test_more_ready_resources_than_resources_is_rejected() -> None:
+    bundle = replace(make_bundle("web"), resources_ready=99, resources_total=2)
+    error = _rejects(
+        make_report(bundles=[make_bundle("db"), bundle]).to_json().encode(), "bundles[1].resources_ready"
+    )
+    assert "99 > 2" in error.message
+    assert fast_parse(make_report(bundles=[bundle]).to_json().encode()) is None  # the fast path defers
