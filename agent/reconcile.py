@@ -133,32 +133,34 @@ def _unreached_outcome(
 ) -> ReleaseOutcome:
     """A release the pass stopped before (the agent is shutting down): left as it is, and reported
     as the last report had it (``agent.report``), never as gone."""
-    history = histories.get((desired.namespace, desired.release))
-    current = history.current if history is not None else None
-    return ReleaseOutcome(
-        bundle=desired.bundle,
-        release=desired.release,
-        namespace=desired.namespace,
-        state="Pending",
-        message=UNREACHED,
-        helm_revision=current.revision if current else None,
-        chart_version=current.chart_version if current else "",
-        applied_commit=current.labels.get(COMMIT_LABEL) if current else None,
-    )
+    return _left_as_it_is(desired.bundle, desired.release, desired.namespace, "Pending", UNREACHED, histories)
 
 
 def _blocked_outcome(
     blocked: fleet.BlockedRelease, histories: Mapping[tuple[str, str], ReleaseHistory]
 ) -> ReleaseOutcome:
     """A release held back by a problem in the repo: reported as it is, left exactly as it is."""
-    history = histories.get((blocked.namespace, blocked.release))
+    return _left_as_it_is(
+        blocked.bundle, blocked.release, blocked.namespace, "Failed", blocked.reason, histories
+    )
+
+
+def _left_as_it_is(
+    bundle: str,
+    release: str,
+    namespace: str,
+    state: str,
+    message: str,
+    histories: Mapping[tuple[str, str], ReleaseHistory],
+) -> ReleaseOutcome:
+    history = histories.get((namespace, release))
     current = history.current if history is not None else None
     return ReleaseOutcome(
-        bundle=blocked.bundle,
-        release=blocked.release,
-        namespace=blocked.namespace,
-        state="Failed",
-        message=blocked.reason,
+        bundle=bundle,
+        release=release,
+        namespace=namespace,
+        state=state,
+        message=message,
         helm_revision=current.revision if current else None,
         chart_version=current.chart_version if current else "",
         applied_commit=current.labels.get(COMMIT_LABEL) if current else None,
