@@ -32,6 +32,8 @@ log = structlog.get_logger("hub.store")
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
+LOAD_ROWS = 2000  # cluster rows fetched per round trip at start-up
+
 # The batch statements send their arrays in binary (%b): compressed bodies go as they are, not as
 # hex text, which halves the writer's CPU per report.
 
@@ -200,7 +202,10 @@ def _summary(name: str, reported_at: float, last_seen: float, compact: bytes) ->
 def load_summaries(conn: Conn) -> list[ClusterSummary]:
     """Every cluster's current summary (unreadable ones are logged and left out, as with SQLite)."""
     summaries = []
-    with conn.cursor(binary=True) as cursor:
+    # A server-side cursor, read LOAD_ROWS at a time: a client-side one holds the whole result in
+    # libpq's memory at once (200 MB at 100k clusters), which the process keeps after it is freed.
+    with conn.transaction(), conn.cursor("load_summaries", binary=True) as cursor:
+        cursor.itersize = LOAD_ROWS
         for name, reported_at, last_seen, compact in cursor.execute(
             "SELECT name, reported_at, last_seen, summary FROM clusters"
         ):
