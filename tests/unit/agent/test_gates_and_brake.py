@@ -152,7 +152,7 @@ def test_outside_its_maintenance_window_a_cluster_holds_every_change_even_a_rele
 
     from agent.actions import Action
     from agent.fleet.windows import Window, parse_cron
-    from agent.reconcile import _gate
+    from agent.reconcile_release import _gate
 
     nightly = Window("nightly", parse_cron("0 2 * * *"), 60, "UTC")
     gates = Gates("a", tmp_path, lambda request: {"gates": {"web": {"commit": C, "decision": "go"}}})
