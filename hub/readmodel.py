@@ -7,9 +7,10 @@ for counts and pages. What a read needs is kept ready at commit time:
   (offline first, then worst health, then name) is a walk over the buckets, a page costs its size;
 * the fleet's counts are the buckets' lengths;
 * per-bundle rollups (:mod:`hub.rollups`), a label index and a cause index (clusters that fail the
-  same way), for grouping by label and by error signature;
+  same way, :mod:`hub.label_index`), for grouping by label and by error signature;
 * connectivity moves with time, not with reports: each cluster has one entry in a heap at the
-  instant its connectivity could next change, and ``advance(now)`` handles the ones that are due.
+  instant its connectivity could next change (:mod:`hub.connectivity_schedule`), and
+  ``advance(now)`` handles the ones that are due.
 
 One lock guards the structures; it is held for bookkeeping and for copying a page's worth of
 references, never while a page is rendered or encoded.
@@ -18,15 +19,16 @@ references, never while a page is rendered or encoded.
 from __future__ import annotations
 
 import bisect
-import heapq
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from hub.aggregate import ClusterFilter, ClusterView, FleetSummary
-from hub.connectivity import CONNECTIVITY_STATES, Thresholds, connectivity
+from hub.connectivity import CONNECTIVITY_STATES, Thresholds
+from hub.connectivity_schedule import ClusterEntry, ConnectivitySchedule
 from hub.contract import BUNDLE_STATES
+from hub.label_index import LabelIndex
 from hub.model import ClusterSummary
 from hub.rollups import BundleRollup, Rollups, page_of
 
@@ -35,13 +37,6 @@ if TYPE_CHECKING:
 
 BULK_MOVES = 256  # connectivity changes at once past which buckets are rebuilt rather than edited
 _BUCKETS = tuple((conn, health) for conn in CONNECTIVITY_STATES for health in BUNDLE_STATES)
-
-
-@dataclass(slots=True)
-class _Entry:
-    summary: ClusterSummary
-    connectivity: str
-    scheduled: float | None = None  # when its heap entry is due (None: Offline, nothing to wait for)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,33 +49,20 @@ class ReadModel:
     def __init__(
         self, thresholds: Thresholds, summaries: Iterable[ClusterSummary] = (), now: float = 0.0
     ) -> None:
-        self._thresholds = thresholds
+        self._schedule = ConnectivitySchedule(thresholds)
         self._lock = threading.Lock()
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, ClusterEntry] = {}
         self._buckets: dict[tuple[str, str], list[str]] = {key: [] for key in _BUCKETS}
-        self._heap: list[tuple[float, str]] = []
-        self._labels: dict[str, dict[str, set[str]]] = {}
-        self._causes: dict[str, set[str]] = {}
         self.rollups = Rollups()
         self.version = 0  # bumped on every change readers could see
         self.observers: list[Observer] = []  # further summaries kept at commit time (hub.fleetindex)
-        labelled: dict[tuple[str, str], list[str]] = {}  # the label index, built in bulk
         for summary in summaries:
-            entry = _Entry(summary, self._connectivity(summary, now))
+            entry = ClusterEntry(summary, self._schedule.connectivity(summary, now))
             name = summary.name
             self._entries[name] = entry
             self._buckets[(entry.connectivity, summary.health)].append(name)
-            for pair in summary.labels.items():
-                found = labelled.get(pair)
-                if found is None:
-                    labelled[pair] = [name]
-                else:
-                    found.append(name)
-            if summary.cause:
-                self._causes.setdefault(summary.cause, set()).add(name)
-            self._schedule(entry, now)
-        for (key, value), names in labelled.items():
-            self._labels.setdefault(key, {})[value] = set(names)
+            self._schedule.schedule(entry, now)
+        self._index = LabelIndex(entry.summary for entry in self._entries.values())
         for bucket in self._buckets.values():
             bucket.sort()
         self.rollups.load((e.summary, e.connectivity == "Offline") for e in self._entries.values())
@@ -121,19 +103,19 @@ class ReadModel:
             for observer in self.observers:
                 observer.changed(entry.summary, entry.connectivity, None, None, None)
             self._unbucket(entry)
-            self._index(entry.summary, add=False)
+            self._index.update(entry.summary, add=False)
             self.rollups.remove(entry.summary, entry.connectivity == "Offline")
             self.version += 1
             return True
 
-    def _set(self, summary: ClusterSummary, now: float, previous: _Entry | None) -> None:
-        conn = self._connectivity(summary, now)
+    def _set(self, summary: ClusterSummary, now: float, previous: ClusterEntry | None) -> None:
+        conn = self._schedule.connectivity(summary, now)
         old_summary, old_conn = (previous.summary, previous.connectivity) if previous else (None, None)
         if previous is None:
-            entry = _Entry(summary, conn)
+            entry = ClusterEntry(summary, conn)
             self._entries[summary.name] = entry
             bisect.insort(self._buckets[(conn, summary.health)], summary.name)
-            self._index(summary, add=True)
+            self._index.update(summary, add=True)
             self.rollups.add(summary, conn == "Offline")
         else:
             entry = previous
@@ -142,8 +124,8 @@ class ReadModel:
                 self._unbucket(previous)
                 bisect.insort(self._buckets[(conn, summary.health)], summary.name)
             if old.labels != summary.labels or old.cause != summary.cause:
-                self._index(old, add=False)
-                self._index(summary, add=True)
+                self._index.update(old, add=False)
+                self._index.update(summary, add=True)
             was_offline, offline = previous.connectivity == "Offline", conn == "Offline"
             if old.bundles != summary.bundles:
                 self.rollups.remove(old, was_offline)
@@ -154,30 +136,10 @@ class ReadModel:
             entry.connectivity = conn
         for observer in self.observers:
             observer.changed(old_summary, old_conn, summary, conn, now)
-        self._schedule(entry, now)
+        self._schedule.schedule(entry, now)
         self.version += 1
 
     # --- time ---------------------------------------------------------------------------------------
-
-    def _connectivity(self, summary: ClusterSummary, now: float) -> str:
-        return connectivity(summary.last_seen, summary.interval_seconds, now, self._thresholds)
-
-    def _next_change(self, entry: _Entry) -> float | None:
-        s = entry.summary
-        if entry.connectivity == "Online":
-            return s.last_seen + self._thresholds.stale_after_intervals * s.interval_seconds
-        if entry.connectivity == "Stale":
-            return s.last_seen + self._thresholds.offline_after_intervals * s.interval_seconds
-        return None
-
-    def _schedule(self, entry: _Entry, now: float) -> None:
-        due = self._next_change(entry)
-        if due is None:
-            return
-        if entry.scheduled is None or due < entry.scheduled:
-            entry.scheduled = due
-            heapq.heappush(self._heap, (due, entry.summary.name))
-        # else: the existing, earlier heap entry re-evaluates the cluster when it is due
 
     def advance(self, now: float) -> None:
         """Apply the connectivity changes due by ``now`` (Online -> Stale -> Offline).
@@ -186,19 +148,7 @@ class ReadModel:
         buckets in bulk, so the cost stays linear in the fleet, not quadratic.
         """
         with self._lock:
-            heap = self._heap
-            moved: list[tuple[_Entry, str]] = []
-            while heap and heap[0][0] < now:
-                due, name = heapq.heappop(heap)
-                entry = self._entries.get(name)
-                if entry is None or entry.scheduled != due:
-                    continue  # forgotten, or superseded by an earlier entry
-                entry.scheduled = None
-                conn = self._connectivity(entry.summary, now)
-                if conn == entry.connectivity:
-                    self._schedule(entry, now)
-                else:
-                    moved.append((entry, conn))
+            moved = self._schedule.due(self._entries, now)
             if not moved:
                 return
             if len(moved) < BULK_MOVES:
@@ -213,10 +163,10 @@ class ReadModel:
                 for observer in self.observers:
                     observer.changed(entry.summary, entry.connectivity, entry.summary, conn, now)
                 entry.connectivity = conn
-                self._schedule(entry, now)
+                self._schedule.schedule(entry, now)
             self.version += len(moved)
 
-    def _move_in_bulk(self, moved: list[tuple[_Entry, str]]) -> None:
+    def _move_in_bulk(self, moved: list[tuple[ClusterEntry, str]]) -> None:
         leaving: dict[tuple[str, str], set[str]] = {}
         arriving: dict[tuple[str, str], list[str]] = {}
         for entry, conn in moved:
@@ -230,35 +180,13 @@ class ReadModel:
             bucket.extend(added)
             bucket.sort()
 
-    # --- indexes ------------------------------------------------------------------------------------
+    # --- buckets ------------------------------------------------------------------------------------
 
-    def _unbucket(self, entry: _Entry) -> None:
+    def _unbucket(self, entry: ClusterEntry) -> None:
         bucket = self._buckets[(entry.connectivity, entry.summary.health)]
         index = bisect.bisect_left(bucket, entry.summary.name)
         if index < len(bucket) and bucket[index] == entry.summary.name:
             del bucket[index]
-
-    def _index(self, summary: ClusterSummary, *, add: bool) -> None:
-        name = summary.name
-        for key, value in summary.labels.items():
-            values = self._labels.setdefault(key, {})
-            members = values.setdefault(value, set())
-            if add:
-                members.add(name)
-            else:
-                members.discard(name)
-                if not members:
-                    del values[value]
-                    if not values:
-                        del self._labels[key]
-        if summary.cause:
-            causes = self._causes.setdefault(summary.cause, set())
-            if add:
-                causes.add(name)
-            else:
-                causes.discard(name)
-                if not causes:
-                    del self._causes[summary.cause]
 
     # --- reader side ----------------------------------------------------------------------------------
 
@@ -282,7 +210,7 @@ class ReadModel:
         with self._lock:
             return [self._view(entry, now) for entry in self._entries.values()]
 
-    def _view(self, entry: _Entry, now: float) -> ClusterView:
+    def _view(self, entry: ClusterEntry, now: float) -> ClusterView:
         return ClusterView(entry.summary, entry.connectivity, now - entry.summary.last_seen)
 
     def view(self, name: str, now: float) -> ClusterView | None:
@@ -326,7 +254,7 @@ class ReadModel:
             return ClusterPage(total, [self._view(entry, now) for entry in entries])
         with self._lock:  # copy references only; matching happens outside the lock
             tests = [
-                self._label_set(r.key, r.value if r.operator in ("=", "!=") else None)
+                self._index.label_set(r.key, r.value if r.operator in ("=", "!=") else None)
                 for r in wanted.selector.requirements
             ]
             pools = [list(self._buckets[key]) for key in keys]
@@ -341,13 +269,6 @@ class ReadModel:
             e for name in matching[offset : offset + limit] if (e := self._entries.get(name)) is not None
         ]
         return ClusterPage(len(matching), [self._view(e, now) for e in entries])
-
-    def _label_set(self, key: str, value: str | None) -> set[str]:
-        """A copy of the names with label ``key`` set to ``value`` (or to anything, for None)."""
-        values = self._labels.get(key, {})
-        if value is not None:
-            return set(values.get(value, ()))
-        return set().union(*values.values())
 
     def rollup(self, bundle: str, now: float) -> BundleRollup | None:
         self.advance(now)
@@ -368,11 +289,11 @@ class ReadModel:
     def label_counts(self, key: str) -> dict[str, int]:
         """How many clusters carry each value of label ``key`` (for grouping the page by label)."""
         with self._lock:
-            return {value: len(names) for value, names in self._labels.get(key, {}).items()}
+            return self._index.label_counts(key)
 
     def cause_counts(self, top: int = 20) -> list[tuple[str, int]]:
         """The most common causes of trouble and how many clusters share each."""
         with self._lock:
-            counts = [(cause, len(names)) for cause, names in self._causes.items()]
+            counts = self._index.cause_sizes()
         counts.sort(key=lambda item: (-item[1], item[0]))
         return counts[:top]
