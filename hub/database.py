@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from hub.contract import StatusReport
     from hub.model import ClusterSummary, HistoryEntry
     from hub.reportstore import Outcome, Pending, Retention
-    from hub.rollouts import Memory
+    from hub.rollout_model import Memory
 
 URL_ENV = "FLOTILLA_HUB_DATABASE_URL"
 

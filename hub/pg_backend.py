@@ -21,8 +21,8 @@ from hub.contract import StatusReport
 from hub.database import CREDENTIAL_TABLES, Change, Forgotten, TokenInfo
 from hub.model import ClusterSummary, HistoryEntry
 from hub.reportstore import Outcome, Pending, Retention, pack
+from hub.rollout_model import Memory
 from hub.rollout_store import KEEP_COMMITS
-from hub.rollouts import Memory
 
 log = structlog.get_logger("hub.store")
 

@@ -17,7 +17,7 @@ from hub.auth import cluster_of, may_read
 from hub.context import HubContext
 from hub.rollout_book import RolloutBook
 from hub.rollout_contract import RolloutContractError, parse_gate_request
-from hub.rollouts import RolloutView, WaveView
+from hub.rollout_model import RolloutView, WaveView
 
 MAX_GATE_BODY = 64 * 1024
 MAX_CLUSTERS_LISTED = 500  # per wave (by name) and failing: the counts say how many there are in all

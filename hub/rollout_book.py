@@ -1,6 +1,6 @@
 """The hub's rollout book: the remembered rollouts, kept current from reports and gate questions.
 
-Holds one :class:`hub.rollouts.Memory` per (bundle, commit), loaded from and saved to
+Holds one :class:`hub.rollout_model.Memory` per (bundle, commit), loaded from and saved to
 the store (``hub.database``); on a database that replicas share, a rollout is re-read before each
 gate answer and page, so a wave released or a halt on one replica holds on all. One lock
 serialises the (short, pure) computations. Members come from the clusters' current summaries;
@@ -20,7 +20,7 @@ import structlog
 
 from hub import rollouts
 from hub.database import Database
-from hub.rollouts import Member, Memory, RolloutView, WaveSpec
+from hub.rollout_model import Member, Memory, RolloutView, WaveSpec
 
 log = structlog.get_logger("hub")
 

@@ -1,7 +1,7 @@
 """Staged-rollout facts kept as reports commit, so a gate question never walks the fleet.
 
 An observer of the read model (like :class:`hub.fleetindex.FleetIndex`): for every bundle with a
-staged rollout, the latest :class:`hub.rollouts.Member` of each cluster that reports it; the
+staged rollout, the latest :class:`hub.rollout_model.Member` of each cluster that reports it; the
 (bundle, commit) pairs that fresh clusters report (a rollout the hub has not started yet); and the
 clusters whose deletion brake refused a prune. A gate answer then costs the asked bundles'
 members, and a report that does not touch a staged rollout costs one comparison.
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hub.model import ClusterSummary
-from hub.rollouts import Member
+from hub.rollout_model import Member
 
 if TYPE_CHECKING:
     from hub.readmodel import ReadModel

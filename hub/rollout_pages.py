@@ -1,6 +1,6 @@
 """The rollout picture on the status page: per bundle, each wave's state and a bar of its clusters.
 
-Pure functions from :class:`hub.rollouts.RolloutView` to HTML; every agent-supplied string is
+Pure functions from :class:`hub.rollout_model.RolloutView` to HTML; every agent-supplied string is
 escaped (``hub.html_text.e``).  Active rollouts (progressing, paused, halted) come first.
 """
 
@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from hub.bars import Segment, stacked_bar
 from hub.html_text import e
-from hub.rollouts import CATEGORIES, RolloutView, WaveView
+from hub.rollout_model import CATEGORIES, RolloutView, WaveView
 
 _LABELS = {
     "ready": "Ready at the new digest",

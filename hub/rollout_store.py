@@ -12,7 +12,7 @@ import json
 import sqlite3
 import time
 
-from hub.rollouts import Memory
+from hub.rollout_model import Memory
 
 KEEP_COMMITS = 20  # rollouts remembered per bundle, newest first
 

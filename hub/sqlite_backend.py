@@ -19,7 +19,7 @@ from hub.contract import StatusReport
 from hub.database import Change, Forgotten, TokenInfo
 from hub.model import ClusterSummary, HistoryEntry
 from hub.reportstore import Outcome, Pending, Retention
-from hub.rollouts import Memory
+from hub.rollout_model import Memory
 
 log = structlog.get_logger("hub.store")
 

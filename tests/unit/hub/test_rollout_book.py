@@ -12,7 +12,7 @@ import pytest
 from hub import rollouts
 from hub.database import Database
 from hub.rollout_book import RolloutBook
-from hub.rollouts import Member
+from hub.rollout_model import Member, RolloutView
 
 C = "c" * 40
 WAVES = [{"name": "all", "max_failed": 0, "max_concurrent": 3, "bake_seconds": 0, "deadline_seconds": 600}]
@@ -51,7 +51,7 @@ def test_at_most_max_concurrent_go_whether_or_not_the_evaluation_is_reused(
     evaluations = 0
     real = rollouts.advance
 
-    def counted(*args: Any, **kwargs: Any) -> rollouts.RolloutView:
+    def counted(*args: Any, **kwargs: Any) -> RolloutView:
         nonlocal evaluations
         evaluations += 1
         return real(*args, **kwargs)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from hub.rollout_model import Member, Memory, WaveSpec
 from hub.rollout_pages import section
-from hub.rollouts import Member, Memory, WaveSpec, advance
+from hub.rollouts import advance
 
 C = "c" * 40
 

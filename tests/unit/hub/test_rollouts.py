@@ -7,7 +7,8 @@ import dataclasses
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.rollouts import Member, Memory, WaveSpec, advance, amount, gate
+from hub.rollout_model import Member, Memory, WaveSpec
+from hub.rollouts import advance, amount, gate
 
 C = "c" * 40
 OLD = "0" * 40
