@@ -7,7 +7,8 @@ import sys
 from typing import TextIO
 
 from agent.logs import configure_logging
-from agent.settings import AgentSettings, SettingsError, add_settings_arguments, load_settings
+from agent.settings import AgentSettings, SettingsError, load_settings
+from agent.settings_table import add_settings_arguments
 from hub import contract
 
 

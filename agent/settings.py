@@ -2,6 +2,9 @@
 
 Pure except for reading the config file; ``load_settings`` raises :class:`SettingsError` with a
 message naming the flag, variable or file key that is wrong.
+
+The settings themselves (key, flag, variable, help, default) and their command-line arguments are
+declared in ``agent.settings_table``.
 """
 
 from __future__ import annotations
@@ -18,89 +21,13 @@ import yaml
 
 from agent.helm import ChartAccess
 from agent.redaction import redact_url
+from agent.settings_table import CONFIG_ENV, SETTINGS
 from agent.signatures import SignatureError, SignaturePolicy
 from agent.source import Credentials
 
 
 class SettingsError(ValueError):
     """The configuration is incomplete or invalid; the message names the setting."""
-
-
-@dataclass(frozen=True)
-class Setting:
-    key: str  # snake_case: the config-file key and the argparse dest
-    flag: str
-    env: str
-    help: str
-    default: str | None = None
-
-
-SETTINGS: tuple[Setting, ...] = (
-    Setting(
-        "repo_url",
-        "--repo-url",
-        "FLOTILLA_REPO_URL",
-        "fleet repo: https://, ssh://, git@host:, or a local path",
-    ),
-    Setting("branch", "--branch", "FLOTILLA_BRANCH", "branch to follow (default: main)"),
-    Setting("tag", "--tag", "FLOTILLA_TAG", "pin to a tag instead of a branch"),
-    Setting("commit", "--commit", "FLOTILLA_COMMIT", "pin to a commit"),
-    Setting("path", "--path", "FLOTILLA_REPO_PATH", "the fleet repo's directory inside the Git repo", "."),
-    Setting("cluster", "--cluster", "FLOTILLA_CLUSTER", "this cluster's name in the fleet repo"),
-    Setting(
-        "credentials_file",
-        "--credentials-file",
-        "FLOTILLA_CREDENTIALS_FILE",
-        "YAML with {username, password}, {token} or {ssh_key_file, known_hosts_file}, and "
-        "chart_registries: {HOST: {username, password, plain_http, ca_file}}",
-    ),
-    Setting(
-        "interval", "--interval", "FLOTILLA_INTERVAL", "seconds between passes (plus up to 10%% jitter)", "60"
-    ),
-    Setting("state_dir", "--state-dir", "FLOTILLA_STATE_DIR", "state directory", "/var/lib/flotilla"),
-    Setting("kubeconfig", "--kubeconfig", "KUBECONFIG", "kubeconfig (default: in-cluster service account)"),
-    Setting("hub_url", "--hub-url", "FLOTILLA_HUB_URL", "hub to report to (optional)"),
-    Setting(
-        "hub_token_file",
-        "--hub-token-file",
-        "FLOTILLA_HUB_TOKEN_FILE",
-        "file holding this cluster's hub token",
-    ),
-    Setting("helm", "--helm", "FLOTILLA_HELM", "helm binary (default: helm on PATH)", "helm"),
-    Setting(
-        "lease_namespace",
-        "--lease-namespace",
-        "FLOTILLA_LEASE_NAMESPACE",
-        "namespace of the agent's Lease (default: the pod's namespace in-cluster, else 'default')",
-    ),
-    Setting(
-        "namespaces",
-        "--namespaces",
-        "FLOTILLA_NAMESPACES",
-        "comma-separated namespaces the agent may write to (namespaced RBAC mode); default: all",
-    ),
-    Setting(
-        "verify_signatures",
-        "--verify-signatures",
-        "FLOTILLA_VERIFY_SIGNATURES",
-        "apply only commits (tag pins: tags) signed by a trusted key: ssh, gpg or off",
-        "off",
-    ),
-    Setting(
-        "trusted_keys",
-        "--trusted-keys",
-        "FLOTILLA_TRUSTED_KEYS",
-        "the trusted keys: an SSH allowed_signers file (ssh) or an armored public keyring (gpg)",
-    ),
-    Setting(
-        "sops_key_secret",
-        "--sops-key-secret",
-        "FLOTILLA_SOPS_KEY_SECRET",
-        "[NAMESPACE/]NAME of the Secret (key age.agekey) with this site's age key for SOPS values",
-    ),
-    Setting("sops", "--sops", "FLOTILLA_SOPS", "sops binary (default: sops on PATH)", "sops"),
-)
-CONFIG_ENV = "FLOTILLA_CONFIG"
 
 
 @dataclass(frozen=True)
@@ -143,14 +70,6 @@ class AgentSettings:
 def _is_scp_like(url: str) -> bool:
     head = url.split("/", 1)[0]
     return "@" in head and ":" in head
-
-
-def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config", help=f"YAML config file with any of the settings below (env {CONFIG_ENV})"
-    )
-    for setting in SETTINGS:
-        parser.add_argument(setting.flag, dest=setting.key, help=f"{setting.help} (env {setting.env})")
 
 
 def load_settings(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> AgentSettings:

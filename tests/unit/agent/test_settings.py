@@ -6,7 +6,8 @@ import argparse
 
 import pytest
 
-from agent.settings import SettingsError, add_settings_arguments, load_settings
+from agent.settings import SettingsError, load_settings
+from agent.settings_table import add_settings_arguments
 
 
 def parse(*argv: str) -> argparse.Namespace:

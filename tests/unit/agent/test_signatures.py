@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.settings import SettingsError, add_settings_arguments, load_settings
+from agent.settings import SettingsError, load_settings
+from agent.settings_table import add_settings_arguments
 from agent.signatures import SignatureError, SignaturePolicy, Verdict, judge
 
 COMMIT = "a" * 40

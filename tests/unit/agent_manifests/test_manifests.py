@@ -14,7 +14,7 @@ from agent import __version__, selfupgrade
 from agent.install_options import InstallOptions
 from agent.manifests import build_manifests, render_manifests
 from agent.manifests_cli import add_manifests_command
-from agent.settings import SETTINGS
+from agent.settings_table import SETTINGS
 
 BASE = InstallOptions(cluster="edge-berlin-1", repo_url="https://git.example.org/fleet.git")
 WITH_HUB = InstallOptions(
