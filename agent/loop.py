@@ -3,7 +3,8 @@
 The wait is the interval plus up to 10% jitter (so a fleet restarted at once spreads out), shorter
 after a failed pass (exponential backoff from 5 s up to the interval), and cut short by watchdog when
 a local fleet repo or the config file changes.  SIGTERM lets the current release step finish, skips
-the rest of the pass (and its pruning) and exits.
+the rest of the pass (and its pruning) and exits.  The waiting, the watching and the signal handlers
+are in ``agent.between_passes``.
 """
 
 from __future__ import annotations
@@ -11,19 +12,17 @@ from __future__ import annotations
 import os
 import platform
 import random
-import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import FrameType
-from typing import Any
 
 import structlog
 
 from agent import __version__, inflight, lease, readiness, report, selfupgrade, sops
+from agent.between_passes import install_signal_handlers, next_wait, wait_for_next_pass, watch_for_changes
 from agent.fleet import ContentCache
 from agent.gates import Gates
 from agent.helm import Helm
@@ -38,9 +37,6 @@ from hub import contract
 
 log = structlog.get_logger(__name__)
 
-FIRST_RETRY_SECONDS = 5.0
-JITTER = 0.1
-WAKE_SETTLE_SECONDS = 1.0
 STOP_FLUSH_SECONDS = 5.0  # on SIGTERM, how long the last report may take to reach the hub (its pod gets 60 s)
 
 
@@ -232,13 +228,6 @@ def build_source(settings: AgentSettings) -> Source:
     return Source(spec, settings.state_dir, signatures=settings.signatures)
 
 
-def next_wait(interval: float, consecutive_failures: int, rng: random.Random) -> float:
-    """Seconds until the next pass (pure): backoff after failures, else interval plus jitter."""
-    if consecutive_failures > 0:
-        return float(min(interval, FIRST_RETRY_SECONDS * 2 ** (consecutive_failures - 1)))
-    return interval * (1 + JITTER * rng.random())
-
-
 def run(settings: AgentSettings) -> int:
     """``flotilla-agent run``: reconcile until SIGTERM/SIGINT."""
     try:
@@ -247,8 +236,8 @@ def run(settings: AgentSettings) -> int:
         log.error("startup_failed", error=str(error))
         return 1
     readiness.clear(settings.state_dir)  # Ready again only after a pass of this process
-    _install_signal_handlers(agent)
-    observer = _watch(agent)
+    install_signal_handlers(agent)
+    observer = watch_for_changes(agent)
     rng = random.Random()  # noqa: S311 - jitter, not security
     failures = 0
     log.info("agent_started", version=__version__, machine=platform.machine(), settings=repr(settings))
@@ -263,7 +252,7 @@ def run(settings: AgentSettings) -> int:
             except Exception as error:  # a bug must not kill an edge agent: log, back off, retry
                 log.exception("pass_crashed", error=str(error))
                 failures += 1
-            _sleep(agent, next_wait(settings.interval, failures, rng))
+            wait_for_next_pass(agent, next_wait(settings.interval, failures, rng))
     finally:
         if observer is not None:
             observer.stop()
@@ -281,57 +270,6 @@ def _mark_ready(agent: Agent, outcome: PassOutcome) -> None:
         readiness.mark(agent.settings.state_dir, outcome.commit)
 
 
-def _sleep(agent: Agent, seconds: float) -> None:
-    """Until the next pass is due, SIGTERM, or a watched change (then a short settle: a push writes
-    many files, and the pass should see all of them)."""
-    deadline = time.monotonic() + seconds
-    while not agent.stop.is_set() and not agent.wake.is_set():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return
-        agent.wake.wait(min(remaining, 0.5))
-    if agent.wake.is_set() and not agent.stop.is_set():
-        agent.stop.wait(WAKE_SETTLE_SECONDS)
-
-
-def _install_signal_handlers(agent: Agent) -> None:
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("stop_requested", signal=signal.Signals(signum).name)
-        agent.stop.set()
-        agent.wake.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-
-
-def _watch(agent: Agent) -> Any:
-    """Wake the loop early when a local fleet repo or the config file changes (watchdog)."""
-    paths: list[Path] = []
-    if agent.settings.is_local_source:
-        paths.append(Path(agent.settings.repo_url))
-    if agent.settings.config_file is not None:
-        paths.append(agent.settings.config_file.parent)
-    if not paths:
-        return None
-    from watchdog.events import FileSystemEvent, FileSystemEventHandler
-    from watchdog.observers import Observer
-
-    class Waker(FileSystemEventHandler):
-        # Any change wakes the loop: a commit to a local Git repo only touches its refs and objects,
-        # and a spurious pass costs one ls-remote.  The agent never writes into what it watches.
-        def on_any_event(self, event: FileSystemEvent) -> None:
-            if event.event_type not in ("opened", "closed_no_write"):
-                agent.wake.set()
-
-    observer = Observer()
-    for path in paths:
-        if path.exists():
-            observer.schedule(Waker(), str(path), recursive=True)
-    observer.daemon = True
-    observer.start()
-    return observer
-
-
 def once(settings: AgentSettings) -> tuple[int, PassOutcome | None, contract.StatusReport | None]:
     """``flotilla-agent once``: one pass; exit code 0 only when every bundle is Ready."""
     try:
@@ -340,7 +278,7 @@ def once(settings: AgentSettings) -> tuple[int, PassOutcome | None, contract.Sta
         log.error("startup_failed", error=str(error))
         print(f"flotilla-agent: {error}", file=sys.stderr)
         return 1, None, None
-    _install_signal_handlers(agent)
+    install_signal_handlers(agent)
     try:
         outcome, status = agent.run_pass()
         if agent.reporter is not None:

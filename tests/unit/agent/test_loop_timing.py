@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from agent.loop import FIRST_RETRY_SECONDS, next_wait
+from agent.between_passes import FIRST_RETRY_SECONDS, next_wait
 
 
 def test_a_healthy_agent_waits_the_interval_plus_at_most_ten_percent_jitter():
