@@ -1,4 +1,8 @@
-"""Server-rendered HTML for the status page: pure functions from views to strings, no external assets."""
+"""Server-rendered HTML for the status page: pure functions from views to strings, no external assets.
+
+The layout, the badges and the fleet and bundle pages are here; a cluster's page is in
+``hub.page_cluster``.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,8 @@ from urllib.parse import quote, urlencode
 
 from hub.aggregate import ClusterView, FleetSummary, Rollout, rollout_sentence, state_query
 from hub.connectivity import CONNECTIVITY_STATES, describe_age
-from hub.contract import BUNDLE_STATES, BundleStatus, ResourceStatus, StatusReport
+from hub.contract import BUNDLE_STATES
 from hub.html_text import e
-from hub.model import HistoryEntry
 
 PAGE_SIZE = 200
 REFRESH_SECONDS = 5
@@ -52,7 +55,7 @@ def connectivity_badge(view: ClusterView) -> str:
     if view.connectivity == "Online":
         return badge("Online")
     age = describe_age(view.age_seconds)
-    when = _stamp(view.summary.last_seen)
+    when = utc_stamp(view.summary.last_seen)
     text = f"{view.connectivity} · last report {age} ago"
     return f'<span title="last report {when}">{badge(view.connectivity, text)}</span>'
 
@@ -105,11 +108,11 @@ def _filter_form(params: Mapping[str, str]) -> str:
     )
 
 
-def _labels(labels: Mapping[str, str]) -> str:
+def label_list(labels: Mapping[str, str]) -> str:
     return "".join(f"<code>{e(k, 60)}={e(v, 60)}</code>" for k, v in sorted(labels.items())[:12])
 
 
-def _short(commit: str | None) -> str:
+def short_commit(commit: str | None) -> str:
     return f"<code>{e(commit[:12], 12)}</code>" if commit else '<span class="muted">—</span>'
 
 
@@ -122,9 +125,9 @@ def cluster_row(view: ClusterView) -> str:
         f'<tr class="{row_class}" data-cluster="{e(s.name)}">'
         f'<td><a href="/clusters/{quote(s.name, safe="")}">{e(s.name)}</a></td>'
         f"<td>{health_badge(view)}</td><td>{connectivity_badge(view)}</td>"
-        f"<td>{_short(s.commit)}</td><td>{len(s.bundles)}"
+        f"<td>{short_commit(s.commit)}</td><td>{len(s.bundles)}"
         f"{f' <span class=muted>not ready: {e(detail)}</span>' if detail else ''}</td>"
-        f'<td class="labels">{_labels(s.labels)}</td><td>{e(s.agent_version, 40)}</td></tr>'
+        f'<td class="labels">{label_list(s.labels)}</td><td>{e(s.agent_version, 40)}</td></tr>'
     )
 
 
@@ -169,121 +172,19 @@ def index_page(
     return layout("Fleet", body)
 
 
-def _resources(title: str, resources: Sequence[ResourceStatus]) -> str:
-    if not resources:
-        return ""
-    items = "".join(
-        f"<li><code>{e(r.kind, 80)}/{e(r.namespace, 80)}/{e(r.name, 120)}</code> {e(r.status, 80)}"
-        f"{f': {e(r.message, 1000)}' if r.message else ''}</li>"
-        for r in resources
-    )
-    return f"<div>{title}:<ul>{items}</ul></div>"
-
-
-def _bundle_row(b: BundleStatus) -> str:
-    revision = "—" if b.helm_revision is None else str(b.helm_revision)
-    message = f"<pre>{e(b.message, 4096)}</pre>" if b.message else ""
-    return (
-        f'<tr data-bundle="{e(b.bundle)}"><td><a href="{bundle_href(b.bundle)}">{e(b.bundle)}</a>'
-        f'<div class="muted">{e(b.namespace)}/{e(b.release)}</div></td>'
-        f"<td>{badge(b.state)}<div class=muted>since {e(b.last_transition, 40)}</div></td>"
-        f"<td>applied {_short(b.applied_commit)}<br>desired {_short(b.desired_commit)}</td>"
-        f"<td>{e(b.chart, 120)} <code>{e(b.chart_version, 60)}</code>"
-        f"<div class=muted>helm rev {revision}</div></td>"
-        f"<td>{b.resources_ready}/{b.resources_total}</td>"
-        f"<td>{_resources('Not ready', b.non_ready)}{_resources('Modified', b.modified)}{message}</td></tr>"
-    )
-
-
 def bundle_href(name: str) -> str:
     """A bundle page's address; every character of the name is percent-encoded (``/`` included)."""
     return "/bundles/" + quote(name, safe="")
 
 
-def _history(entries: Sequence[HistoryEntry]) -> str:
-    if not entries:
-        return ""
-    rows = "".join(
-        f"<tr><td>#{h.sequence}</td><td>{e(_stamp(h.received_at), 40)}</td>"
-        f"<td>{badge(h.health) if h.health else '—'}</td><td>{_short(h.commit)}</td></tr>"
-        for h in entries
-    )
-    return (
-        "<h2>Recent reports</h2><table id=history><thead><tr><th>Report</th><th>Received</th><th>Health</th>"
-        f"<th>Commit</th></tr></thead><tbody>{rows}</tbody></table>"
-    )
-
-
-def _stamp(epoch: float) -> str:
+def utc_stamp(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _agent_upgrade(report: StatusReport) -> str:
-    """The agent's image and its last self-upgrade (from, to, result), when it reports them."""
-    parts = []
-    if report.agent_image:
-        parts.append(f"Image <code>{e(report.agent_image, 300)}</code>.")
-    if report.self_upgrade_to or report.self_upgrade_result:
-        parts.append(
-            f"Last self-upgrade: <code>{e(report.self_upgrade_from or '?', 300)}</code> → "
-            f"<code>{e(report.self_upgrade_to or '?', 300)}</code>: {e(report.self_upgrade_result, 300)}"
-        )
-    return f'<p id="agent-upgrade">{" ".join(parts)}</p>' if parts else ""
-
-
-def cluster_page(view: ClusterView, report: StatusReport | None, history: Sequence[HistoryEntry] = ()) -> str:
-    s = view.summary
-    machine = f" on {e(s.agent_arch, 40)}" if s.agent_arch else ""
-    head = (
-        f"<h1>Cluster {e(s.name)} {health_badge(view)} {connectivity_badge(view)}</h1>"
-        f'<p class="labels">{_labels(s.labels)}</p>'
-        f"<p>Agent {e(s.agent_version, 40)}{machine}, reporting every {s.interval_seconds}s; "
-        f"report #{s.sequence}, "
-        f"last heard {describe_age(view.age_seconds)} ago ({_stamp(s.last_seen)}). "
-        f'<a href="/clusters/{quote(s.name, safe="")}/history">History</a></p>'
-    )
-    if report is None:
-        return layout(s.name, head + "<p>The current report is not available.</p>" + _history(history))
-    head += _agent_upgrade(report)
-    src = report.source
-    source = (
-        f"<h2>Source</h2><p><code>{e(src.url, 300)}</code> ref <code>{e(src.ref, 100)}</code>: "
-        f"desired {_short(src.desired_commit)}, applied {_short(src.applied_commit)}</p>"
-    )
-    if src.signature:
-        signer = f" signed by {e(src.signature_signer, 300)}" if src.signature_signer else ""
-        why = f": {e(src.signature_reason, 1000)}" if src.signature_reason else ""
-        source += (
-            f'<p class="signature">Signature of {e(src.signature_commit, 100)}: '
-            f"<strong>{e(src.signature, 20)}</strong>{signer}{why}</p>"
-        )
-    errors = report.errors.items() or ([("source", src.error)] if src.error else [])
-    source += "".join(
-        f"<p class=error-field><b>{e(label)}</b></p><pre>{e(text, 4096)}</pre>" for label, text in errors
-    )
-    if src.errors:
-        source += (
-            "<ul>"
-            + "".join(
-                f"<li><code>{e(p.file, 200)}{f':{p.line}' if p.line is not None else ''}</code> "
-                f"{e(p.message, 1000)}</li>"
-                for p in src.errors
-            )
-            + "</ul>"
-        )
-    rows = "".join(_bundle_row(b) for b in report.bundles) or "<tr><td colspan=6>No bundles.</td></tr>"
-    bundles = (
-        "<h2>Bundles</h2><table id=bundles><thead><tr><th>Bundle</th><th>State</th><th>Commit</th>"
-        "<th>Chart</th>"
-        f"<th>Ready</th><th>Details</th></tr></thead><tbody>{rows}</tbody></table>"
-    )
-    return layout(s.name, head + source + bundles + _history(history))
 
 
 def bundle_page(r: Rollout, page: int = 1) -> str:
     """A bundle's rollout; ``r.placements`` is one page (of PAGE_SIZE) of its clusters, worst first."""
     groups = "".join(
-        f"<tr><td>{_short(g.commit)}{' (target)' if g.commit == r.target_commit else ''}</td>"
+        f"<tr><td>{short_commit(g.commit)}{' (target)' if g.commit == r.target_commit else ''}</td>"
         f"<td>{g.clusters}</td>"
         f"<td>{' '.join(badge(state, f'{state} {count}') for state, count in g.by_state.items())}</td></tr>"
         for g in r.by_commit[:50]
@@ -294,7 +195,7 @@ def bundle_page(r: Rollout, page: int = 1) -> str:
     rows = "".join(
         f'<tr class="{p.connectivity.lower()}">'
         f'<td><a href="/clusters/{quote(p.cluster, safe="")}">{e(p.cluster)}</a></td>'
-        f"<td>{badge(p.state)}</td><td>{badge(p.connectivity)}</td><td>{_short(p.commit)}</td>"
+        f"<td>{badge(p.state)}</td><td>{badge(p.connectivity)}</td><td>{short_commit(p.commit)}</td>"
         f"<td><code>{e(p.chart_version, 60)}</code></td></tr>"
         for p in r.placements
     )

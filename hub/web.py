@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from hub import pages, queries, rollout_api, rollout_pages
+from hub import page_cluster, pages, queries, rollout_api, rollout_pages
 from hub.context import HubContext
 from hub.filters import BadQuery, cluster_filter, page_number
 from hub.page_glance import glance_html
@@ -66,7 +66,7 @@ def cluster(ctx: HubContext, request: Request) -> Response:
     conn = ctx.readers.get()
     report = conn.load_report(name, view.summary.sequence)
     history = conn.history(name, 20)
-    return HTMLResponse(pages.cluster_page(view, report, history), headers=_NO_CACHE)
+    return HTMLResponse(page_cluster.cluster_page(view, report, history), headers=_NO_CACHE)
 
 
 @_page

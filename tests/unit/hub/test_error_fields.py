@@ -8,7 +8,7 @@ from hub.aggregate import evaluate
 from hub.connectivity import Thresholds
 from hub.contract import ErrorFields, parse_report
 from hub.model import summarize
-from hub.pages import cluster_page
+from hub.page_cluster import cluster_page
 from tests.unit.hub.factory import make_report
 
 

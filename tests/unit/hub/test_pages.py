@@ -10,7 +10,8 @@ from hub.connectivity import Thresholds
 from hub.contract import ResourceStatus
 from hub.html_text import e
 from hub.model import summarize
-from hub.pages import cluster_page, index_page
+from hub.page_cluster import cluster_page
+from hub.pages import index_page
 from tests.unit.hub.factory import make_bundle, make_report
 
 SCRIPT = "<script>alert('x')</script>"
