@@ -30,13 +30,14 @@ tools:
 # htpasswd for its basic auth and gpg for signed commits, and PostgreSQL for the hub's PostgreSQL
 # store (the tests start their own server as an unprivileged user; the package's service stays off).
 # The real-node tests (tests/realnode.py) run Debian's containerd (with runc) and its CNI loopback
-# plugin, and build their sandbox image with gcc -static.
+# plugin, and build their sandbox image with gcc -static. shellcheck lints the shell scripts.
 system-packages:
 	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
 	test -x /usr/sbin/sshd || missing="$$missing openssh-server"; \
 	test -x /usr/bin/docker-registry || missing="$$missing docker-registry"; \
 	command -v htpasswd >/dev/null || missing="$$missing apache2-utils"; \
 	command -v gpg >/dev/null || missing="$$missing gnupg"; \
+	command -v shellcheck >/dev/null || missing="$$missing shellcheck"; \
 	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v containerd >/dev/null || missing="$$missing containerd"; \
 	test -x /usr/lib/cni/loopback || missing="$$missing containernetworking-plugins"; \
