@@ -66,6 +66,13 @@ def sizes(arches: list[str]) -> None:
         print(f"  {arch:6} {unpacked / 1e6:7.1f} MB / {compressed_size(engine.tag(arch)) / 1e6:6.1f} MB")
 
 
+def agent_pid(init: int) -> int:
+    """The agent's process: the container's PID 1 is tini, the agent its child."""
+    children = Path(f"/proc/{init}/task/{init}/children")
+    found = children.read_text().split() if children.exists() else []
+    return int(found[0]) if found else init
+
+
 def passes(fleet: Fleet, arch: str, workdir: Path, idle_passes: int) -> dict[str, Any]:
     """Install pass + ``idle_passes`` no-change passes for ``arch``: timings, and RSS at the end."""
     cluster = fleet.add(f"bench-{arch}", node_labels={"kubernetes.io/arch": arch})
@@ -82,7 +89,7 @@ def passes(fleet: Fleet, arch: str, workdir: Path, idle_passes: int) -> dict[str
                 count=idle_passes,
                 where=lambda e: e["health"] == "Ready" and e["helm_calls"] == 0,
             )[:idle_passes]
-            pid = int(str(container.state()["Pid"]))
+            pid = agent_pid(int(str(container.state()["Pid"])))
             install = container.wait_for_event("pass_finished", timeout=1)[0]
             if not install["helm_calls"]:
                 raise SystemExit(f"{arch}: the first pass installed nothing:\n{container.logs()}")
